@@ -1,0 +1,110 @@
+"""Function: one differentiable op, its forward and its backward side by side.
+
+An op subclasses :class:`Function` and writes two static methods::
+
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):            # arrays in, array out
+            y = np.exp(x)
+            ctx.y = y                   # whatever backward needs, stored on ctx
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):        # dL/dy in, one dL/dinput per input out
+            return grad * ctx.y
+
+``Exp.apply(t)`` runs the forward on the tensors' arrays and, when grad mode is
+on and some input requires grad, records ``ctx`` as the node that made the
+output. The node *is* the ctx: an instance of the op's class, so its name is the
+op's name in every error message.
+
+Rules for ``backward`` (the engine relies on them):
+
+* return one gradient per input (a tuple, or a bare array for one input), with
+  ``None`` where ``ctx.needs_input_grad[i]`` is false or the input is a constant;
+* never modify ``grad`` in place: the same array may be handed to other nodes;
+* return arrays of the input's shape; :func:`unbroadcast` undoes broadcasting.
+
+An op with several outputs returns a tuple from ``forward``; its ``backward``
+then receives one gradient per output, ``None`` for outputs that got none.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import grad_mode
+
+
+class Function:
+    """Base class of every differentiable op; an instance is a graph node."""
+
+    # Structural fields live in slots; everything an op saves for backward goes
+    # in the instance __dict__, which the engine clears to free the graph.
+    __slots__ = ("parents", "needs_input_grad", "n_outputs", "freed", "retained", "__dict__")
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **kwargs):
+        """Run the op on ``inputs`` (Tensors or arrays) and record it if needed."""
+        arrays = []
+        needs = []
+        record = False
+        for x in inputs:
+            if isinstance(x, Tensor):
+                arrays.append(x.data)
+                rg = x.requires_grad
+                needs.append(rg)
+                record = record or rg
+            else:
+                arrays.append(x)
+                needs.append(False)
+        record = record and grad_mode._enabled
+        ctx = cls.__new__(cls)
+        ctx.needs_input_grad = tuple(needs)
+        out = cls.forward(ctx, *arrays, **kwargs)
+        if not record:
+            ctx.__dict__.clear()
+            if type(out) is tuple:
+                return tuple(Tensor._make(o) for o in out)
+            return Tensor._make(out)
+        ctx.parents = tuple(x if isinstance(x, Tensor) and x.requires_grad else None for x in inputs)
+        ctx.freed = False
+        ctx.retained = None
+        if type(out) is tuple:
+            ctx.n_outputs = len(out)
+            return tuple(Tensor._make(o, ctx, i) for i, o in enumerate(out))
+        ctx.n_outputs = 1
+        return Tensor._make(out, ctx, 0)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name}Backward>"
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, to ``shape``.
+
+    The one place broadcasting is undone: every binary op's backward calls it.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+from .tensor import Tensor  # noqa: E402  (tensor.py imports this module first)

@@ -1,0 +1,362 @@
+"""Elementwise ops: arithmetic with broadcasting, and the pointwise nonlinearities.
+
+Binary ops broadcast like NumPy; their backward sums each gradient back to its
+input's shape with :func:`unbroadcast`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..function import Function, unbroadcast
+
+
+def _broadcast_error(op: str, a, b, exc: Exception) -> ValueError:
+    return ValueError(
+        f"{op}: cannot broadcast shapes {np.shape(a)} and {np.shape(b)} "
+        "(trailing sizes must match or be 1)"
+    )
+
+
+def _binary(op: str, fn, a, b):
+    try:
+        return fn(a, b)
+    except ValueError as exc:
+        raise _broadcast_error(op, a, b, exc) from None
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return _binary("add", np.add, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (unbroadcast(grad, sa) if na else None, unbroadcast(grad, sb) if nb else None)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return _binary("sub", np.subtract, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (unbroadcast(grad, sa) if na else None, unbroadcast(-grad, sb) if nb else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        na, nb = ctx.needs_input_grad
+        ctx.a = a if nb else None
+        ctx.b = b if na else None
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return _binary("mul", np.multiply, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        sa, sb = ctx.shapes
+        ga = unbroadcast(grad * ctx.b, sa) if ctx.b is not None else None
+        gb = unbroadcast(grad * ctx.a, sb) if ctx.a is not None else None
+        return ga, gb
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = _binary("div", np.divide, a, b)
+        ctx.b = b
+        ctx.out = out if ctx.needs_input_grad[1] else None
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        ga_full = grad / ctx.b
+        ga = unbroadcast(ga_full, sa) if na else None
+        gb = unbroadcast(-ga_full * ctx.out, sb) if nb else None
+        return ga, gb
+
+
+class Pow(Function):
+    """a ** b; d/da = b a^(b-1), d/db = a^b log a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = _binary("pow", np.power, a, b)
+        ctx.a, ctx.b, ctx.out = a, b, out
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.a, ctx.b, ctx.out
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        ga = unbroadcast(grad * b * np.power(a, b - 1), sa) if na else None
+        gb = None
+        if nb:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_a = np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0).astype(out.dtype, copy=False)
+            gb = unbroadcast(grad * out * log_a, sb)
+        return ga, gb
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return np.negative(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = np.exp(x)
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.y
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad / ctx.x
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = np.sqrt(x)
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad / (2 * ctx.y)
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * np.sign(ctx.x)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = np.tanh(x)
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.y
+        return grad * (1 - y * y)
+
+
+def sigmoid_array(x: np.ndarray) -> np.ndarray:
+    """Overflow-free logistic function: 1/(1+e^-x) = (1 + tanh(x/2)) / 2."""
+    y = np.tanh(x * 0.5)
+    y += 1
+    y *= 0.5
+    return y
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = sigmoid_array(x)
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.y
+        return grad * (y * (1 - y))
+
+
+class ReLU(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = np.maximum(x, 0)
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * (ctx.y > 0)
+
+
+class LeakyReLU(Function):
+    @staticmethod
+    def forward(ctx, x, negative_slope=0.01):
+        ctx.positive = x > 0
+        ctx.slope = negative_slope
+        return np.where(ctx.positive, x, x * negative_slope)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.where(ctx.positive, grad, grad * ctx.slope)
+
+
+class Softplus(Function):
+    """log(1 + e^(beta x)) / beta, linear where beta x > threshold (PyTorch's definition)."""
+
+    @staticmethod
+    def forward(ctx, x, beta=1.0, threshold=20.0):
+        bx = x * beta
+        ctx.bx, ctx.linear = bx, bx > threshold
+        return np.where(ctx.linear, x, np.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.where(ctx.linear, grad, grad * sigmoid_array(ctx.bx))
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+class GELU(Function):
+    """x Phi(x) (exact, with erf) or its tanh approximation, as ``torch.nn.GELU``."""
+
+    @staticmethod
+    def forward(ctx, x, approximate="none"):
+        ctx.x, ctx.approximate = x, approximate
+        if approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            ctx.t = np.tanh(inner)
+            return 0.5 * x * (1 + ctx.t)
+        from scipy.special import erf
+
+        ctx.cdf = 0.5 * (1 + erf(x * _SQRT_HALF))
+        return x * ctx.cdf
+
+    @staticmethod
+    def backward(ctx, grad):
+        x = ctx.x
+        if ctx.approximate == "tanh":
+            t = ctx.t
+            dinner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
+        pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+        return grad * (ctx.cdf + x * pdf)
+
+
+class Clamp(Function):
+    """Clip to [min, max]; the gradient passes where min <= x <= max, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, min=None, max=None):
+        mask = np.ones(x.shape, dtype=bool)
+        if min is not None:
+            mask &= x >= min
+        if max is not None:
+            mask &= x <= max
+        ctx.mask = mask
+        return np.clip(x, min, max).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.mask
+
+
+class Maximum(Function):
+    """Elementwise max; at ties the gradient is split evenly (PyTorch's rule)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = _binary("maximum", np.maximum, a, b)
+        ctx.share_a = (np.greater(a, b) + 0.5 * np.equal(a, b)).astype(out.dtype)
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        ga = unbroadcast(grad * ctx.share_a, sa) if na else None
+        gb = unbroadcast(grad * (1 - ctx.share_a), sb) if nb else None
+        return ga, gb
+
+
+class Minimum(Function):
+    """Elementwise min; at ties the gradient is split evenly (PyTorch's rule)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = _binary("minimum", np.minimum, a, b)
+        ctx.share_a = (np.less(a, b) + 0.5 * np.equal(a, b)).astype(out.dtype)
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        ga = unbroadcast(grad * ctx.share_a, sa) if na else None
+        gb = unbroadcast(grad * (1 - ctx.share_a), sb) if nb else None
+        return ga, gb
+
+
+class Where(Function):
+    """cond ? a : b, broadcasting all three; ``cond`` gets no gradient."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        cond = np.asarray(cond, dtype=bool)
+        try:
+            out = np.where(cond, a, b)
+        except ValueError:
+            raise ValueError(
+                f"where: cannot broadcast shapes {np.shape(cond)}, {np.shape(a)} and {np.shape(b)}"
+            ) from None
+        ctx.cond = cond
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        _, na, nb = ctx.needs_input_grad
+        sa, sb = ctx.shapes
+        zero = np.zeros((), dtype=grad.dtype)
+        ga = unbroadcast(np.where(ctx.cond, grad, zero), sa) if na else None
+        gb = unbroadcast(np.where(ctx.cond, zero, grad), sb) if nb else None
+        return None, ga, gb
+
+
+class Cast(Function):
+    """Change between floating dtypes; the gradient is cast back."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.astype(ctx.in_dtype)

@@ -1,0 +1,89 @@
+"""Matrix products: ``matmul`` (1-D, 2-D and batched with broadcasting) and the fused ``linear``."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function, unbroadcast
+
+
+def _matmul_error(a, b) -> ValueError:
+    sa, sb = np.shape(a), np.shape(b)
+    if len(sa) == 0 or len(sb) == 0:
+        return ValueError(f"matmul: both operands need at least one dimension, got {sa} and {sb}")
+    ka = sa[-1]
+    kb = sb[-2] if len(sb) > 1 else sb[0]
+    if ka != kb:
+        return ValueError(f"matmul: cannot multiply {sa} by {sb}: inner sizes {ka} and {kb} differ")
+    return ValueError(f"matmul: cannot broadcast the batch dimensions of {sa} and {sb}")
+
+
+class MatMul(Function):
+    """a @ b as ``np.matmul``. Backward: dA = G B^T, dB = A^T G, summed over broadcast batches."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        try:
+            out = np.matmul(a, b)
+        except ValueError:
+            raise _matmul_error(a, b) from None
+        ctx.a, ctx.b = a, b
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.a, ctx.b
+        na, nb = ctx.needs_input_grad
+        # Treat 1-D operands as matrices, as np.matmul does, then drop the added axes.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = grad
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)
+        ga = gb = None
+        if na:
+            ga = np.matmul(g, np.swapaxes(b2, -1, -2))
+            ga = unbroadcast(ga, a2.shape)
+            if a.ndim == 1:
+                ga = ga.reshape(a.shape)
+        if nb:
+            gb = np.matmul(np.swapaxes(a2, -1, -2), g)
+            gb = unbroadcast(gb, b2.shape)
+            if b.ndim == 1:
+                gb = gb.reshape(b.shape)
+        return ga, gb
+
+
+class Linear(Function):
+    """y = x W^T + b in one node (PyTorch's layout: W is (H_out, H_in)).
+
+    Shape: x (*, H_in), W (H_out, H_in), b (H_out,) -> y (*, H_out).
+    Leading dimensions are flattened so every product is one 2-D GEMM.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
+            raise ValueError(
+                f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}: "
+                f"expected last dimension {weight.shape[-1]}"
+            )
+        x2 = x.reshape(-1, x.shape[-1])
+        out = x2 @ weight.T  # (N, H_out)
+        if bias is not None:
+            out += bias
+        ctx.x2, ctx.weight, ctx.in_shape = x2, weight, x.shape
+        return out.reshape(x.shape[:-1] + (weight.shape[0],))
+
+    @staticmethod
+    def backward(ctx, grad):
+        has_bias = len(ctx.needs_input_grad) == 3
+        nx, nw, nb = (ctx.needs_input_grad + (False,))[:3]
+        g2 = grad.reshape(-1, grad.shape[-1])  # (N, H_out)
+        gx = (g2 @ ctx.weight).reshape(ctx.in_shape) if nx else None
+        gw = g2.T @ ctx.x2 if nw else None
+        if not has_bias:
+            return gx, gw
+        gb = g2.sum(axis=0) if nb else None
+        return gx, gw, gb

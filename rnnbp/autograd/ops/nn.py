@@ -1,0 +1,85 @@
+"""Neural-network ops over one axis: softmax, log_softmax, logsumexp, and dropout."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function
+
+
+def _axis(dim: int, ndim: int, op: str) -> int:
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+    return dim % max(ndim, 1)
+
+
+def log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
+    """x - logsumexp(x) along ``axis``, shifted by the max for stability."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted
+
+
+class Softmax(Function):
+    """y = exp(x) / sum exp(x) along ``dim``. Backward: y * (g - sum(g * y))."""
+
+    @staticmethod
+    def forward(ctx, x, dim=-1):
+        axis = _axis(dim, x.ndim, "softmax")
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        e /= e.sum(axis=axis, keepdims=True)
+        ctx.y, ctx.axis = e, axis
+        return e
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.y
+        return y * (grad - (grad * y).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x) along ``dim``. Backward: g - softmax(x) * sum(g)."""
+
+    @staticmethod
+    def forward(ctx, x, dim=-1):
+        axis = _axis(dim, x.ndim, "log_softmax")
+        y = log_softmax_array(x, axis)
+        ctx.y, ctx.axis = y, axis
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad - np.exp(ctx.y) * grad.sum(axis=ctx.axis, keepdims=True)
+
+
+class LogSumExp(Function):
+    """log sum exp(x) along ``dim``. Backward: g * softmax(x)."""
+
+    @staticmethod
+    def forward(ctx, x, dim=-1, keepdim=False):
+        axis = _axis(dim, x.ndim, "logsumexp")
+        m = x.max(axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        e = np.exp(x - m)
+        s = e.sum(axis=axis, keepdims=True)
+        out = np.log(s) + m
+        ctx.softmax, ctx.axis, ctx.keepdim = e / s, axis, keepdim
+        return out if keepdim else out.squeeze(axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = grad if ctx.keepdim else np.expand_dims(grad, ctx.axis)
+        return g * ctx.softmax
+
+
+class Dropout(Function):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
+
+    @staticmethod
+    def forward(ctx, x, p, generator):
+        keep = generator.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) >= p
+        ctx.mask = keep * x.dtype.type(1.0 / (1.0 - p))
+        return x * ctx.mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.mask

@@ -1,0 +1,113 @@
+"""Reductions over axes: sum, mean, max, min, var (and logsumexp in ``nn.py``).
+
+``dim`` is None (all axes), an int or a tuple of ints; ``keepdim`` keeps the
+reduced axes with size 1. Backward re-expands the gradient over the reduced axes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function
+
+
+def normalize_dims(dim, ndim: int, op: str) -> tuple:
+    """``dim`` as a sorted tuple of non-negative axes, checked against ``ndim``."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(d) % max(ndim, 1))
+    return tuple(sorted(set(out))) if ndim else ()
+
+
+def expand_reduced(grad: np.ndarray, in_shape: tuple, dims: tuple, keepdim: bool) -> np.ndarray:
+    """Broadcast a reduced gradient back over ``in_shape``."""
+    if not keepdim:
+        grad = np.expand_dims(grad, dims) if dims else grad
+    return np.broadcast_to(grad, in_shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, dim=None, keepdim=False):
+        dims = normalize_dims(dim, x.ndim, "sum")
+        ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        return np.asarray(x.sum(axis=dims, keepdims=keepdim))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return expand_reduced(grad, ctx.in_shape, ctx.dims, ctx.keepdim)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, dim=None, keepdim=False):
+        dims = normalize_dims(dim, x.ndim, "mean")
+        ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        ctx.count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
+        return np.asarray(x.mean(axis=dims, keepdims=keepdim))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return expand_reduced(grad / ctx.count, ctx.in_shape, ctx.dims, ctx.keepdim)
+
+
+class Var(Function):
+    """Variance with ``correction`` (1 = unbiased, PyTorch's default; 0 = population)."""
+
+    @staticmethod
+    def forward(ctx, x, dim=None, keepdim=False, correction=1):
+        dims = normalize_dims(dim, x.ndim, "var")
+        count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
+        centred = x - x.mean(axis=dims, keepdims=True)
+        ctx.centred, ctx.dims, ctx.keepdim = centred, dims, keepdim
+        ctx.denom = max(count - correction, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = (centred * centred).sum(axis=dims, keepdims=keepdim) / ctx.denom
+        return np.asarray(out, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = grad if ctx.keepdim or not ctx.dims else np.expand_dims(grad, ctx.dims)
+        return g * ctx.centred * (2.0 / ctx.denom)
+
+
+class MaxMinAll(Function):
+    """max()/min() over all elements; ties share the gradient evenly."""
+
+    @staticmethod
+    def forward(ctx, x, mode="max"):
+        if x.size == 0:
+            raise ValueError(f"{mode}: cannot reduce an empty tensor of shape {x.shape}")
+        out = x.max() if mode == "max" else x.min()
+        hits = x == out
+        ctx.share = hits / hits.sum()
+        return np.asarray(out)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad * ctx.share).astype(grad.dtype, copy=False)
+
+
+class MaxMinDim(Function):
+    """max(dim)/min(dim): values and indices; the gradient goes to the chosen index."""
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim=False, mode="max"):
+        (axis,) = normalize_dims(dim, x.ndim, mode)
+        idx = np.expand_dims(x.argmax(axis=axis) if mode == "max" else x.argmin(axis=axis), axis)
+        values = np.take_along_axis(x, idx, axis=axis)
+        ctx.in_shape, ctx.axis, ctx.idx, ctx.keepdim = x.shape, axis, idx, keepdim
+        if not keepdim:
+            values, idx = values.squeeze(axis), idx.squeeze(axis)
+        return values, idx
+
+    @staticmethod
+    def backward(ctx, grad, _grad_idx=None):
+        g = grad if ctx.keepdim else np.expand_dims(grad, ctx.axis)
+        out = np.zeros(ctx.in_shape, dtype=grad.dtype)
+        np.put_along_axis(out, ctx.idx, g, axis=ctx.axis)
+        return out

@@ -1,0 +1,152 @@
+"""Shape ops: reshape, permute, expand, indexing, concatenation and splitting.
+
+Most forwards return NumPy views (no copy); backwards put the gradient back into
+the input's layout.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function, unbroadcast
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(
+                f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {tuple(shape)}"
+            ) from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.in_shape)
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, dims):
+        if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+            raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of the {x.ndim} axes of {x.shape}")
+        ctx.inverse = np.argsort([d % x.ndim for d in dims])
+        return x.transpose(dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.transpose(ctx.inverse)
+
+
+class Expand(Function):
+    """Broadcast to a larger shape without copying; backward sums over the stretched axes."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))
+        ctx.in_shape = x.shape
+        try:
+            return np.broadcast_to(x, shape)
+        except ValueError:
+            raise ValueError(f"expand: cannot expand shape {x.shape} to {shape}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return unbroadcast(grad, ctx.in_shape)
+
+
+def _is_advanced(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, (np.ndarray, list)) for i in items)
+
+
+class GetItem(Function):
+    """x[index] with basic and integer-array indexing; repeated indices accumulate."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.in_shape, ctx.index = x.shape, index
+        ctx.advanced = _is_advanced(index)
+        try:
+            return x[index]
+        except IndexError as exc:
+            raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = np.zeros(ctx.in_shape, dtype=grad.dtype)
+        if ctx.advanced:
+            np.add.at(out, ctx.index, grad)
+        else:
+            out[ctx.index] = grad
+        return out
+
+
+class Cat(Function):
+    """Concatenate along ``dim``; backward slices the gradient back into pieces."""
+
+    @staticmethod
+    def forward(ctx, *xs, dim=0):
+        if not xs:
+            raise ValueError("cat: expected a non-empty sequence of tensors")
+        axis = dim % max(xs[0].ndim, 1)
+        try:
+            out = np.concatenate(xs, axis=axis)
+        except ValueError:
+            raise ValueError(
+                f"cat: shapes {[x.shape for x in xs]} differ outside dim {dim}; all sizes but dim's must match"
+            ) from None
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        pieces = np.split(grad, ctx.bounds, axis=ctx.axis)
+        return tuple(p if need else None for p, need in zip(pieces, ctx.needs_input_grad))
+
+
+class Stack(Function):
+    """Stack equal-shaped tensors along a new ``dim``."""
+
+    @staticmethod
+    def forward(ctx, *xs, dim=0):
+        if not xs:
+            raise ValueError("stack: expected a non-empty sequence of tensors")
+        shapes = {x.shape for x in xs}
+        if len(shapes) > 1:
+            raise ValueError(f"stack: all tensors must have the same shape, got {[x.shape for x in xs]}")
+        out = np.stack(xs, axis=dim)
+        ctx.axis = dim % out.ndim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        n = grad.shape[ctx.axis]
+        return tuple(
+            np.take(grad, i, axis=ctx.axis) if need else None for i, need in zip(range(n), ctx.needs_input_grad)
+        )
+
+
+class Split(Function):
+    """Split along ``dim`` at ``sizes``: one node, several outputs (views)."""
+
+    @staticmethod
+    def forward(ctx, x, sizes, dim=0):
+        axis = dim % max(x.ndim, 1)
+        if sum(sizes) != x.shape[axis]:
+            raise ValueError(f"split: sizes {list(sizes)} do not add up to {x.shape[axis]} (dim {dim} of {x.shape})")
+        ctx.in_shape, ctx.axis, ctx.sizes = x.shape, axis, sizes
+        return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        parts = []
+        for g, size in zip(grads, ctx.sizes):
+            if g is None:
+                shape = list(ctx.in_shape)
+                shape[ctx.axis] = size
+                g = np.zeros(shape, dtype=next(x for x in grads if x is not None).dtype)
+            parts.append(g)
+        return np.concatenate(parts, axis=ctx.axis)

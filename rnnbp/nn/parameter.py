@@ -1,0 +1,24 @@
+"""Parameter: a Tensor that a Module registers as learnable."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf tensor that requires grad and registers itself when assigned to a Module attribute.
+
+    Args:
+        data: array-like or Tensor; its array is used as is (no copy).
+        requires_grad: default True.
+    """
+
+    def __init__(self, data, requires_grad: bool = True):
+        super().__init__(data.data if isinstance(data, Tensor) else data)
+        if self.data.dtype.kind != "f":
+            self.data = self.data.astype(np.float32)
+        self.requires_grad_(requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
