@@ -45,7 +45,7 @@ def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
 
 
 def arange(start, end=None, step=1, dtype=None) -> Tensor:
-    data = np.arange(start, end, step) if end is not None else np.arange(start)
+    data = np.arange(start, end, step) if end is not None else np.arange(0, start, step)
     return Tensor(data if dtype is None and data.dtype.kind == "i" else data.astype(_dtype(dtype)))
 
 

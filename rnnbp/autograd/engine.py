@@ -37,7 +37,11 @@ def _toposort(root):
 
 
 def _accumulate_leaf(tensor, grad, owned_ids):
-    """Add ``grad`` into ``tensor.grad`` without ever sharing one buffer between leaves."""
+    """Add ``grad`` into ``tensor.grad`` without ever sharing one buffer between leaves.
+
+    ``owned_ids`` holds the arrays leaves took over during this walk; they may still be
+    queued as another node's incoming gradient, so they are never written in place.
+    """
     if grad.dtype != tensor.data.dtype:
         grad = grad.astype(tensor.data.dtype)
     if tensor.grad is None:
@@ -47,6 +51,10 @@ def _accumulate_leaf(tensor, grad, owned_ids):
             grad = grad.copy()
         owned_ids.add(id(grad))
         tensor.grad = grad
+    elif id(tensor.grad) in owned_ids:
+        # Taken over earlier in this walk without a copy: the same array may still be
+        # waiting in another node's slot, and adding in place would corrupt that gradient.
+        tensor.grad = tensor.grad + grad
     else:
         tensor.grad += grad
 

@@ -71,9 +71,14 @@ class Function:
         out = cls.forward(ctx, *arrays, **kwargs)
         if not record:
             ctx.__dict__.clear()
-            if type(out) is tuple:
-                return tuple(Tensor._make(o) for o in out)
-            return Tensor._make(out)
+            outs = tuple(Tensor._make(o) for o in out) if type(out) is tuple else (Tensor._make(out),)
+            if grad_mode._enabled:
+                # Carry the name of a non-differentiable op (argmax, x > 0, ...) downstream,
+                # so that a backward from e.g. (x > 0).sum() says where the gradient stopped.
+                nondiff = next((x._nondiff_op for x in inputs if isinstance(x, Tensor) and x._nondiff_op), None)
+                for t in outs:
+                    t._nondiff_op = nondiff
+            return outs if type(out) is tuple else outs[0]
         ctx.parents = tuple(x if isinstance(x, Tensor) and x.requires_grad else None for x in inputs)
         ctx.freed = False
         ctx.retained = None

@@ -119,7 +119,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             flat[j] = original
             nflat[j] = (plus - minus) / (2 * eps)
         error = np.abs(analytic[i] - numeric) - (atol + rtol * np.abs(numeric))
-        if error.size and (np.max(error) > 0 or not np.all(np.isfinite(analytic[i]))):
+        # A non-finite error (NaN/Inf on either side) is a failure, not a pass.
+        if error.size and (not np.all(np.isfinite(error)) or np.max(error) > 0):
             worst = np.unravel_index(np.nanargmax(np.where(np.isfinite(error), error, np.inf)), x.shape)
             which = "the output" if len(outputs) == 1 else f"the {len(outputs)} outputs (projected)"
             return fail(

@@ -213,6 +213,8 @@ class ReLU(Function):
 class LeakyReLU(Function):
     @staticmethod
     def forward(ctx, x, negative_slope=0.01):
+        if x.dtype.kind == "f":  # a NumPy float64 slope must not promote float32
+            negative_slope = x.dtype.type(negative_slope)
         ctx.positive = x > 0
         ctx.slope = negative_slope
         return np.where(ctx.positive, x, x * negative_slope)
@@ -227,6 +229,8 @@ class Softplus(Function):
 
     @staticmethod
     def forward(ctx, x, beta=1.0, threshold=20.0):
+        if x.dtype.kind == "f":  # a NumPy float64 beta must not promote float32
+            beta = x.dtype.type(beta)
         bx = x * beta
         ctx.bx, ctx.linear = bx, bx > threshold
         return np.where(ctx.linear, x, np.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)

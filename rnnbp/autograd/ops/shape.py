@@ -29,7 +29,8 @@ class Reshape(Function):
 class Permute(Function):
     @staticmethod
     def forward(ctx, x, dims):
-        if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        in_range = all(-x.ndim <= d < x.ndim for d in dims)
+        if not in_range or sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
             raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of the {x.ndim} axes of {x.shape}")
         ctx.inverse = np.argsort([d % x.ndim for d in dims])
         return x.transpose(dims)
@@ -90,7 +91,10 @@ class Cat(Function):
     def forward(ctx, *xs, dim=0):
         if not xs:
             raise ValueError("cat: expected a non-empty sequence of tensors")
-        axis = dim % max(xs[0].ndim, 1)
+        ndim = xs[0].ndim
+        if not -ndim <= dim < ndim:
+            raise IndexError(f"cat: dim {dim} is out of range for tensors of shape {xs[0].shape}")
+        axis = dim % ndim
         try:
             out = np.concatenate(xs, axis=axis)
         except ValueError:

@@ -1,0 +1,10 @@
+"""Layers, losses and initialisation, with PyTorch's names, shapes and weight layouts."""
+from . import functional, init
+from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .container import ModuleList, Sequential
+from .dropout import Dropout
+from .linear import Flatten, Identity, Linear
+from .module import Module
+from .normalization import LayerNorm
+from .parameter import Parameter
+from .sparse import Embedding

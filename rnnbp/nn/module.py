@@ -1,0 +1,294 @@
+"""Module: the base class of every layer, registering parameters, buffers and submodules.
+
+Assigning a :class:`Parameter` or a ``Module`` to an attribute registers it, as in
+PyTorch, so ``parameters()``, ``state_dict()`` and ``train()`` see the whole tree.
+``state_dict()`` keys are PyTorch's dotted names and its values NumPy arrays, so
+weights move between rnnbp and PyTorch with ``{k: torch.from_numpy(v)}``.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from typing import Iterator
+
+import numpy as np
+
+from ..autograd.tensor import Tensor
+from .parameter import Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class for all layers. Subclasses set attributes in ``__init__`` and define ``forward``."""
+
+    training: bool
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------ registration
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called")
+        params, modules, buffers = self._parameters, self._modules, self._buffers
+        if isinstance(value, Parameter):
+            self._discard(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._discard(name)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} to parameter {name!r} of "
+                    f"{type(self).__name__} (a Parameter or None is required)"
+                )
+            params[name] = None
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to submodule {name!r} (a Module or None is required)")
+            modules[name] = None
+        elif name in buffers:
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _discard(self, name: str) -> None:
+        self.__dict__.pop(name, None)
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        self._non_persistent.discard(name)
+
+    def __getattr__(self, name: str):
+        # Only called when normal lookup fails: look in the registries.
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry in d and name in d[registry]:
+                return d[registry][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or None, for an absent optional weight such as a bias)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
+        self._discard(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, value, persistent: bool = True) -> None:
+        """Register non-learned state (an array or None); persistent buffers go in ``state_dict``."""
+        self._discard(name)
+        self._buffers[name] = value
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
+        self._discard(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # --------------------------------------------------------------- traversal
+    def named_modules(self, prefix: str = "", memo: set | None = None) -> Iterator[tuple[str, "Module"]]:
+        memo = set() if memo is None else memo
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in memo:
+                continue
+            memo.add(id(module))
+            yield name, module
+            children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items() if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs, each shared Parameter once."""
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
+            for name, p in module._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
+            for name, b in module._buffers.items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self, recurse: bool = True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn) -> "Module":
+        """Call ``fn(module)`` on every submodule (children first) and on self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------- modes
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad[...] = 0
+
+    def to(self, dtype) -> "Module":
+        """Cast every floating parameter, gradient and buffer to ``dtype`` in place; returns self."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Module.to: only floating dtypes are supported, got {dtype}")
+        for p in self.parameters():
+            p.data = p.data.astype(dtype, copy=False)
+            if p.grad is not None:
+                p.grad = p.grad.astype(dtype, copy=False)
+        for m in self.modules():
+            for name, b in m._buffers.items():
+                arr = b.data if isinstance(b, Tensor) else b
+                if isinstance(arr, np.ndarray) and arr.dtype.kind == "f":
+                    cast = arr.astype(dtype, copy=False)
+                    m._buffers[name] = Tensor(cast) if isinstance(b, Tensor) else cast
+        return self
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    # ------------------------------------------------------------- state dicts
+    def state_dict(self, prefix: str = "") -> "OrderedDict[str, np.ndarray]":
+        """Parameters and persistent buffers by dotted name, as NumPy arrays (sharing memory)."""
+        out = OrderedDict()
+        for mod_name, module in self.named_modules(prefix.rstrip(".")):
+            head = f"{mod_name}." if mod_name else ""
+            for name, p in module._parameters.items():
+                if p is not None:
+                    out[head + name] = p.data
+            for name, b in module._buffers.items():
+                if b is not None and name not in module._non_persistent:
+                    out[head + name] = b.data if isinstance(b, Tensor) else np.asarray(b)
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays from ``state_dict`` into this module's parameters and buffers.
+
+        Every problem is reported at once: missing and unexpected keys (when
+        ``strict``) and every shape mismatch (always), each naming its key.
+        """
+        targets = {}
+        for mod_name, module in self.named_modules():
+            head = f"{mod_name}." if mod_name else ""
+            for name, p in module._parameters.items():
+                if p is not None:
+                    targets[head + name] = ("param", module, name)
+            for name, b in module._buffers.items():
+                if b is not None and name not in module._non_persistent:
+                    targets[head + name] = ("buffer", module, name)
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
+        errors = []
+        for key, value in state_dict.items():
+            if key not in targets:
+                continue
+            current = self._state_value(*targets[key][1:])
+            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if value.shape != current.shape:
+                errors.append(
+                    f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, "
+                    f"the shape in current model is {current.shape}."
+                )
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        if errors:
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors)
+            )
+        for key, value in state_dict.items():
+            if key in targets:
+                kind, module, name = targets[key]
+                value = np.asarray(value.data if isinstance(value, Tensor) else value)
+                current = self._state_value(module, name)
+                np.copyto(current, value, casting="unsafe")
+        return IncompatibleKeys(missing, unexpected)
+
+    @staticmethod
+    def _state_value(module: "Module", name: str) -> np.ndarray:
+        if name in module._parameters:
+            return module._parameters[name].data
+        b = module._buffers[name]
+        if isinstance(b, Tensor):
+            return b.data
+        if not isinstance(b, np.ndarray):
+            b = module._buffers[name] = np.asarray(b)
+        return b
+
+    # ----------------------------------------------------------------- display
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        head = type(self).__name__ + "(" + self.extra_repr()
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"

@@ -1,0 +1,272 @@
+"""Optimizer: the base class of every optimiser, with PyTorch's API and state-dict format.
+
+A subclass gives its defaults, checks its hyperparameters, and says how to update one parameter
+from its gradient and state; the update maths itself lives in a pure function over arrays
+(``sgd_update``, ``adam_update``, ...) that the subclass calls, so it can be tested on its own.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import numpy as np
+
+from ..autograd.grad_mode import enable_grad
+from ..autograd.tensor import Tensor
+
+
+def _check_nonnegative(label: str, value) -> None:
+    """Raise ``ValueError("Invalid <label>: <value>")`` unless ``0 <= value``, as torch.optim does."""
+    if not 0.0 <= value:
+        raise ValueError(f"Invalid {label}: {value}")
+
+
+def _to_python(value):
+    """NumPy scalars and 0-d arrays (say, from a loaded .npz) become Python numbers."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Optimizer:
+    """Base class: holds parameter groups and per-parameter state; subclasses define the update.
+
+    Args:
+        params: iterable of Parameters (Tensors), or of dicts each with a ``"params"`` entry and
+            optional per-group hyperparameters that override ``defaults``.
+        defaults: dict of hyperparameters used where a group does not set its own.
+
+    Attributes:
+        param_groups: list of dicts, each with ``"params"`` (list of Tensors) and hyperparameters.
+        state: dict mapping each Parameter to its state dict (``step``, ``exp_avg``, ...);
+            arrays are NumPy arrays of the parameter's dtype, ``step`` a Python number.
+
+    Subclasses implement ``_check_group(group)`` (raise ``ValueError`` on a bad hyperparameter)
+    and ``_update(param, grad, state, group)`` (update ``param.data`` in place and ``state``).
+    """
+
+    def __init__(self, params, defaults: dict[str, Any]):
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                f"but got {type(params).__name__}"
+            )
+        self._check_group(defaults)
+        self.defaults = defaults
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Raise ValueError naming any invalid hyperparameter in ``group``."""
+
+    def _init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        """The state of a parameter before its first step (empty by default)."""
+        return {}
+
+    def _update(self, param: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ public API
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters, with its own hyperparameters, to ``param_groups``.
+
+        Useful when fine-tuning: frozen layers can be made trainable and added as training goes.
+        Missing hyperparameters are filled from ``defaults``.
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("param_group must have a 'params' entry (a list of Tensors)")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering "
+                "of tensors in sets will change between runs. Please use a list instead."
+            )
+        else:
+            params = list(params)
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but params[{i}] is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"can't optimize a non-leaf Tensor (params[{i}])")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("optimizer got a parameter group with duplicate parameters; each would be stepped twice")
+        group = dict(param_group)
+        group["params"] = params
+        for name, default in self.defaults.items():
+            group.setdefault(name, default)
+        self._check_group(group)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all parameters: to None (default) or to zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Update every parameter that has a gradient; parameters whose ``.grad`` is None are skipped.
+
+        Args:
+            closure: optional callable that re-evaluates the model and returns the loss
+                (run with grad mode on).
+
+        Returns:
+            The closure's loss, or None.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for index, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                grad = p.grad.data if isinstance(p.grad, Tensor) else p.grad
+                if grad.shape != p.data.shape:
+                    raise ValueError(
+                        f"{type(self).__name__}.step: params[{index}] has shape {p.data.shape} but its "
+                        f"grad has shape {grad.shape}"
+                    )
+                # Cast at the boundary: a float64 grad must not promote a float32 parameter.
+                grad = np.asarray(grad, dtype=p.data.dtype)
+                state = self.state.get(p)
+                if state is None:
+                    state = self._init_state(p, group)
+                self._update(p, grad, state, group)
+                if state:  # SGD without momentum keeps no state, as in torch
+                    self.state[p] = state
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimiser's state in PyTorch's format, with parameters replaced by integer indices.
+
+        Returns:
+            ``{"state": {index: {"step": ..., "exp_avg": ndarray, ...}},
+            "param_groups": [{hyperparameters..., "params": [indices]}]}``. Indices number the
+            parameters in group order. Arrays are copies, so later steps do not change the result.
+        """
+        index_of: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index_of.setdefault(id(p), len(index_of))
+            packed["params"] = [index_of[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {
+            index_of[id(p)]: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+            for p, s in self.state.items()
+        }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict made by ``state_dict()`` (here or by PyTorch, tensors turned to arrays).
+
+        Arrays are copied and cast to their parameter's dtype; ``step`` becomes a Python number.
+        Every mismatch (group count, group sizes, state shapes) is reported at once.
+        """
+        missing = [k for k in ("state", "param_groups") if k not in state_dict]
+        if missing:
+            raise ValueError(f"load_state_dict: state dict lacks the key(s) {missing}")
+        saved_groups = state_dict["param_groups"]
+        problems = []
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"load_state_dict: loaded state dict has {len(saved_groups)} parameter groups, "
+                f"the optimizer has {len(self.param_groups)}"
+            )
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(group["params"]) != len(saved["params"]):
+                problems.append(
+                    f"param_groups[{i}] has {len(saved['params'])} params in the state dict, "
+                    f"{len(group['params'])} in the optimizer"
+                )
+        if problems:
+            raise ValueError("load_state_dict: " + "; ".join(problems))
+        id_map = {}
+        for group, saved in zip(self.param_groups, saved_groups):
+            for saved_id, p in zip(saved["params"], group["params"]):
+                id_map[_to_python(saved_id)] = p
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for key, values in state_dict["state"].items():
+            key = _to_python(key)
+            if key not in id_map:
+                problems.append(f"state has an entry for parameter {key}, which no group lists")
+                continue
+            p = id_map[key]
+            entry = {}
+            for name, value in values.items():
+                if name == "step":
+                    value = _to_python(value)
+                    if isinstance(value, float) and value.is_integer():
+                        value = int(value)
+                elif isinstance(value, np.ndarray) or hasattr(value, "__array__"):
+                    value = np.array(value, dtype=p.data.dtype)
+                    if value.shape != p.data.shape:
+                        problems.append(
+                            f"state[{key}][{name!r}] has shape {value.shape}, the parameter has shape {p.data.shape}"
+                        )
+                entry[name] = value
+            new_state[p] = entry
+        if problems:
+            raise ValueError("load_state_dict: " + "; ".join(problems))
+        new_groups = []
+        for group, saved in zip(self.param_groups, saved_groups):
+            loaded = {}
+            for k, v in saved.items():
+                if k == "params":
+                    continue
+                v = copy.deepcopy(_to_python(v))
+                if k == "betas":
+                    v = tuple(float(b) for b in np.asarray(v).ravel())
+                loaded[k] = v
+            loaded["params"] = group["params"]
+            self._check_group(loaded)
+            new_groups.append(loaded)
+        self.param_groups = new_groups
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {group[k]}" for k in sorted(group) if k != "params")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _write(param: Tensor, new_value: np.ndarray) -> None:
+    """Write an update into ``param.data`` in place, so views and references see it."""
+    np.copyto(param.data, new_value)
+
+
+def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
+    """``start + weight * (end - start)``, rounded as ``torch.lerp`` rounds it."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1.0 - weight)
+
+
+__all__ = ["Optimizer"]
