@@ -3,11 +3,12 @@
     python demos/ocr_digits.py              # full run (well under a minute)
     python demos/ocr_digits.py --quick      # a few epochs, for smoke tests
 
-Trains a 64-256-128-10 ReLU MLP with dropout and Adam on scikit-learn's bundled
-digits (offline), keeps the weights of the epoch with the best validation
-accuracy, stops early when validation stops improving, and reports the test
-accuracy on a fixed, seeded 80/20 split. The best model is saved with
-``rnnbp.save`` (.npz, no pickle).
+Trains a 64-512-256-10 ReLU MLP with dropout, label smoothing and AdamW under a
+cosine learning-rate schedule on scikit-learn's bundled digits (offline), on
+pixels standardised with the training set's statistics. It keeps the weights of
+the epoch with the best validation accuracy, stops early when validation stops
+improving, and reports the test accuracy on a fixed, seeded 80/20 split. The
+best model and the standardisation are saved with ``rnnbp.save`` (.npz, no pickle).
 """
 from __future__ import annotations
 
@@ -27,13 +28,14 @@ from rnnbp.nn import functional as F
 
 @dataclass
 class Config:
-    hidden: tuple = (256, 128)  # hidden layer widths
-    dropout: float = 0.2        # dropout after each hidden layer
-    lr: float = 1e-3            # Adam learning rate
-    weight_decay: float = 1e-4  # AdamW decoupled weight decay
+    hidden: tuple = (512, 256)   # hidden layer widths
+    dropout: float = 0.5         # dropout after each hidden layer
+    label_smoothing: float = 0.1
+    lr: float = 1e-3             # AdamW peak learning rate, annealed to 0 by a cosine over max_epochs
+    weight_decay: float = 1e-4   # AdamW decoupled weight decay
     batch_size: int = 32
-    max_epochs: int = 200
-    patience: int = 20          # epochs without a better validation accuracy before stopping
+    max_epochs: int = 100
+    patience: int = 30           # epochs without a better validation accuracy before stopping
     seed: int = 0               # seeds the data split, the initialisation and the batch order
     out: str = "runs/ocr_digits.npz"
 
@@ -47,10 +49,22 @@ def build_model(cfg: Config) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+class Standardize:
+    """Per-pixel (x - mean) / (std + 0.1) with training-set statistics; the 0.1 tames
+    the near-constant border pixels."""
+
+    def __init__(self, x_train: np.ndarray):
+        self.mean = x_train.mean(axis=0)
+        self.scale = (x_train.std(axis=0) + 0.1).astype(np.float32)
+
+    def __call__(self, x: np.ndarray) -> rnnbp.Tensor:
+        return rnnbp.Tensor((x - self.mean) / self.scale)
+
+
 @rnnbp.no_grad()
-def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+def accuracy(model: nn.Module, x: rnnbp.Tensor, y: np.ndarray) -> float:
     model.eval()
-    pred = model(rnnbp.Tensor(x)).argmax(dim=1).numpy()
+    pred = model(x).argmax(dim=1).numpy()
     model.train()
     return float((pred == y).mean())
 
@@ -58,20 +72,25 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
 def train(cfg: Config, log=print) -> dict:
     rnnbp.manual_seed(cfg.seed)
     data = load_ocr_digits(seed=cfg.seed)
+    standardize = Standardize(data.x_train)
+    x_val, x_test = standardize(data.x_val), standardize(data.x_test)
     model = build_model(cfg)
     opt = optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs)
     best = {"val_acc": -1.0, "epoch": 0, "state": None}
     start = time.perf_counter()
     for epoch in range(1, cfg.max_epochs + 1):
         losses = []
         for xb, yb in batches(data.x_train, data.y_train, batch_size=cfg.batch_size):
             opt.zero_grad()
-            loss = F.cross_entropy(model(rnnbp.Tensor(xb)), yb)
+            loss = F.cross_entropy(model(standardize(xb)), yb, label_smoothing=cfg.label_smoothing)
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        val_acc = accuracy(model, data.x_val, data.y_val)
-        improved = val_acc > best["val_acc"]
+        schedule.step()
+        val_acc = accuracy(model, x_val, data.y_val)
+        # Ties go to the later epoch: same validation accuracy at a lower learning rate.
+        improved = val_acc >= best["val_acc"]
         if improved:
             best.update(val_acc=val_acc, epoch=epoch, state={k: v.copy() for k, v in model.state_dict().items()})
         log(f"epoch {epoch:3d}  train loss {np.mean(losses):.4f}  val acc {100 * val_acc:6.2f} %"
@@ -80,11 +99,13 @@ def train(cfg: Config, log=print) -> dict:
             log(f"early stop: no better validation accuracy for {cfg.patience} epochs")
             break
     model.load_state_dict(best["state"])
-    test_acc = accuracy(model, data.x_test, data.y_test)
+    test_acc = accuracy(model, x_test, data.y_test)
     seconds = time.perf_counter() - start
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rnnbp.save({"model": model.state_dict(), "epoch": best["epoch"], "val_acc": best["val_acc"],
+    rnnbp.save({"model": model.state_dict(), "mean": standardize.mean, "scale": standardize.scale,
+                "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(cfg).items()},
+                "epoch": best["epoch"], "val_acc": best["val_acc"],
                 "test_acc": test_acc}, out)
     log(f"best epoch {best['epoch']}  val acc {100 * best['val_acc']:.2f} %  "
         f"test acc {100 * test_acc:.2f} % ({len(data.y_test)} images)  in {seconds:.1f} s; saved {out}")

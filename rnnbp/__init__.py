@@ -13,5 +13,8 @@ from .autograd.ops import (
     relu, sigmoid, softmax, split, sqrt, stack, tanh, where,
 )
 from .autograd.ops import sum, max, min, abs  # noqa: A004  (PyTorch's names, shadowing builtins)
+from .io import load, save
+
+from . import data, nn, optim  # noqa: E402  (light: heavy libraries load inside loaders)
 
 __version__ = "0.1.0"

@@ -42,8 +42,6 @@ def _accumulate_leaf(tensor, grad, owned_ids):
     ``owned_ids`` holds the arrays leaves took over during this walk; they may still be
     queued as another node's incoming gradient, so they are never written in place.
     """
-    if grad.dtype != tensor.data.dtype:
-        grad = grad.astype(tensor.data.dtype)
     if tensor.grad is None:
         # The same array (or a view of one) may reach several leaves; .grad must
         # be a buffer of its own so that in-place updates touch only this leaf.
@@ -92,10 +90,12 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
         for parent, g in zip(node.parents, in_grads):
             if parent is None or g is None:
                 continue
-            if g.shape != parent.data.shape:
+            if g.shape != parent.data.shape or g.dtype != parent.data.dtype:
+                # A wrong dtype is a bug in the op, not something to cast away: a float64
+                # gradient flowing into float32 layers silently doubles their cost.
                 raise RuntimeError(
-                    f"{node.name}.backward returned a gradient of shape {g.shape} "
-                    f"for an input of shape {parent.data.shape}"
+                    f"{node.name}.backward returned a gradient of shape {g.shape} and dtype {g.dtype} "
+                    f"for an input of shape {parent.data.shape} and dtype {parent.data.dtype}"
                 )
             parent_node = parent._node
             if parent_node is None:

@@ -7,6 +7,9 @@ from ..autograd.ops import (  # noqa: F401  (re-exported)
     dropout, gelu, leaky_relu, linear, log_softmax, logsumexp, relu, sigmoid, softmax, softplus, tanh,
 )
 from ..autograd.ops.embedding import EmbeddingLookup
+from ..autograd.ops.loss import (  # noqa: F401  (re-exported)
+    binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss,
+)
 from ..autograd.tensor import Tensor
 
 

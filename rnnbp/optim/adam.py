@@ -58,6 +58,7 @@ def adam_update(
     eps, weight_decay = float(eps), float(weight_decay)
     if step < 1:
         raise ValueError(f"adam_update: step counts from 1, got {step}")
+    step = int(step)  # a NumPy integer here would make the bias corrections float64 scalars
     g = -grad if maximize else grad
     if weight_decay != 0:
         if decoupled:

@@ -53,6 +53,11 @@ class Optimizer:
                 "params argument given to the optimizer should be an iterable of Tensors or dicts, "
                 f"but got {type(params).__name__}"
             )
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering "
+                "of tensors in sets will change between runs. Please use a list instead."
+            )
         self._check_group(defaults)
         self.defaults = defaults
         self.state: dict[Tensor, dict[str, Any]] = {}
@@ -242,6 +247,8 @@ class Optimizer:
                 if k == "betas":
                     v = tuple(float(b) for b in np.asarray(v).ravel())
                 loaded[k] = v
+            for name, default in self.defaults.items():  # a file from an older version may lack one
+                loaded.setdefault(name, default)
             loaded["params"] = group["params"]
             self._check_group(loaded)
             new_groups.append(loaded)

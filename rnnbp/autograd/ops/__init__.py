@@ -41,13 +41,26 @@ def _operands(a, b):
     """Pair two operands so that constants follow the Tensor's dtype."""
     a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
     if a_is and b_is:
-        return a, b
+        return _promote(a, b)
     if a_is:
         return a, _constant(b, a.data.dtype)
     if b_is:
         return _constant(a, b.data.dtype), b
     a = Tensor(a)
     return a, _constant(b, a.data.dtype)
+
+
+def _promote(*tensors: Tensor) -> tuple:
+    """Cast tensors of different dtypes to their common one, on the tape (as PyTorch promotes).
+
+    The cast is a node of its own, so each op sees one dtype and every gradient
+    comes back in its input's dtype.
+    """
+    first = tensors[0].data.dtype
+    if all(t.data.dtype == first for t in tensors):
+        return tensors
+    common = np.result_type(*(t.data.dtype for t in tensors))
+    return tuple(cast(t, common) for t in tensors)
 
 
 def _constant_result(data, op: str) -> Tensor:
@@ -160,7 +173,10 @@ def cast(x: Tensor, dtype) -> Tensor:
         return x
     if dtype.kind == "f" and x.data.dtype.kind == "f":
         return Cast.apply(x, dtype=dtype)
-    return _constant_result(x.data.astype(dtype), f"cast to {dtype}")
+    # Casting from a float cuts the gradient here; casting e.g. a comparison's booleans keeps
+    # that comparison as the op a later backward blames.
+    op = f"cast to {dtype}" if x.data.dtype.kind == "f" else x._nondiff_op
+    return _constant_result(x.data.astype(dtype), op)
 
 
 def compare(op: str, a, b) -> Tensor:
@@ -195,6 +211,8 @@ def var(x, dim=None, keepdim: bool = False, correction: int = 1, unbiased: bool 
 def _max_min(x, dim, keepdim, mode):
     if dim is None:
         return MaxMinAll.apply(x, mode=mode)
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{mode}: dim must be an int (one axis), got {dim!r}")
     values, indices = MaxMinDim.apply(x, dim=dim, keepdim=keepdim, mode=mode)
     return ValuesIndices(values, _constant_result(indices.data, f"{mode} indices"))
 
@@ -295,7 +313,12 @@ def getitem(x, index) -> Tensor:
 
 
 def _as_tensors(tensors):
-    return [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    """Tensors as they are; other items become constants of the first Tensor's dtype."""
+    tensors = list(tensors)
+    like = next((t.data.dtype for t in tensors if isinstance(t, Tensor)), None)
+    if like is None:
+        return [Tensor(t) for t in tensors]
+    return list(_promote(*(t if isinstance(t, Tensor) else Tensor(_constant(t, like)) for t in tensors)))
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
@@ -311,6 +334,8 @@ def stack(tensors, dim: int = 0) -> Tensor:
 
 def split(x, split_size_or_sections, dim: int = 0) -> tuple:
     """Pieces along ``dim``: of size ``split_size`` (last one smaller), or of the listed sizes."""
+    if not -x.ndim <= dim < x.ndim:
+        raise IndexError(f"split: dim {dim} is out of range for a tensor of shape {x.shape}")
     n = x.shape[dim]
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)

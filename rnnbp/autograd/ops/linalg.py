@@ -37,10 +37,11 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g = grad
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
+        # Restore b's axis (last) before a's (second to last): 1-D @ 1-D gives a 0-d grad.
         if b.ndim == 1:
             g = np.expand_dims(g, -1)
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
         ga = gb = None
         if na:
             ga = np.matmul(g, np.swapaxes(b2, -1, -2))

@@ -139,9 +139,9 @@ def _check_indices(op: str, target: np.ndarray, n_classes: int, ignore_index: in
 def _index_rows(target: np.ndarray, weight, ignore_index: int, dtype):
     """Flattened targets with ignored ones set to class 0, and each row's weight w[y] (0 if ignored)."""
     t = target.reshape(-1)
-    valid = t != ignore_index
+    valid = (t != ignore_index).astype(dtype)  # 1.0 / 0.0 in the loss dtype: bool * float is float64
     safe = np.where(valid, t, 0)
-    w_y = valid.astype(dtype) if weight is None else weight[safe] * valid
+    w_y = valid if weight is None else weight[safe] * valid
     return safe, valid, w_y
 
 
@@ -207,7 +207,7 @@ class CrossEntropy(Function):
                 gt = _from_rows(gt * scale_rows, ctx.shape)
         elif need_x:
             w_y, valid = ctx.w_y, ctx.valid
-            w_sum = n_classes if weight is None else weight.sum()
+            w_sum = float(n_classes if weight is None else weight.sum())
             total = (1 - eps) * w_y + (eps / n_classes) * w_sum * valid  # sum_c q_c per row
             gx = np.exp(logp) * total[:, None]
             gx[np.arange(n_rows), ctx.safe] -= (1 - eps) * w_y

@@ -62,6 +62,7 @@ class LogSumExp(Function):
         e = np.exp(x - m)
         s = e.sum(axis=axis, keepdims=True)
         out = np.log(s) + m
+        keepdim = keepdim or x.ndim == 0  # a 0-d input has no axis to drop
         ctx.softmax, ctx.axis, ctx.keepdim = e / s, axis, keepdim
         return out if keepdim else out.squeeze(axis)
 

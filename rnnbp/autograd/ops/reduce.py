@@ -97,17 +97,22 @@ class MaxMinDim(Function):
 
     @staticmethod
     def forward(ctx, x, dim, keepdim=False, mode="max"):
-        (axis,) = normalize_dims(dim, x.ndim, mode)
+        # A 0-d tensor reduces over dim 0 or -1 as if it had shape (1,), and stays 0-d (PyTorch).
+        dims = normalize_dims(dim, x.ndim, mode)  # () for a 0-d tensor
+        axis = dims[0] if dims else 0
+        ctx.in_shape = x.shape
+        x = x.reshape(x.shape or (1,))
         idx = np.expand_dims(x.argmax(axis=axis) if mode == "max" else x.argmin(axis=axis), axis)
         values = np.take_along_axis(x, idx, axis=axis)
-        ctx.in_shape, ctx.axis, ctx.idx, ctx.keepdim = x.shape, axis, idx, keepdim
-        if not keepdim:
+        ctx.work_shape, ctx.axis, ctx.idx = x.shape, axis, idx
+        ctx.keepdim = keepdim and bool(ctx.in_shape)
+        if not ctx.keepdim:
             values, idx = values.squeeze(axis), idx.squeeze(axis)
         return values, idx
 
     @staticmethod
     def backward(ctx, grad, _grad_idx=None):
         g = grad if ctx.keepdim else np.expand_dims(grad, ctx.axis)
-        out = np.zeros(ctx.in_shape, dtype=grad.dtype)
+        out = np.zeros(ctx.work_shape, dtype=grad.dtype)
         np.put_along_axis(out, ctx.idx, g, axis=ctx.axis)
-        return out
+        return out.reshape(ctx.in_shape)

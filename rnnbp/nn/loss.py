@@ -1,0 +1,157 @@
+"""Loss modules with PyTorch's names and constructor arguments, over the fused functional losses.
+
+Each module stores its options and calls the function of the same name in
+``rnnbp.autograd.ops.loss``; class weights are buffers, so they appear in
+``state_dict()`` and follow ``.to(dtype)`` as in PyTorch.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..autograd.ops import loss as _L
+from ..autograd.tensor import Tensor
+from .module import Module
+
+
+def _legacy_reduction(name: str, size_average, reduce, reduction: str) -> str:
+    """PyTorch's rule for the deprecated ``size_average`` / ``reduce`` arguments."""
+    if size_average is None and reduce is None:
+        _L._check_reduction(name, reduction)
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    result = "none" if not reduce else ("mean" if size_average else "sum")
+    warnings.warn(
+        f"{name}: size_average and reduce are deprecated; use reduction={result!r} instead",
+        DeprecationWarning, stacklevel=3,
+    )
+    return result
+
+
+def _buffer_array(name: str, arg: str, value, per_class: bool = False):
+    """A weight argument as an array for ``register_buffer`` (lists of floats become float32)."""
+    if value is None:
+        return None
+    arr = Tensor(value.data if isinstance(value, Tensor) else value).data
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: {arg} must be a numeric array, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float32)
+    if per_class and arr.ndim != 1:
+        raise ValueError(f"{name}: {arg} must be 1-D with one value per class, got shape {arr.shape}")
+    return arr
+
+
+class _Loss(Module):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = _legacy_reduction(type(self).__name__, size_average, reduce, reduction)
+
+    def extra_repr(self) -> str:
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+
+class L1Loss(_Loss):
+    """Mean absolute error |input - target|. Shape: input and target the same shape (*);
+    output scalar, or (*) for ``reduction='none'``."""
+
+    def forward(self, input, target):
+        return _L.l1_loss(input, target, reduction=self.reduction)
+
+
+class MSELoss(_Loss):
+    """Mean squared error (input - target)^2. Shape: input and target the same shape (*);
+    output scalar, or (*) for ``reduction='none'``."""
+
+    def forward(self, input, target):
+        return _L.mse_loss(input, target, reduction=self.reduction)
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities against class indices.
+
+    Args:
+        weight: optional [shape=(C,)] per-class rescaling, kept as the buffer ``weight``.
+        ignore_index : int. Targets with this value add nothing to the loss or the mean.
+        reduction : 'none' | 'mean' | 'sum'. 'mean' divides by sum of weight[target].
+
+    Shape: input (N, C), (C,) or (N, C, d1, ...); target (N,), () or (N, d1, ...) integers.
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _buffer_array("NLLLoss", "weight", weight, per_class=True))
+        self.ignore_index = int(ignore_index)
+
+    def forward(self, input, target):
+        return _L.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                           reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        parts = [super().extra_repr()] if self.reduction != "mean" else []
+        if self.ignore_index != -100:
+            parts.append(f"ignore_index={self.ignore_index}")
+        return ", ".join(parts)
+
+
+class CrossEntropyLoss(_Loss):
+    """Cross-entropy of logits against class indices or class probabilities (log-softmax fused in).
+
+    Args:
+        weight: optional [shape=(C,)] per-class rescaling, kept as the buffer ``weight``.
+        ignore_index : int. Class-index targets with this value add nothing.
+        reduction : 'none' | 'mean' | 'sum'. With class indices 'mean' divides by
+            sum of weight[target] over non-ignored targets, as PyTorch does.
+        label_smoothing : float in [0, 1]. Mixes the target with the uniform distribution.
+
+    Shape: input (N, C), (C,) or (N, C, d1, ...); target class indices (N,), () or
+    (N, d1, ...), or probabilities of the input's shape. See
+    :func:`rnnbp.autograd.ops.loss.cross_entropy`.
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(size_average, reduce, reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
+        self.register_buffer("weight", _buffer_array("CrossEntropyLoss", "weight", weight, per_class=True))
+        self.ignore_index = int(ignore_index)
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, input, target):
+        return _L.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                                reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        parts = [super().extra_repr()] if self.reduction != "mean" else []
+        if self.ignore_index != -100:
+            parts.append(f"ignore_index={self.ignore_index}")
+        if self.label_smoothing:
+            parts.append(f"label_smoothing={self.label_smoothing}")
+        return ", ".join(parts)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Sigmoid plus binary cross-entropy in one stable op.
+
+    Args:
+        weight: optional per-element rescaling broadcastable to the input, buffer ``weight``.
+        reduction : 'none' | 'mean' | 'sum'.
+        pos_weight: optional weight of positive examples broadcastable to the input
+            (usually [shape=(C,)]), buffer ``pos_weight``.
+
+    Shape: input and target the same shape (*); output scalar, or (*) for 'none'.
+    """
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean",
+                 pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _buffer_array("BCEWithLogitsLoss", "weight", weight))
+        self.register_buffer("pos_weight", _buffer_array("BCEWithLogitsLoss", "pos_weight", pos_weight))
+
+    def forward(self, input, target):
+        return _L.binary_cross_entropy_with_logits(input, target, weight=self.weight,
+                                                   reduction=self.reduction, pos_weight=self.pos_weight)

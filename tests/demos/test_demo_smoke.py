@@ -1,0 +1,39 @@
+"""Each demo and benchmark runs end to end on a tiny budget (full runs are not tests)."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import rnnbp
+
+DEMOS = Path(__file__).resolve().parents[2] / "demos"
+
+
+def _load(relative: str):
+    path = DEMOS / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ocr_digits_quick_run_learns_and_saves(tmp_path):
+    demo = _load("ocr_digits.py")
+    out = tmp_path / "ocr.npz"
+    result = demo.main(["--quick", "--out", str(out)])
+    # Three epochs already put a 64-512-256-10 MLP far above chance (10 %).
+    assert result["test_acc"] > 0.85
+    saved = rnnbp.load(out)
+    model = demo.build_model(demo.Config())
+    model.load_state_dict(saved["model"])
+    model.eval()
+    x = rnnbp.Tensor(np.zeros((1, 64), dtype=np.float32))
+    np.testing.assert_array_equal(model(x).numpy(), result["model"].eval()(x).numpy())
+
+
+def test_mlp_speed_benchmark_runs(capsys):
+    bench = _load("benchmarks/mlp_speed.py")
+    result = bench.main(["--batch", "16", "--rounds", "2", "--block", "1", "--warmup", "1"])
+    assert result["ratio"] > 0 and "ratio rnnbp/NumPy" in capsys.readouterr().out

@@ -1,0 +1,288 @@
+"""rnnbp.save / rnnbp.load: exact round trips, atomic writes, clear errors, never pickle."""
+import io
+import json
+import math
+import os
+import struct
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import rnnbp
+from rnnbp import nn
+from rnnbp.io import CheckpointError
+
+
+def assert_identical(a, b, where="obj"):
+    """Same types all the way down, arrays equal in dtype, shape and bytes, floats bit-equal."""
+    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
+    if isinstance(a, np.ndarray):
+        assert (a.dtype, a.shape) == (b.dtype, b.shape), where
+        assert np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes(), where
+    elif isinstance(a, np.generic):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), where
+    elif isinstance(a, float):
+        assert struct.pack(">d", a) == struct.pack(">d", b), f"{where}: {a!r} != {b!r}"
+    elif isinstance(a, dict):
+        assert list(a) == list(b), where
+        for (ka, va), kb in zip(a.items(), b):
+            assert type(ka) is type(kb), f"{where}: key {ka!r}"
+            assert_identical(va, b[kb], f"{where}[{ka!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_identical(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def _checkpoint():
+    rng = np.random.default_rng(0)
+    model = OrderedDict([
+        ("rnn.weight_ih_l0", rng.standard_normal((8, 3)).astype(np.float32)),
+        ("rnn.bias_ih_l0", rng.standard_normal(8).astype(np.float32)),
+        ("norm.num_batches", np.array(7, dtype=np.int64)),  # 0-d array must stay an array
+    ])
+    optimizer = {
+        "state": {0: {"step": 3, "exp_avg": rng.standard_normal((8, 3))},
+                  1: {"step": 3.0, "exp_avg": rng.standard_normal(8).astype(np.float32)}},
+        "param_groups": [{"lr": 0.1 + 0.2, "betas": (0.9, 0.999), "amsgrad": False, "params": [0, 1, 2],
+                          "foo": None}],
+    }
+    return {"model": model, "optimizer": optimizer, "epoch": 12, "meta": "char-LM ünïcødé ✓",
+            "history": [(1, 2.5), (2, 2.25)]}
+
+
+def test_round_trip_of_a_training_checkpoint(tmp_path):
+    obj = _checkpoint()
+    rnnbp.save(obj, tmp_path / "ckpt.npz")
+    assert_identical(obj, rnnbp.load(tmp_path / "ckpt.npz"))
+
+
+VALUES = {
+    "int-keys": {0: "a", -3: "b", 10**30: "big"},
+    "mixed-keys": {1: 1, "1": "one", False: "bool", None: "none", (1, "x"): "tuple", 2.5: "float"},
+    "dollar-keys": {"$array": 1, "$tuple": [2]},  # look like the skeleton's tags
+    "bools-vs-ints": [True, False, 1, 0],
+    "floats": [0.1 + 0.2, -0.0, 1e-310, math.inf, -math.inf, math.nan, 1.7976931348623157e308],
+    "nan-payload": struct.unpack(">d", bytes.fromhex("7ff8000000000123"))[0],
+    "negative-nan": struct.unpack(">d", bytes.fromhex("fff8000000000000"))[0],
+    "numpy-scalars": [np.float32(1.5), np.float64(0.1), np.int8(-3), np.bool_(True), np.uint64(2**63)],
+    "dtypes": [np.arange(4).astype(d) for d in ("f2", "f4", "f8", ">f8", "i1", "u2", "i8", "c16", "?", "M8[s]")],
+    "zero-d": np.array(2.5),
+    "empty": [np.zeros((0, 3)), {}, [], (), ""],
+    "nested": {"a": [{"b": ({"c": None},)}]},
+    "non-contiguous": np.arange(24.0).reshape(4, 6)[:, ::2].T,
+    "strings": ["", "line\nbreak", "quote\"s", "\x00nul", "\ud800 lone surrogate"],
+    "ordered": OrderedDict([("z", 1), ("a", 2)]),
+    "top-level-array": np.ones((2, 2), dtype=np.float32),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALUES))
+def test_values_round_trip_exactly(tmp_path, name):
+    rnnbp.save(VALUES[name], tmp_path / "v.npz")
+    assert_identical(VALUES[name], rnnbp.load(tmp_path / "v.npz"))
+
+
+def test_tensors_and_parameters_are_saved_as_arrays(tmp_path):
+    t = rnnbp.tensor(np.arange(3.0), requires_grad=True)
+    p = nn.Parameter(np.ones((2, 2), dtype=np.float32))
+    rnnbp.save({"t": t, "p": p}, tmp_path / "t.npz")
+    out = rnnbp.load(tmp_path / "t.npz")
+    assert_identical(out, {"t": t.data, "p": p.data})
+
+
+def test_an_array_reached_twice_is_stored_once_and_loads_as_one(tmp_path):
+    shared = np.arange(5.0)
+    rnnbp.save({"encoder": shared, "decoder": shared, "copy": shared.copy()}, tmp_path / "tied.npz")
+    with np.load(tmp_path / "tied.npz", allow_pickle=False) as npz:
+        assert len(npz.files) == 3  # skeleton + 2 arrays
+    out = rnnbp.load(tmp_path / "tied.npz")
+    assert out["encoder"] is out["decoder"] and out["copy"] is not out["encoder"]
+
+
+def test_module_state_dict_round_trips_into_a_fresh_module(tmp_path):
+    rnnbp.manual_seed(1)
+    a = nn.Linear(4, 3)
+    rnnbp.save(a.state_dict(), str(tmp_path / "linear.npz"))  # a str path works too
+    rnnbp.manual_seed(2)
+    b = nn.Linear(4, 3)
+    b.load_state_dict(rnnbp.load(str(tmp_path / "linear.npz")))
+    for k, v in a.state_dict().items():
+        np.testing.assert_array_equal(b.state_dict()[k], v)
+
+
+def test_path_is_used_exactly_as_given(tmp_path):
+    path = tmp_path / "model.ckpt"
+    rnnbp.save({"x": 1}, path)
+    assert sorted(os.listdir(tmp_path)) == ["model.ckpt"]  # no .npz appended, no temp left
+    assert rnnbp.load(path) == {"x": 1}
+
+
+def test_file_permissions_follow_the_umask(tmp_path):
+    if os.name != "posix":
+        pytest.skip("POSIX permissions")
+    old = os.umask(0o022)
+    try:
+        rnnbp.save({"x": 1}, tmp_path / "p.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p.npz").stat().st_mode & 0o777 == 0o644
+
+
+# -------------------------------------------------------------- atomicity
+def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.npz"
+    rnnbp.save({"epoch": 1, "w": np.ones(3)}, path)
+    before = path.read_bytes()
+
+    def broken_savez(file, **arrays):
+        file.write(b"PK\x03\x04 half an archive")  # something reaches the temp file first
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        rnnbp.save({"epoch": 2, "w": np.zeros(3)}, path)
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]
+    assert path.read_bytes() == before
+    assert rnnbp.load(path)["epoch"] == 1
+
+
+def test_a_failed_rename_leaves_no_temp_file(tmp_path, monkeypatch):
+    def broken_replace(src, dst):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(PermissionError):
+        rnnbp.save({"x": 1}, tmp_path / "c.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_interrupt_mid_write_is_cleaned_up(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        rnnbp.save({"x": 1}, tmp_path / "c.npz")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("value, where", [
+    ({"param_groups": [{"foo": {1, 2}}]}, "obj['param_groups'][0]['foo']"),
+    ({"state": {0: {"fn": print}}}, "obj['state'][0]['fn']"),
+    ([1, (2, b"bytes")], "obj[1][1]"),
+    ({"x": np.array([None, 1], dtype=object)}, "obj['x']"),
+])
+def test_unsupported_values_raise_type_error_naming_the_key_path(tmp_path, value, where):
+    path = tmp_path / "bad.npz"
+    with pytest.raises(TypeError) as exc:
+        rnnbp.save(value, path)
+    assert where in str(exc.value)
+    assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def test_reference_cycles_are_refused(tmp_path):
+    loop = {"a": []}
+    loop["a"].append(loop)
+    with pytest.raises(TypeError, match=r"obj\['a'\]\[0\] contains itself"):
+        rnnbp.save(loop, tmp_path / "c.npz")
+
+
+def test_missing_directory_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        rnnbp.save({"x": 1}, tmp_path / "nope" / "c.npz")
+
+
+# -------------------------------------------------------- unreadable files
+def _load_error(path) -> str:
+    with pytest.raises(CheckpointError) as exc:
+        rnnbp.load(path)
+    assert isinstance(exc.value, ValueError)
+    assert str(path) in str(exc.value)
+    return str(exc.value)
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.1, 0.5, 0.95])
+def test_truncated_file_names_the_path(tmp_path, keep):
+    path = tmp_path / "ckpt.npz"
+    rnnbp.save(_checkpoint(), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    _load_error(path)
+
+
+def test_corrupted_member_names_the_path(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    rnnbp.save({"w": np.arange(1000.0)}, path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the array's bytes: the zip CRC no longer matches
+    path.write_bytes(bytes(data))
+    _load_error(path)
+
+
+def test_non_npz_files_name_the_path(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    _load_error(text)
+    npy = tmp_path / "array.npy"
+    np.save(npy, np.ones(3))
+    assert ".npy" in _load_error(npy)
+
+
+def test_foreign_npz_is_refused(tmp_path):
+    path = tmp_path / "foreign.npz"
+    np.savez(path, weights=np.ones(3))
+    assert "not written by rnnbp.save" in _load_error(path)
+
+
+def _write_npz(path, **members):
+    with open(path, "wb") as f:
+        np.savez(f, **members)
+
+
+def _skeleton(root, version=1):
+    raw = json.dumps({"format": "rnnbp-checkpoint", "version": version, "root": root}).encode()
+    return np.frombuffer(raw, dtype=np.uint8)
+
+
+def test_bad_skeletons_are_refused(tmp_path):
+    path = tmp_path / "c.npz"
+    _write_npz(path, __rnnbp__=np.frombuffer(b"{not json", dtype=np.uint8))
+    _load_error(path)
+    _write_npz(path, __rnnbp__=_skeleton({"$array": "a0"}))  # refers to a missing array
+    assert "missing" in _load_error(path)
+    _write_npz(path, __rnnbp__=_skeleton(1, version=99))
+    assert "version 99" in _load_error(path)
+
+
+class _Boom:
+    """Unpickling this would flip ``EXECUTED``: proves load never unpickles."""
+
+    EXECUTED = []
+
+    def __reduce__(self):
+        return (_Boom.EXECUTED.append, ("unpickled!",))
+
+
+def test_pickled_object_arrays_are_refused_without_unpickling(tmp_path):
+    path = tmp_path / "evil.npz"
+    evil = np.empty(1, dtype=object)
+    evil[0] = _Boom()
+    _write_npz(path, __rnnbp__=_skeleton({"w": {"$array": "a0"}}), a0=evil)  # np.savez pickles it
+    with zipfile.ZipFile(path) as z:
+        assert b"unpickled!" in z.read("a0.npy")  # the payload really is in the file
+    message = _load_error(path)
+    assert "pickle" in message and "'a0'" in message
+    assert _Boom.EXECUTED == []
+
+
+def test_saved_files_contain_no_pickle(tmp_path):
+    path = tmp_path / "c.npz"
+    rnnbp.save(_checkpoint(), path)
+    with np.load(path, allow_pickle=False) as npz:
+        for name in npz.files:
+            assert npz[name].dtype != object
+    with zipfile.ZipFile(path) as z:
+        skeleton = json.loads(np.load(io.BytesIO(z.read("__rnnbp__.npy"))).tobytes())
+    assert skeleton["format"] == "rnnbp-checkpoint"
