@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _write
+from .optimizer import Optimizer, _check_nonnegative
 
 
 def adagrad_update(
@@ -17,6 +17,7 @@ def adagrad_update(
     weight_decay: float = 0.0,
     eps: float = 1e-10,
     maximize: bool = False,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One Adagrad step for one parameter, as ``torch.optim.Adagrad`` takes it; pure.
 
@@ -34,6 +35,8 @@ def adagrad_update(
         step : int >= 1, the number of this step.
         lr : float >= 0. lr_decay : float >= 0. weight_decay : float >= 0. eps : float >= 0.
         maximize : bool, ascend instead.
+        out : optional array to write the new parameter into (the parameter itself, for an
+            in-place step without a copy); every other input is left unmodified.
 
     Returns:
         ``(new_param, new_state_sum)`` of ``param``'s dtype; no input is modified.
@@ -48,7 +51,7 @@ def adagrad_update(
     clr = lr / (1 + (step - 1) * lr_decay)
     state_sum = state_sum + 1.0 * g * g
     std = np.sqrt(state_sum) + eps
-    return param + (-clr) * g / std, state_sum
+    return np.add(param, (-clr) * g / std, out=out), state_sum
 
 
 class Adagrad(Optimizer):
@@ -96,7 +99,6 @@ class Adagrad(Optimizer):
         new_param, state_sum = adagrad_update(
             param.data, grad, state["sum"], state["step"],
             lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
-            eps=group["eps"], maximize=group["maximize"],
+            eps=group["eps"], maximize=group["maximize"], out=param.data,
         )
-        _write(param, new_param)
         state["sum"] = state_sum

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _lerp, _write
+from .optimizer import Optimizer, _check_nonnegative, _lerp
 
 
 def adam_update(
@@ -25,6 +25,7 @@ def adam_update(
     max_exp_avg_sq: np.ndarray | None = None,
     decoupled: bool = False,
     maximize: bool = False,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """One Adam (or AdamW) step for one parameter, as ``torch.optim.Adam`` takes it; pure.
 
@@ -49,6 +50,8 @@ def adam_update(
             None means zeros).
         decoupled : bool, AdamW's weight decay (applied to the parameter, not the gradient).
         maximize : bool, ascend instead.
+        out : optional array to write the new parameter into (the parameter itself, for an
+            in-place step without a copy); every other input is left unmodified.
 
     Returns:
         ``(new_param, new_exp_avg, new_exp_avg_sq, new_max_exp_avg_sq)``, all of ``param``'s
@@ -77,7 +80,7 @@ def adam_update(
     else:
         max_exp_avg_sq = None
         denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
-    return param + (-step_size) * exp_avg / denom, exp_avg, exp_avg_sq, max_exp_avg_sq
+    return np.add(param, (-step_size) * exp_avg / denom, out=out), exp_avg, exp_avg_sq, max_exp_avg_sq
 
 
 class Adam(Optimizer):
@@ -138,9 +141,8 @@ class Adam(Optimizer):
             lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], amsgrad=amsgrad,
             max_exp_avg_sq=state.get("max_exp_avg_sq"), decoupled=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
+            maximize=group["maximize"], out=param.data,
         )
-        _write(param, new_param)
         state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
         if amsgrad:
             state["max_exp_avg_sq"] = max_exp_avg_sq

@@ -264,11 +264,6 @@ class Optimizer:
         return "\n".join(lines)
 
 
-def _write(param: Tensor, new_value: np.ndarray) -> None:
-    """Write an update into ``param.data`` in place, so views and references see it."""
-    np.copyto(param.data, new_value)
-
-
 def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
     """``start + weight * (end - start)``, rounded as ``torch.lerp`` rounds it."""
     if weight < 0.5:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _lerp, _write
+from .optimizer import Optimizer, _check_nonnegative, _lerp
 
 
 def rmsprop_update(
@@ -20,6 +20,7 @@ def rmsprop_update(
     momentum_buffer: np.ndarray | None = None,
     grad_avg: np.ndarray | None = None,
     maximize: bool = False,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """One RMSprop step for one parameter, as ``torch.optim.RMSprop`` takes it; pure.
 
@@ -41,6 +42,8 @@ def rmsprop_update(
         momentum_buffer : np.ndarray or None, b (momentum > 0 only; None means zeros).
         grad_avg : np.ndarray or None, g_ave (centered only; None means zeros).
         maximize : bool, ascend instead.
+        out : optional array to write the new parameter into (the parameter itself, for an
+            in-place step without a copy); every other input is left unmodified.
 
     Returns:
         ``(new_param, new_square_avg, new_momentum_buffer, new_grad_avg)``; the buffer is None
@@ -61,8 +64,8 @@ def rmsprop_update(
     if momentum > 0:
         buf = np.zeros_like(g) if momentum_buffer is None else momentum_buffer
         buf = buf * momentum + g / avg
-        return param + (-lr) * buf, square_avg, buf, grad_avg
-    return param + (-lr) * g / avg, square_avg, None, grad_avg
+        return np.add(param, (-lr) * buf, out=out), square_avg, buf, grad_avg
+    return np.add(param, (-lr) * g / avg, out=out), square_avg, None, grad_avg
 
 
 class RMSprop(Optimizer):
@@ -114,9 +117,8 @@ class RMSprop(Optimizer):
             lr=group["lr"], alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
             momentum=group["momentum"], centered=group["centered"],
             momentum_buffer=state.get("momentum_buffer"), grad_avg=state.get("grad_avg"),
-            maximize=group["maximize"],
+            maximize=group["maximize"], out=param.data,
         )
-        _write(param, new_param)
         state["square_avg"] = square_avg
         if buf is not None:
             state["momentum_buffer"] = buf

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _write
+from .optimizer import Optimizer, _check_nonnegative
 
 
 def sgd_update(
@@ -17,6 +17,7 @@ def sgd_update(
     weight_decay: float = 0.0,
     nesterov: bool = False,
     maximize: bool = False,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One SGD step for one parameter, as ``torch.optim.SGD`` takes it; inputs are not modified.
 
@@ -35,6 +36,8 @@ def sgd_update(
         momentum_buffer : np.ndarray or None, the buffer from the previous step.
         lr : float >= 0. momentum : float >= 0. dampening : float. weight_decay : float >= 0.
         nesterov : bool, needs momentum > 0 and dampening == 0. maximize : bool, ascend instead.
+        out : optional array to write the new parameter into (the parameter itself, for an
+            in-place step without a copy); every other input is left unmodified.
 
     Returns:
         ``(new_param, new_momentum_buffer)``; the buffer is None when ``momentum == 0``.
@@ -48,7 +51,7 @@ def sgd_update(
     if momentum != 0:
         buf = g.copy() if momentum_buffer is None else momentum_buffer * momentum + (1 - dampening) * g
         g = g + momentum * buf if nesterov else buf
-    return param + (-lr) * g, buf
+    return np.add(param, (-lr) * g, out=out), buf
 
 
 class SGD(Optimizer):
@@ -89,7 +92,7 @@ class SGD(Optimizer):
             param.data, grad, state.get("momentum_buffer"),
             lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
             weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"],
+            out=param.data,
         )
-        _write(param, new_param)
         if buf is not None:
             state["momentum_buffer"] = buf
