@@ -290,14 +290,23 @@ class Clamp(Function):
 
 
 class Maximum(Function):
-    """Elementwise max; at ties the gradient is split evenly (PyTorch's rule)."""
+    """Elementwise max; at ties the gradient is split evenly (PyTorch's rule).
+
+    ``Minimum`` differs only in which array picks the result and which comparison wins.
+    """
+
+    op, pick, wins = "maximum", np.maximum, np.greater
+
+    @classmethod
+    def _forward(cls, ctx, a, b):
+        out = _binary(cls.op, cls.pick, a, b)
+        ctx.share_a = (cls.wins(a, b) + 0.5 * np.equal(a, b)).astype(out.dtype)
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return out
 
     @staticmethod
     def forward(ctx, a, b):
-        out = _binary("maximum", np.maximum, a, b)
-        ctx.share_a = (np.greater(a, b) + 0.5 * np.equal(a, b)).astype(out.dtype)
-        ctx.shapes = (np.shape(a), np.shape(b))
-        return out
+        return type(ctx)._forward(ctx, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -308,23 +317,10 @@ class Maximum(Function):
         return ga, gb
 
 
-class Minimum(Function):
+class Minimum(Maximum):
     """Elementwise min; at ties the gradient is split evenly (PyTorch's rule)."""
 
-    @staticmethod
-    def forward(ctx, a, b):
-        out = _binary("minimum", np.minimum, a, b)
-        ctx.share_a = (np.less(a, b) + 0.5 * np.equal(a, b)).astype(out.dtype)
-        ctx.shapes = (np.shape(a), np.shape(b))
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        sa, sb = ctx.shapes
-        na, nb = ctx.needs_input_grad
-        ga = unbroadcast(grad * ctx.share_a, sa) if na else None
-        gb = unbroadcast(grad * (1 - ctx.share_a), sb) if nb else None
-        return ga, gb
+    op, pick, wins = "minimum", np.minimum, np.less
 
 
 class Where(Function):
