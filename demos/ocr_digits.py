@@ -63,9 +63,10 @@ class Standardize:
 
 @rnnbp.no_grad()
 def accuracy(model: nn.Module, x: rnnbp.Tensor, y: np.ndarray) -> float:
+    was_training = model.training
     model.eval()
     pred = model(x).argmax(dim=1).numpy()
-    model.train()
+    model.train(was_training)
     return float((pred == y).mean())
 
 

@@ -77,17 +77,26 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
             for index, tensor in node.retained.items():
                 if out_grads[index] is not None:
                     _accumulate_leaf(tensor, out_grads[index], owned_ids)
+        parents = node.parents
+        for parent, version in zip(parents, node.versions):
+            if parent is not None and parent._version != version:
+                raise RuntimeError(
+                    f"backward: an input of {node.name} (shape {parent.data.shape}) was modified in place "
+                    f"after the forward pass (version {parent._version}, saved at version {version}), "
+                    "e.g. by optimizer.step() before this backward; run the forward again after updating"
+                )
         in_grads = type(node).backward(node, *out_grads)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        if len(in_grads) != len(node.parents):
-            raise RuntimeError(
-                f"{node.name}.backward returned {len(in_grads)} gradients for {len(node.parents)} inputs"
-            )
+        if len(in_grads) != len(parents):
+            raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for {len(parents)} inputs")
         if not retain_graph:
+            # Free what the node saved and its links to the inputs, so that an output kept
+            # after backward (e.g. a loss in a list) does not keep every activation alive.
             node.__dict__.clear()
+            node.parents = ()
             node.freed = True
-        for parent, g in zip(node.parents, in_grads):
+        for parent, g in zip(parents, in_grads):
             if parent is None or g is None:
                 continue
             if g.shape != parent.data.shape or g.dtype != parent.data.dtype:

@@ -40,7 +40,7 @@ class Function:
 
     # Structural fields live in slots; everything an op saves for backward goes
     # in the instance __dict__, which the engine clears to free the graph.
-    __slots__ = ("parents", "needs_input_grad", "n_outputs", "freed", "retained", "__dict__")
+    __slots__ = ("parents", "versions", "needs_input_grad", "n_outputs", "freed", "retained", "__dict__")
 
     @staticmethod
     def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
@@ -80,6 +80,7 @@ class Function:
                     t._nondiff_op = nondiff
             return outs if type(out) is tuple else outs[0]
         ctx.parents = tuple(x if isinstance(x, Tensor) and x.requires_grad else None for x in inputs)
+        ctx.versions = tuple(0 if x is None else x._version for x in ctx.parents)
         ctx.freed = False
         ctx.retained = None
         if type(out) is tuple:

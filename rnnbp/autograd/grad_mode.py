@@ -2,8 +2,8 @@
 
 While grad mode is off, ops run their forward only and record nothing, so no
 graph (and none of its saved arrays) is kept. ``no_grad`` and ``enable_grad``
-work as context managers and as decorators, and restore the previous mode in
-``finally``.
+work as context managers and as decorators, and restore the previous mode on
+exit, exceptions included.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def is_grad_enabled() -> bool:
     return _enabled
 
 
-def set_grad_enabled(mode: bool) -> None:
+def _set(mode: bool) -> None:
     global _enabled
     _enabled = bool(mode)
 
@@ -27,11 +27,11 @@ class _GradModeContext:
 
     def __enter__(self):
         self._previous = is_grad_enabled()
-        set_grad_enabled(self._mode)
+        _set(self._mode)
         return self
 
     def __exit__(self, *exc):
-        set_grad_enabled(self._previous)
+        _set(self._previous)
         return False
 
     def __call__(self, fn):
@@ -41,6 +41,24 @@ class _GradModeContext:
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+class set_grad_enabled:
+    """Set grad mode to ``mode`` at once; as a context manager, restore the previous mode on exit.
+
+    ``with rnnbp.set_grad_enabled(phase == "train"): ...`` works as in PyTorch.
+    """
+
+    def __init__(self, mode: bool):
+        self._previous = is_grad_enabled()
+        _set(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _set(self._previous)
+        return False
 
 
 class no_grad(_GradModeContext):

@@ -41,7 +41,9 @@ class Tensor:
         dtype: optional dtype to convert ``data`` to.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "_out_index", "_nondiff_op", "__weakref__")
+    # _version counts in-place writes to ``data`` (optimizer steps, nn.init, load_state_dict),
+    # so that backward can refuse arrays that changed after an op saved them.
+    __slots__ = ("data", "grad", "_requires_grad", "_node", "_out_index", "_nondiff_op", "_version", "__weakref__")
     # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of looping over the array.
     __array_priority__ = 1000
     __hash__ = object.__hash__
@@ -52,6 +54,7 @@ class Tensor:
         self._node = None
         self._out_index = 0
         self._nondiff_op = None
+        self._version = 0
         self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -65,6 +68,7 @@ class Tensor:
         t._node = node
         t._out_index = index
         t._nondiff_op = None
+        t._version = 0
         t._requires_grad = node is not None
         return t
 
@@ -177,7 +181,11 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        # np.array(t) must not hand out the live buffer (a later optimizer step would change it).
+        array = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        if copy is False and array is not self.data:
+            raise ValueError("a copy is needed to convert this tensor to the requested dtype")
+        return array.copy() if copy and array is self.data else array
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")

@@ -14,7 +14,10 @@ from ..autograd.tensor import Tensor
 
 
 def embedding(indices, weight, padding_idx: int | None = None):
-    """Rows of ``weight`` (V, D) at integer ``indices`` (*) -> (*, D)."""
+    """Rows of ``weight`` (V, D) at integer ``indices`` (*) -> (*, D).
+
+    Row ``padding_idx`` (negative counts from the end, as in PyTorch) gets no gradient.
+    """
     idx = indices.data if isinstance(indices, Tensor) else indices
     return EmbeddingLookup.apply(np.asarray(idx), weight, padding_idx=padding_idx)
 
@@ -29,6 +32,12 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
         raise ValueError(
             f"layer_norm: input of shape {x.shape} does not end in normalized_shape {normalized_shape}"
         )
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and tuple(param.shape) != normalized_shape:
+            raise ValueError(
+                f"layer_norm: {name} of shape {tuple(param.shape)} does not match normalized_shape "
+                f"{normalized_shape}"
+            )
     dims = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     centred = x - x.mean(dim=dims, keepdim=True)
     var = (centred * centred).mean(dim=dims, keepdim=True)

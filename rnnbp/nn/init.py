@@ -42,8 +42,9 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
+def _fill(tensor: Tensor, values) -> Tensor:
     tensor.data[...] = values
+    tensor._version += 1  # written in place: graphs that saved the old values are stale
     return tensor
 
 
@@ -58,8 +59,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    tensor.data[...] = val
-    return tensor
+    return _fill(tensor, val)
 
 
 def zeros_(tensor: Tensor) -> Tensor:

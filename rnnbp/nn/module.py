@@ -268,7 +268,9 @@ class Module:
                 kind, module, name = targets[key]
                 value = np.asarray(value.data if isinstance(value, Tensor) else value)
                 current = self._state_value(module, name)
-                np.copyto(current, value, casting="unsafe")
+                np.copyto(current, value, casting="same_kind")
+                if kind == "param":
+                    module._parameters[name]._version += 1
         return IncompatibleKeys(missing, unexpected)
 
     @staticmethod

@@ -199,6 +199,11 @@ class MultiStepLR(LRScheduler):
         milestones = sorted(self.milestones.elements())
         return [base_lr * self.gamma ** bisect_right(milestones, self.last_epoch) for base_lr in self.base_lrs]
 
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        # A state dict that went through rnnbp.save/load holds a plain dict of counts.
+        self.milestones = Counter({int(k): int(v) for k, v in self.milestones.items()})
+
 
 class ExponentialLR(LRScheduler):
     """Multiply the lr by ``gamma`` every epoch: lr = base_lr * gamma ** epoch.

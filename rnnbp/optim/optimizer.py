@@ -160,6 +160,7 @@ class Optimizer:
                 if state is None:
                     state = self._init_state(p, group)
                 self._update(p, grad, state, group)
+                p._version += 1  # p.data changed in place: graphs saved before this step are stale
                 if state:  # SGD without momentum keeps no state, as in torch
                     self.state[p] = state
         return loss

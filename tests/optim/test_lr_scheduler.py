@@ -341,3 +341,26 @@ def test_resuming_with_last_epoch_matches_torch():
 def test_bad_arguments_raise(make, exc, message):
     with pytest.raises(exc, match=message):
         make(make_optimizer())
+
+
+def test_multisteplr_survives_save_and_load(tmp_path):
+    """Milestones are a Counter; after rnnbp.save/load they come back as a dict and must still work."""
+    import rnnbp
+    from rnnbp.optim.lr_scheduler import MultiStepLR, SequentialLR, LinearLR
+
+    def build():
+        p = Parameter(np.zeros(1, dtype=np.float32))
+        opt = SGD([p], lr=1.0)
+        return opt, SequentialLR(opt, [LinearLR(opt, 0.5, total_iters=2), MultiStepLR(opt, [3, 5], 0.1)], [2])
+
+    opt, sched = build()
+    sched.step()  # saved before SequentialLR's milestone, which evaluates MultiStepLR's closed form
+    rnnbp.save({"optim": opt.state_dict(), "sched": sched.state_dict()}, tmp_path / "s.npz")
+    opt2, sched2 = build()
+    state = rnnbp.load(tmp_path / "s.npz")
+    opt2.load_state_dict(state["optim"])
+    sched2.load_state_dict(state["sched"])
+    for _ in range(6):
+        sched.step()
+        sched2.step()
+        assert sched2.get_last_lr() == pytest.approx(sched.get_last_lr())

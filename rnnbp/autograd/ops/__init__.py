@@ -27,40 +27,114 @@ from .shape import Cat, Expand, GetItem, Permute, Reshape, Split, Stack
 
 
 # ----------------------------------------------------------------- arguments
-def _constant(x, dtype: np.dtype):
-    """A non-Tensor operand as an array of ``dtype`` (float) or its natural type."""
-    arr = np.asarray(x.data if isinstance(x, Tensor) else x)
-    if dtype.kind == "f":
-        return arr.astype(dtype, copy=False) if arr.dtype != dtype and arr.dtype.kind in "fiub" else arr
-    if arr.dtype.kind == "f":
-        return arr.astype(DEFAULT_DTYPE, copy=False)
-    return arr
+# PyTorch's dtype categories: a higher category always wins, whatever the widths.
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+# The dtype a constant of a higher category than every tensor brings in (torch's defaults,
+# with rnnbp's float32 default).
+_CATEGORY_DEFAULT = {1: np.dtype(np.int64), 2: DEFAULT_DTYPE, 3: np.dtype(np.complex64)}
 
 
-def _operands(a, b):
-    """Pair two operands so that constants follow the Tensor's dtype."""
-    a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
-    if a_is and b_is:
-        return _promote(a, b)
-    if a_is:
-        return a, _constant(b, a.data.dtype)
-    if b_is:
-        return _constant(a, b.data.dtype), b
-    a = Tensor(a)
-    return a, _constant(b, a.data.dtype)
+def _category(dtype: np.dtype) -> int:
+    return _CATEGORY.get(dtype.kind, -1)
+
+
+def _group_dtype(dtypes: list) -> np.dtype:
+    """The widest dtype of the highest category present (``torch.promote_types`` over a group)."""
+    top = builtins.max(_category(d) for d in dtypes)
+    return np.result_type(*(d for d in dtypes if _category(d) == top))
+
+
+def _tensor_dtype(tensors) -> np.dtype:
+    """The common dtype of Tensors: dimensioned ones decide unless a 0-d one has a higher category."""
+    dims = [t.data.dtype for t in tensors if t.data.ndim]
+    zero_d = [t.data.dtype for t in tensors if not t.data.ndim]
+    if not dims:
+        return _group_dtype(zero_d)
+    dtype = _group_dtype(dims)
+    if zero_d:
+        other = _group_dtype(zero_d)
+        if _category(other) > _category(dtype):
+            return other
+    return dtype
 
 
 def _promote(*tensors: Tensor) -> tuple:
-    """Cast tensors of different dtypes to their common one, on the tape (as PyTorch promotes).
+    """Cast Tensors to their common dtype by PyTorch's category rule (bool < integer < float).
 
-    The cast is a node of its own, so each op sees one dtype and every gradient
-    comes back in its input's dtype.
+    A float tensor meeting an integer or bool tensor gives the float tensor's dtype; within a
+    category the wider dtype wins (int32 and int64 give int64, float32 and float64 float64),
+    except that a 0-d tensor does not upcast a dimensioned tensor of the same category
+    (float32 (3,) times a 0-d float64 gives float32). Unlike ``np.result_type``, int64 and
+    float32 give float32. A float-to-float cast is a ``Cast`` node only when the tensor
+    requires grad, so every gradient comes back in its input's dtype; other casts are constants.
     """
     first = tensors[0].data.dtype
     if all(t.data.dtype == first for t in tensors):
         return tensors
-    common = np.result_type(*(t.data.dtype for t in tensors))
+    common = _tensor_dtype(tensors)
     return tuple(cast(t, common) for t in tensors)
+
+
+def _common(*operands, floating: bool = False) -> tuple:
+    """Bring Tensors and constants (Python or NumPy numbers, arrays) to one dtype; None passes.
+
+    Tensors promote among themselves (:func:`_promote`). A constant takes the tensors' dtype
+    unless its category is higher: then everything goes to that category's default dtype, so
+    ``int_tensor * 0.5`` is float32 and a NumPy float64 never promotes a float32 tensor (rnnbp
+    treats NumPy arrays like Python numbers here, where PyTorch would treat them as tensors).
+    ``floating`` lifts an integer or bool result to ``DEFAULT_DTYPE`` (true division).
+    """
+    if not any(isinstance(x, Tensor) for x in operands):  # e.g. add(ndarray, 2.0)
+        operands = (Tensor(operands[0]),) + operands[1:]
+    tensors = [x for x in operands if isinstance(x, Tensor)]
+    consts = {i: np.asarray(x) for i, x in enumerate(operands) if x is not None and not isinstance(x, Tensor)}
+    dtype = tensors[0].data.dtype if len(tensors) == 1 else _tensor_dtype(tensors)
+    const_category = builtins.max((_category(c.dtype) for c in consts.values()), default=-1)
+    if const_category > _category(dtype):
+        dtype = _CATEGORY_DEFAULT[const_category]
+    if floating and _category(dtype) < 2:
+        dtype = DEFAULT_DTYPE
+    out = []
+    for i, x in enumerate(operands):
+        if i in consts:
+            c = consts[i]
+            x = c.astype(dtype, copy=False) if c.dtype.kind in "biufc" else c
+        elif x is not None:
+            x = cast(x, dtype)
+        out.append(x)
+    return tuple(out)
+
+
+def _operands(a, b, floating: bool = False):
+    """Pair two operands in one dtype (:func:`_common`), with fast paths for the common cases."""
+    a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
+    if a_is and b_is:
+        if a.data.dtype == b.data.dtype and (not floating or a.data.dtype.kind in "fc"):
+            return a, b
+    elif a_is and type(b) in (float, int) and a.data.dtype.kind == "f":
+        return a, np.asarray(b, dtype=a.data.dtype)
+    elif b_is and type(a) in (float, int) and b.data.dtype.kind == "f":
+        return np.asarray(a, dtype=b.data.dtype), b
+    return _common(a, b, floating=floating)
+
+
+def _float_input(x) -> Tensor:
+    """``x`` as a Tensor, integer or bool cast to ``DEFAULT_DTYPE`` (for exp, log, softmax, ...)."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    return x if x.data.dtype.kind in "fc" else cast(x, DEFAULT_DTYPE)
+
+
+def _check_dim(dim, ndim: int, shape: tuple, op: str) -> int:
+    """``dim`` as a non-negative axis; a 0-d tensor accepts 0 and -1, as in PyTorch."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    n = builtins.max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(
+            f"{op}: dim {dim} is out of range for a tensor of shape {shape} (expected {-n} to {n - 1})"
+        )
+    return int(dim) % n
 
 
 def _constant_result(data, op: str) -> Tensor:
@@ -89,7 +163,8 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
-    return Div.apply(*_operands(a, b))
+    """True division: integer or bool operands give ``DEFAULT_DTYPE`` (float32), as in PyTorch."""
+    return Div.apply(*_operands(a, b, floating=True))
 
 
 def pow(a, b) -> Tensor:
@@ -101,15 +176,15 @@ def neg(x) -> Tensor:
 
 
 def exp(x) -> Tensor:
-    return Exp.apply(x)
+    return Exp.apply(_float_input(x))
 
 
 def log(x) -> Tensor:
-    return Log.apply(x)
+    return Log.apply(_float_input(x))
 
 
 def sqrt(x) -> Tensor:
-    return Sqrt.apply(x)
+    return Sqrt.apply(_float_input(x))
 
 
 def abs(x) -> Tensor:
@@ -117,11 +192,11 @@ def abs(x) -> Tensor:
 
 
 def tanh(x) -> Tensor:
-    return Tanh.apply(x)
+    return Tanh.apply(_float_input(x))
 
 
 def sigmoid(x) -> Tensor:
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(_float_input(x))
 
 
 def relu(x) -> Tensor:
@@ -133,19 +208,24 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return Softplus.apply(x, beta=beta, threshold=threshold)
+    return Softplus.apply(_float_input(x), beta=beta, threshold=threshold)
 
 
 def gelu(x, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(x, approximate=approximate)
+    return GELU.apply(_float_input(x), approximate=approximate)
 
 
 def clamp(x, min=None, max=None) -> Tensor:
+    """Clip ``x`` into [min, max]; bounds are numbers, arrays or Tensors, broadcast against ``x``.
+
+    Tensor bounds that require grad get PyTorch's gradient (where ``x`` falls outside them).
+    Dtypes promote as in arithmetic, so an integer tensor with a float bound gives float32.
+    """
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(x, min=min, max=max)
+    return Clamp.apply(*_common(x, min, max))
 
 
 clip = clamp
@@ -227,16 +307,24 @@ def min(x, dim=None, keepdim: bool = False):
     return _max_min(x, dim, keepdim, "min")
 
 
-def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
+def _arg(x, dim, keepdim, op):
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
-    out = np.argmax(data, axis=dim, keepdims=keepdim) if dim is not None else np.asarray(np.argmax(data))
-    return _constant_result(out, "argmax")
+    fn = np.argmax if op == "argmax" else np.argmin
+    if dim is None:
+        return _constant_result(np.asarray(fn(data)), op)
+    axis = _check_dim(dim, data.ndim, data.shape, op)
+    out = fn(data.reshape(data.shape or (1,)), axis=axis, keepdims=keepdim and data.ndim > 0)
+    return _constant_result(np.asarray(out), op)
+
+
+def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the largest element (flat), or along ``dim``; a constant int64 tensor."""
+    return _arg(x, dim, keepdim, "argmax")
 
 
 def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
-    data = x.data if isinstance(x, Tensor) else np.asarray(x)
-    out = np.argmin(data, axis=dim, keepdims=keepdim) if dim is not None else np.asarray(np.argmin(data))
-    return _constant_result(out, "argmin")
+    """Index of the smallest element (flat), or along ``dim``; a constant int64 tensor."""
+    return _arg(x, dim, keepdim, "argmin")
 
 
 # ---------------------------------------------------------------- shape ops
@@ -248,10 +336,16 @@ view = reshape
 
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims ``start_dim`` to ``end_dim`` (inclusive) into one; a 0-d tensor becomes (1,)."""
     shape = x.shape
+    start = _check_dim(start_dim, len(shape), shape, "flatten")
+    end = _check_dim(end_dim, len(shape), shape, "flatten")
+    if start > end:
+        raise ValueError(
+            f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor of shape {shape}"
+        )
     if not shape:
         return reshape(x, 1)
-    start, end = start_dim % len(shape), end_dim % len(shape)
     return reshape(x, shape[:start] + (-1,) + shape[end + 1:])
 
 
@@ -260,8 +354,12 @@ def permute(x, *dims) -> Tensor:
 
 
 def transpose(x, dim0: int, dim1: int) -> Tensor:
+    """Swap two dims; a 0-d tensor accepts 0 and -1 and is returned unchanged in shape."""
+    d0 = _check_dim(dim0, x.ndim, x.shape, "transpose")
+    d1 = _check_dim(dim1, x.ndim, x.shape, "transpose")
     dims = list(range(x.ndim))
-    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    if x.ndim:
+        dims[d0], dims[d1] = dims[d1], dims[d0]
     return Permute.apply(x, dims=tuple(dims))
 
 
@@ -313,12 +411,11 @@ def getitem(x, index) -> Tensor:
 
 
 def _as_tensors(tensors):
-    """Tensors as they are; other items become constants of the first Tensor's dtype."""
+    """Items in one dtype (:func:`_common`); non-Tensor items become constant Tensors."""
     tensors = list(tensors)
-    like = next((t.data.dtype for t in tensors if isinstance(t, Tensor)), None)
-    if like is None:
+    if not any(isinstance(t, Tensor) for t in tensors):
         return [Tensor(t) for t in tensors]
-    return list(_promote(*(t if isinstance(t, Tensor) else Tensor(_constant(t, like)) for t in tensors)))
+    return [t if isinstance(t, Tensor) else Tensor(t) for t in _common(*tensors)]
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
@@ -352,6 +449,8 @@ def chunk(x, chunks: int, dim: int = 0) -> tuple:
     """Split into ``chunks`` pieces of equal size (the last may be smaller), as in PyTorch."""
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    if not -x.ndim <= dim < x.ndim:
+        raise IndexError(f"chunk: dim {dim} is out of range for a tensor of shape {x.shape}")
     return split(x, math.ceil(x.shape[dim] / chunks), dim)
 
 
@@ -362,22 +461,31 @@ def matmul(a, b) -> Tensor:
 
 def linear(x, weight, bias=None) -> Tensor:
     """y = x W^T + b. Shape: x (*, H_in), weight (H_out, H_in), bias (H_out,) -> (*, H_out)."""
+    w_shape = np.shape(weight)
+    if len(w_shape) != 2:
+        raise ValueError(f"linear: weight must be 2-D (H_out, H_in), got shape {w_shape}")
     if bias is None:
         return Linear.apply(x, weight)
+    if np.shape(bias) != w_shape[:1]:
+        raise ValueError(
+            f"linear: bias of shape {np.shape(bias)} does not match weight of shape {w_shape}: "
+            f"expected {w_shape[:1]}"
+        )
     return Linear.apply(x, weight, bias)
 
 
 # ----------------------------------------------------------------- nn ops
 def softmax(x, dim: int = -1) -> Tensor:
-    return Softmax.apply(x, dim=dim)
+    return Softmax.apply(_float_input(x), dim=dim)
 
 
 def log_softmax(x, dim: int = -1) -> Tensor:
-    return LogSoftmax.apply(x, dim=dim)
+    return LogSoftmax.apply(_float_input(x), dim=dim)
 
 
-def logsumexp(x, dim: int = -1, keepdim: bool = False) -> Tensor:
-    return LogSumExp.apply(x, dim=dim, keepdim=keepdim)
+def logsumexp(x, dim=-1, keepdim: bool = False) -> Tensor:
+    """log sum exp over ``dim`` (an int or a tuple of ints, as in PyTorch)."""
+    return LogSumExp.apply(_float_input(x), dim=dim, keepdim=keepdim)
 
 
 def dropout(x, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> Tensor:

@@ -12,7 +12,7 @@ import numpy as np
 from ..function import Function, unbroadcast
 
 
-def _broadcast_error(op: str, a, b, exc: Exception) -> ValueError:
+def _broadcast_error(op: str, a, b) -> ValueError:
     return ValueError(
         f"{op}: cannot broadcast shapes {np.shape(a)} and {np.shape(b)} "
         "(trailing sizes must match or be 1)"
@@ -20,10 +20,23 @@ def _broadcast_error(op: str, a, b, exc: Exception) -> ValueError:
 
 
 def _binary(op: str, fn, a, b):
+    """``fn(a, b)``, with NumPy's errors re-raised naming ``op``, the shapes and dtypes.
+
+    Only a real shape mismatch is called a broadcast error: e.g. ``int ** -1`` fails in NumPy
+    with "Integers to negative integer powers are not allowed", which is passed on as the cause.
+    """
     try:
         return fn(a, b)
-    except ValueError as exc:
-        raise _broadcast_error(op, a, b, exc) from None
+    except (ValueError, TypeError) as exc:
+        try:
+            np.broadcast_shapes(np.shape(a), np.shape(b))
+        except ValueError:
+            raise _broadcast_error(op, a, b) from None
+        kind = ValueError if isinstance(exc, ValueError) else TypeError  # NumPy's subclasses need other args
+        raise kind(
+            f"{op}: {exc} (operands of shape {np.shape(a)} and {np.shape(b)}, "
+            f"dtypes {np.result_type(a)} and {np.result_type(b)})"
+        ) from None
 
 
 class Add(Function):
@@ -89,7 +102,11 @@ class Div(Function):
 
 
 class Pow(Function):
-    """a ** b; d/da = b a^(b-1), d/db = a^b log a."""
+    """a ** b; d/da = b a^(b-1), d/db = a^b log a, with PyTorch's choices at the edges.
+
+    d/da is 0 where b == 0 (so ``x ** 0`` at x = 0 has gradient 0, not NaN). d/db is 0 where
+    a == 0 and b >= 0 (the limit of a^b log a); for a negative base log a is NaN and stays NaN.
+    """
 
     @staticmethod
     def forward(ctx, a, b):
@@ -103,12 +120,12 @@ class Pow(Function):
         a, b, out = ctx.a, ctx.b, ctx.out
         sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
-        ga = unbroadcast(grad * b * np.power(a, b - 1), sa) if na else None
-        gb = None
-        if nb:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                log_a = np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0).astype(out.dtype, copy=False)
-            gb = unbroadcast(grad * out * log_a, sb)
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1, log(0), log(-1): inf and NaN wanted
+            if na:
+                ga = unbroadcast(np.where(b == 0, 0, grad * b * np.power(a, b - 1)), sa)
+            if nb:
+                gb = unbroadcast(np.where((a == 0) & (b >= 0), 0, grad * out * np.log(a)), sb)
         return ga, gb
 
 
@@ -272,21 +289,42 @@ class GELU(Function):
 
 
 class Clamp(Function):
-    """Clip to [min, max]; the gradient passes where min <= x <= max, as in PyTorch."""
+    """Clip ``x`` to [lo, hi] (either may be None), all three broadcast together; PyTorch's gradients.
+
+    x gets the gradient where lo <= x <= hi; lo where x < lo (and lo < hi); hi where x > hi
+    (or hi < lo, where the result is hi). NaN in ``x`` passes through.
+    """
 
     @staticmethod
-    def forward(ctx, x, min=None, max=None):
-        mask = np.ones(x.shape, dtype=bool)
-        if min is not None:
-            mask &= x >= min
-        if max is not None:
-            mask &= x <= max
-        ctx.mask = mask
-        return np.clip(x, min, max).astype(x.dtype, copy=False)
+    def forward(ctx, x, lo=None, hi=None):
+        try:
+            out = np.clip(x, lo, hi)
+        except ValueError:
+            shapes = ", ".join(str(np.shape(v)) for v in (x, lo, hi) if v is not None)
+            raise ValueError(f"clamp: cannot broadcast the input and bounds of shapes {shapes}") from None
+        nx, nlo, nhi = ctx.needs_input_grad
+        inside = True
+        if lo is not None:
+            inside = inside & (x >= lo)
+        if hi is not None:
+            inside = inside & (x <= hi)
+        ctx.shapes = (np.shape(x), np.shape(lo), np.shape(hi))
+        ctx.x_mask = inside if nx else None
+        ctx.lo_mask = ctx.hi_mask = None
+        if nlo:
+            ctx.lo_mask = x < lo if hi is None else (x < lo) & (lo < hi)
+        if nhi:
+            ctx.hi_mask = x > hi if lo is None else (x > hi) | (hi < lo)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * ctx.mask
+        sx, slo, shi = ctx.shapes
+        zero = np.zeros((), dtype=grad.dtype)
+        gx = unbroadcast(np.where(ctx.x_mask, grad, zero), sx) if ctx.x_mask is not None else None
+        glo = unbroadcast(np.where(ctx.lo_mask, grad, zero), slo) if ctx.lo_mask is not None else None
+        ghi = unbroadcast(np.where(ctx.hi_mask, grad, zero), shi) if ctx.hi_mask is not None else None
+        return gx, glo, ghi
 
 
 class Maximum(Function):

@@ -9,7 +9,8 @@ from ..function import Function
 class EmbeddingLookup(Function):
     """out[...] = weight[indices[...]]; backward scatters (and sums) rows into dW.
 
-    The row ``padding_idx`` gets no gradient, as in PyTorch.
+    The row ``padding_idx`` gets no gradient, as in PyTorch; a negative one counts from the end
+    (-1 is row V-1).
     Shape: indices (*) int, weight (V, D) -> (*, D).
     """
 
@@ -17,6 +18,13 @@ class EmbeddingLookup(Function):
     def forward(ctx, indices, weight, padding_idx=None):
         if indices.dtype.kind not in "iu":
             raise TypeError(f"embedding: expected integer indices, got dtype {indices.dtype}")
+        if padding_idx is not None:
+            n = weight.shape[0]
+            if not -n <= padding_idx < n:
+                raise ValueError(
+                    f"embedding: padding_idx {padding_idx} must be within {-n} to {n - 1} for {n} embeddings"
+                )
+            padding_idx = int(padding_idx) % n
         if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
             bad = indices.max() if indices.max() >= weight.shape[0] else indices.min()
             raise IndexError(f"embedding: index {int(bad)} is out of range for {weight.shape[0]} embeddings")

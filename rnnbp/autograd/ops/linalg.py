@@ -65,6 +65,11 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
+        if x.dtype != weight.dtype:
+            raise TypeError(
+                f"linear: input of shape {x.shape} is {x.dtype} but the weight {weight.shape} is {weight.dtype}; "
+                f"cast the input (x.float() / x.double()) or the module (.to({x.dtype}))"
+            )
         if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
             raise ValueError(
                 f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}: "

@@ -4,9 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..function import Function
+from .reduce import expand_reduced, normalize_dims
 
 
 def _axis(dim: int, ndim: int, op: str) -> int:
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int (one axis), got {dim!r}")
     if not -max(ndim, 1) <= dim < max(ndim, 1):
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
     return dim % max(ndim, 1)
@@ -52,24 +55,22 @@ class LogSoftmax(Function):
 
 
 class LogSumExp(Function):
-    """log sum exp(x) along ``dim``. Backward: g * softmax(x)."""
+    """log sum exp(x) along ``dim`` (an int or a tuple of ints). Backward: g * softmax(x)."""
 
     @staticmethod
     def forward(ctx, x, dim=-1, keepdim=False):
-        axis = _axis(dim, x.ndim, "logsumexp")
-        m = x.max(axis=axis, keepdims=True)
+        dims = normalize_dims(dim, x.ndim, "logsumexp")  # () for a 0-d input: nothing to drop
+        m = x.max(axis=dims, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
         e = np.exp(x - m)
-        s = e.sum(axis=axis, keepdims=True)
+        s = e.sum(axis=dims, keepdims=True)
         out = np.log(s) + m
-        keepdim = keepdim or x.ndim == 0  # a 0-d input has no axis to drop
-        ctx.softmax, ctx.axis, ctx.keepdim = e / s, axis, keepdim
-        return out if keepdim else out.squeeze(axis)
+        ctx.softmax, ctx.in_shape, ctx.dims, ctx.keepdim = e / s, x.shape, dims, keepdim
+        return out if keepdim or not dims else out.squeeze(dims)
 
     @staticmethod
     def backward(ctx, grad):
-        g = grad if ctx.keepdim else np.expand_dims(grad, ctx.axis)
-        return g * ctx.softmax
+        return expand_reduced(grad, ctx.in_shape, ctx.dims, ctx.keepdim) * ctx.softmax
 
 
 class Dropout(Function):

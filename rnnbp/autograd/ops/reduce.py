@@ -23,6 +23,12 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple:
     return tuple(sorted(set(out))) if ndim else ()
 
 
+def require_float(x: np.ndarray, op: str) -> None:
+    """Refuse integer and bool inputs, as PyTorch does for mean and var (no dtype to guess)."""
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}; cast with .float()")
+
+
 def expand_reduced(grad: np.ndarray, in_shape: tuple, dims: tuple, keepdim: bool) -> np.ndarray:
     """Broadcast a reduced gradient back over ``in_shape``."""
     if not keepdim:
@@ -45,6 +51,7 @@ class Sum(Function):
 class Mean(Function):
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False):
+        require_float(x, "mean")
         dims = normalize_dims(dim, x.ndim, "mean")
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
         ctx.count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
@@ -60,6 +67,7 @@ class Var(Function):
 
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False, correction=1):
+        require_float(x, "var")
         dims = normalize_dims(dim, x.ndim, "var")
         count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
         centred = x - x.mean(axis=dims, keepdims=True)
@@ -72,19 +80,26 @@ class Var(Function):
     @staticmethod
     def backward(ctx, grad):
         g = grad if ctx.keepdim or not ctx.dims else np.expand_dims(grad, ctx.dims)
-        return g * ctx.centred * (2.0 / ctx.denom)
+        one = ctx.centred.dtype.type
+        # With N <= correction the scale is 2/0 = inf: the gradient is NaN (or +-inf), as in PyTorch.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * ctx.centred * (one(2) / one(ctx.denom))
 
 
 class MaxMinAll(Function):
-    """max()/min() over all elements; ties share the gradient evenly."""
+    """max()/min() over all elements; ties share the gradient evenly.
+
+    A NaN anywhere makes the result NaN, and the gradient is shared among the NaNs (PyTorch's rule).
+    """
 
     @staticmethod
     def forward(ctx, x, mode="max"):
         if x.size == 0:
             raise ValueError(f"{mode}: cannot reduce an empty tensor of shape {x.shape}")
         out = x.max() if mode == "max" else x.min()
-        hits = x == out
-        ctx.share = hits / hits.sum()
+        if ctx.needs_input_grad[0]:
+            hits = np.isnan(x) if np.isnan(out) else x == out
+            ctx.share = hits * (x.dtype.type(1) / x.dtype.type(np.count_nonzero(hits)))
         return np.asarray(out)
 
     @staticmethod

@@ -41,11 +41,29 @@ class Permute(Function):
 
 
 class Expand(Function):
-    """Broadcast to a larger shape without copying; backward sums over the stretched axes."""
+    """Broadcast to a larger shape without copying; backward sums over the stretched axes.
+
+    A size of -1 keeps an existing dim's size; new leading dims need explicit sizes (PyTorch).
+    """
 
     @staticmethod
     def forward(ctx, x, shape):
-        shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))
+        shape = tuple(shape)
+        new = len(shape) - x.ndim
+        if new < 0:
+            raise ValueError(
+                f"expand: cannot expand shape {x.shape} to {shape}: "
+                f"the target needs at least {x.ndim} sizes, got {len(shape)}"
+            )
+        for i, size in enumerate(shape):
+            if size == -1 and i < new:
+                raise ValueError(
+                    f"expand: size -1 at position {i} of {shape} is only allowed for an existing dim; "
+                    f"the tensor of shape {x.shape} gets new leading dims there, so give their sizes"
+                )
+            if size < -1:
+                raise ValueError(f"expand: sizes must be non-negative or -1, got {size} in {shape}")
+        shape = tuple(x.shape[i - new] if s == -1 else s for i, s in enumerate(shape))
         ctx.in_shape = x.shape
         try:
             return np.broadcast_to(x, shape)
@@ -121,6 +139,12 @@ class Stack(Function):
         shapes = {x.shape for x in xs}
         if len(shapes) > 1:
             raise ValueError(f"stack: all tensors must have the same shape, got {[x.shape for x in xs]}")
+        ndim = xs[0].ndim + 1
+        if not -ndim <= dim < ndim:
+            raise IndexError(
+                f"stack: dim {dim} is out of range for stacking tensors of shape {xs[0].shape} "
+                f"(expected {-ndim} to {ndim - 1})"
+            )
         out = np.stack(xs, axis=dim)
         ctx.axis = dim % out.ndim
         return out
