@@ -1,0 +1,60 @@
+"""Pieces every fused recurrent kernel shares: active rows per step, input projection, final states.
+
+Layout. A kernel runs one layer in one direction over a whole sequence. Its
+input is time-major, ``x`` of shape (T, B, I), with the batch sorted by length,
+longest first, so the sequences still running at step t are always the first
+``batch_sizes[t]`` rows (PyTorch's ``PackedSequence.batch_sizes``). Every step
+then works on row prefixes, which are views: rows that have ended keep their
+state untouched and cost nothing, and no mask or copy is needed.
+
+State buffers have T + 1 steps, index 0 holding the initial state, so that
+``buf[t]`` is the state before step t for every row still running at step t,
+and ``buf[lengths[b], b]`` is row b's final state (its initial state when its
+length is 0).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def active_rows(batch_sizes, T: int, B: int) -> list[int]:
+    """Number of running rows at each step: ``batch_sizes`` as ints, or B everywhere."""
+    if batch_sizes is None:
+        return [B] * T
+    return [int(b) for b in batch_sizes]
+
+
+def project_inputs(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """x W^T + b for all T steps in one matrix product. Shape: (T, B, I) -> (T, B, G)."""
+    T, B, I = x.shape
+    out = x.reshape(T * B, I) @ weight.T  # (T*B, G)
+    if bias is not None:
+        out += bias
+    return out.reshape(T, B, -1)
+
+
+def final_states(buf: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """Each row's state after its own last step. Shape: (T+1, B, H) -> (B, H)."""
+    if lengths is None:
+        return buf[-1].copy()
+    return buf[lengths, np.arange(buf.shape[1])]
+
+
+def lengths_from_batch_sizes(batch_sizes, B: int) -> np.ndarray | None:
+    """Per-row lengths implied by ``batch_sizes`` (rows sorted longest first)."""
+    if batch_sizes is None:
+        return None
+    sizes = np.asarray(batch_sizes)
+    return (sizes[None, :] > np.arange(B)[:, None]).sum(axis=1)
+
+
+def weight_grads(dgates: np.ndarray, inputs: np.ndarray, weight_in: np.ndarray, need_x: bool, need_w: bool):
+    """Gradients through the input projection, each one matrix product over all steps.
+
+    Shape: dgates (T, B, G), inputs (T, B, I), weight_in (G, I) -> dx (T, B, I), dW (G, I).
+    """
+    T, B, G = dgates.shape
+    d2 = dgates.reshape(T * B, G)
+    dx = (d2 @ weight_in).reshape(inputs.shape) if need_x else None
+    dw = d2.T @ inputs.reshape(T * B, -1) if need_w else None
+    return dx, dw

@@ -1,0 +1,73 @@
+"""Fused Elman RNN layer: the whole sequence as one node, with a hand-written BPTT backward.
+
+Equations (PyTorch's ``nn.RNN``)::
+
+    h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),   act = tanh or relu
+
+Backward: d_pre = (dh_t) * act'(h_t), dh_{t-1} = d_pre W_hh, and one matrix
+product per weight over all steps.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...autograd.function import Function
+from .common import active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads
+
+
+class ElmanLayer(Function):
+    """One Elman layer in one direction over a time-major, length-sorted batch.
+
+    Inputs: x (T, B, I), h0 (B, H), w_ih (H, I), w_hh (H, H), b_ih (H,) or None,
+    b_hh (H,) or None; ``nonlinearity`` 'tanh' or 'relu'.
+    Outputs: out (T, B, H) (zero past each row's length), h_n (B, H).
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearity="tanh"):
+        T, B, _ = x.shape
+        H = w_hh.shape[0]
+        bias = None if b_ih is None else b_ih + b_hh
+        pre = project_inputs(x, w_ih, bias)  # (T, B, H)
+        hs = np.zeros((T + 1, B, H), dtype=x.dtype)
+        hs[0] = h0
+        w_hh_t = w_hh.T
+        sizes = active_rows(batch_sizes, T, B)
+        for t, b in enumerate(sizes):
+            if b == 0:
+                continue
+            p = pre[t, :b]
+            p += hs[t, :b] @ w_hh_t
+            if nonlinearity == "tanh":
+                np.tanh(p, out=hs[t + 1, :b])
+            else:
+                np.maximum(p, 0, out=hs[t + 1, :b])
+        lengths = lengths_from_batch_sizes(batch_sizes, B)
+        ctx.saved = (x, w_ih, w_hh, hs, sizes, nonlinearity)
+        return hs[1:], final_states(hs, lengths)
+
+    @staticmethod
+    def backward(ctx, d_out, d_hn):
+        x, w_ih, w_hh, hs, sizes, nonlinearity = ctx.saved
+        T, B, _ = x.shape
+        H = w_hh.shape[0]
+        need = ctx.needs_input_grad
+        dh = np.zeros((B, H), dtype=x.dtype) if d_hn is None else d_hn.copy()
+        d_pre = np.zeros((T, B, H), dtype=x.dtype)
+        for t in range(T - 1, -1, -1):
+            b = sizes[t]
+            if b == 0:
+                continue
+            dp = d_pre[t, :b]
+            np.add(dh[:b], d_out[t, :b], out=dp) if d_out is not None else np.copyto(dp, dh[:b])
+            h = hs[t + 1, :b]
+            if nonlinearity == "tanh":
+                dp *= 1 - h * h
+            else:
+                dp *= h > 0
+            np.matmul(dp, w_hh, out=dh[:b])
+        d_x, d_wih = weight_grads(d_pre, x, w_ih, need[0], need[2])
+        d_whh = d_pre.reshape(T * B, H).T @ hs[:T].reshape(T * B, H) if need[3] else None
+        d_b = d_pre.sum(axis=(0, 1)) if (need[4] or need[5]) else None
+        return (d_x, dh if need[1] else None, d_wih, d_whh,
+                d_b if need[4] else None, d_b.copy() if need[5] else None)

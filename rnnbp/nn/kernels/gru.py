@@ -1,0 +1,86 @@
+"""Fused GRU layer: the whole sequence as one node, with a hand-written BPTT backward.
+
+Equations (PyTorch's, gate order r, z, n; r multiplies W_hn h + b_hn)::
+
+    r = sigmoid(x_t W_ir^T + b_ir + h_{t-1} W_hr^T + b_hr)
+    z = sigmoid(x_t W_iz^T + b_iz + h_{t-1} W_hz^T + b_hz)
+    a = h_{t-1} W_hn^T + b_hn
+    n = tanh(x_t W_in^T + b_in + r * a)
+    h_t = (1 - z) * n + z * h_{t-1}  =  n + z * (h_{t-1} - n)
+
+Backward, from dh_t (the output's gradient plus the next step's)::
+
+    dn' = dh_t (1 - z)(1 - n^2)         (gradient at n's pre-activation)
+    dz' = dh_t (h_{t-1} - n) z (1 - z)
+    dr' = dn' a r (1 - r);    da = dn' r
+    dx-side gates [dr', dz', dn'];  dh-side gates [dr', dz', da]
+    dh_{t-1} = dh_t z + [dr', dz', da] W_hh
+
+Weight gradients are one matrix product each over all steps.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...autograd.function import Function
+from . import numpy_steps as steps
+from .common import active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads
+
+
+class GRULayer(Function):
+    """One GRU layer in one direction over a time-major, length-sorted batch.
+
+    Inputs: x (T, B, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H), b_ih (3H,) or None,
+    b_hh (3H,) or None. ``batch_sizes``: running rows per step (None: all B).
+    Outputs: out (T, B, H) (zero past each row's length), h_n (B, H).
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None):
+        T, B, _ = x.shape
+        H = w_hh.shape[0] // 3
+        dtype = x.dtype
+        gates = project_inputs(x, w_ih, b_ih)  # (T, B, 3H); r, z, n activations in place
+        if b_hh is not None:
+            gates[:, :, :2 * H] += b_hh[:2 * H]  # b_hr, b_hz add as b_ir, b_iz do; b_hn is inside r * (...)
+        hs = np.zeros((T + 1, B, H), dtype=dtype)
+        hs[0] = h0
+        a_steps = np.empty((T, B, H), dtype=dtype)  # W_hn h_{t-1} + b_hn, needed by backward
+        recurrent = np.empty((B, 3 * H), dtype=dtype)
+        b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, dtype=dtype)
+        w_hh_t = w_hh.T
+        sizes = active_rows(batch_sizes, T, B)
+        for t, b in enumerate(sizes):
+            if b == 0:
+                continue
+            np.matmul(hs[t, :b], w_hh_t, out=recurrent[:b])
+            steps.gru_forward(gates[t, :b], recurrent[:b], b_hn, hs[t, :b], a_steps[t, :b], hs[t + 1, :b])
+        lengths = lengths_from_batch_sizes(batch_sizes, B)
+        h_n = final_states(hs, lengths)
+        ctx.saved = (x, w_ih, w_hh, gates, a_steps, hs, sizes)
+        return hs[1:], h_n
+
+    @staticmethod
+    def backward(ctx, d_out, d_hn):
+        x, w_ih, w_hh, gates, a_steps, hs, sizes = ctx.saved
+        T, B, _ = x.shape
+        H = w_hh.shape[0] // 3
+        dtype = x.dtype
+        need = ctx.needs_input_grad
+        dh = np.zeros((B, H), dtype=dtype) if d_hn is None else d_hn.copy()
+        d_in = np.zeros((T, B, 3 * H), dtype=dtype)   # gradient at the input-side pre-activations
+        d_rec = np.zeros((T, B, 3 * H), dtype=dtype)  # gradient at the recurrent-side ones
+        for t in range(T - 1, -1, -1):
+            b = sizes[t]
+            if b == 0:
+                continue
+            dh_t = dh[:b]
+            if d_out is not None:
+                dh_t += d_out[t, :b]
+            steps.gru_backward(gates[t, :b], a_steps[t, :b], hs[t, :b], dh_t, d_in[t, :b], d_rec[t, :b])
+            dh_t += d_rec[t, :b] @ w_hh
+        d_x, d_wih = weight_grads(d_in, x, w_ih, need[0], need[2])
+        d_whh = d_rec.reshape(T * B, -1).T @ hs[:T].reshape(T * B, H) if need[3] else None
+        d_bih = d_in.sum(axis=(0, 1)) if need[4] else None
+        d_bhh = d_rec.sum(axis=(0, 1)) if need[5] else None
+        return d_x, dh if need[1] else None, d_wih, d_whh, d_bih, d_bhh

@@ -1,0 +1,112 @@
+"""Fused LSTM layer: the whole sequence as one node, with a hand-written BPTT backward.
+
+Equations (PyTorch's, gate order i, f, g, o), for each step t::
+
+    [i, f, g, o] = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
+    i, f, o = sigmoid(i), sigmoid(f), sigmoid(o);  g = tanh(g)
+    c_t = f * c_{t-1} + i * g
+    r_t = o * tanh(c_t)
+    h_t = r_t W_hr^T     with a projection (proj_size > 0), else h_t = r_t
+
+Backward, from dh_t (the output's gradient plus the next step's) and the
+carried dc::
+
+    dr = dh_t W_hr   (or dh_t);    do = dr * tanh(c_t)
+    dc = dc + dr * o * (1 - tanh(c_t)^2)
+    di = dc * g;  df = dc * c_{t-1};  dg = dc * i;  then dc <- dc * f
+    dgates = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)]
+    dh_{t-1} = dgates W_hh
+
+and, once over all steps, dW_ih = dgates^T x, dW_hh = dgates^T h_{t-1},
+db = sum dgates, dW_hr = dh^T r, dx = dgates W_ih.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...autograd.function import Function
+from . import numpy_steps as steps
+from .common import active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads
+
+
+class LSTMLayer(Function):
+    """One LSTM layer in one direction over a time-major, length-sorted batch.
+
+    Inputs: x (T, B, I), h0 (B, P), c0 (B, H), w_ih (4H, I), w_hh (4H, P),
+    b_ih (4H,) or None, b_hh (4H,) or None, w_hr (P, H) or None; P = H without
+    a projection. ``batch_sizes``: running rows per step (None: all B, all T).
+
+    Outputs: out (T, B, P) (zero past each row's length), h_n (B, P), c_n (B, H).
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None):
+        T, B, _ = x.shape
+        H = w_hh.shape[0] // 4
+        P = h0.shape[1]
+        dtype = x.dtype
+        # Internally the gates run in the order [i, f, o, g], so the three sigmoid gates are one
+        # contiguous block, with their rows halved so that one tanh serves all four (see numpy_steps).
+        order = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+        half = np.ones(4 * H, dtype=dtype)
+        half[:3 * H] = 0.5
+        bias = None if b_ih is None else (b_ih + b_hh)[order] * half
+        gates = project_inputs(x, w_ih[order] * half[:, None], bias)  # (T, B, 4H); activations in place
+        hs = np.zeros((T + 1, B, P), dtype=dtype)
+        cs = np.empty((T + 1, B, H), dtype=dtype)
+        tanh_cs = np.empty((T, B, H), dtype=dtype)
+        rs = np.empty((T, B, H), dtype=dtype) if w_hr is not None else None
+        hs[0], cs[0] = h0, c0
+        recurrent = np.empty((B, 4 * H), dtype=dtype)
+        w_hh_t = (w_hh[order] * half[:, None]).T
+        sizes = active_rows(batch_sizes, T, B)
+        for t, b in enumerate(sizes):
+            if b == 0:
+                continue
+            np.matmul(hs[t, :b], w_hh_t, out=recurrent[:b])
+            r = hs[t + 1, :b] if w_hr is None else rs[t, :b]
+            steps.lstm_forward(gates[t, :b], recurrent[:b], cs[t, :b], cs[t + 1, :b], tanh_cs[t, :b], r)
+            if w_hr is not None:
+                np.matmul(r, w_hr.T, out=hs[t + 1, :b])
+        lengths = lengths_from_batch_sizes(batch_sizes, B)
+        h_n, c_n = final_states(hs, lengths), final_states(cs, lengths)
+        ctx.saved = (x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order)
+        return hs[1:], h_n, c_n
+
+    @staticmethod
+    def backward(ctx, d_out, d_hn, d_cn):
+        x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order = ctx.saved
+        T, B, _ = x.shape
+        H = w_hh.shape[0] // 4
+        P = hs.shape[2]
+        dtype = x.dtype
+        need = ctx.needs_input_grad
+        dh = np.zeros((B, P), dtype=dtype) if d_hn is None else d_hn.copy()
+        dc = np.zeros((B, H), dtype=dtype) if d_cn is None else d_cn.copy()
+        dgates = np.zeros((T, B, 4 * H), dtype=dtype)
+        dh_steps = np.zeros((T, B, P), dtype=dtype) if w_hr is not None else None
+        w_hh_k = w_hh[order]  # unscaled, internal gate order
+        for t in range(T - 1, -1, -1):
+            b = sizes[t]
+            if b == 0:
+                continue
+            dh_t = dh[:b]
+            if d_out is not None:
+                dh_t += d_out[t, :b]
+            if w_hr is not None:
+                dh_steps[t, :b] = dh_t
+                dr = dh_t @ w_hr  # (b, H)
+            else:
+                dr = dh_t
+            steps.lstm_backward(gates[t, :b], cs[t, :b], tanh_cs[t, :b], dr, dc[:b], dgates[t, :b])
+            np.matmul(dgates[t, :b], w_hh_k, out=dh[:b])
+        back = np.argsort(order)  # internal gate order -> PyTorch's
+        d_x, d_wih = weight_grads(dgates, x, w_ih[order], need[0], need[3])
+        d_wih = None if d_wih is None else d_wih[back]
+        d_whh = (dgates.reshape(T * B, -1).T @ hs[:T].reshape(T * B, P))[back] if need[4] else None
+        d_b = dgates.sum(axis=(0, 1))[back] if (need[5] or need[6]) else None
+        d_whr = None
+        if w_hr is not None and need[7]:
+            d_whr = dh_steps.reshape(T * B, P).T @ rs.reshape(T * B, H)
+        return (d_x, dh if need[1] else None, dc if need[2] else None, d_wih, d_whh,
+                d_b if need[5] else None, d_b.copy() if need[6] else None, d_whr)

@@ -1,0 +1,39 @@
+"""Unroll a one-step cell over time on the autograd tape (the composed, reference path).
+
+Equivalent to this loop, with rows that have ended keeping their state::
+
+    for t in range(T):
+        state = step(x[t], state)
+        out[t] = state[0]
+
+Variable lengths use the same convention as the fused kernels: rows sorted
+longest first, ``batch_sizes[t]`` rows still running at step t. Outputs past a
+row's length are zero and its final state is the one after its last step.
+"""
+from __future__ import annotations
+
+from ..autograd import creation
+from ..autograd.ops import cat, stack
+
+
+def unroll(step, x, state: tuple, batch_sizes=None):
+    """Run ``step(x_t, state) -> new state tuple`` over x (T, B, I); return (outputs (T, B, H), final state).
+
+    The output at each step is the first state component (h).
+    """
+    T, B = x.shape[0], x.shape[1]
+    outputs = []
+    for t in range(T):
+        b = B if batch_sizes is None else int(batch_sizes[t])
+        if b == 0:
+            outputs.append(creation.zeros((B,) + state[0].shape[1:], dtype=state[0].dtype))
+            continue
+        if b == B:
+            state = tuple(step(x[t], state))
+            outputs.append(state[0])
+            continue
+        new = tuple(step(x[t, :b], tuple(s[:b] for s in state)))
+        state = tuple(cat([n, s[b:]], dim=0) for n, s in zip(new, state))
+        pad = creation.zeros((B - b,) + new[0].shape[1:], dtype=new[0].dtype)
+        outputs.append(cat([new[0], pad], dim=0))
+    return stack(outputs, dim=0), state
