@@ -25,6 +25,7 @@ A state dict moves to the PyTorch class of the same configuration unchanged.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -72,8 +73,11 @@ class RNNBase(Module):
                 raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
         if not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError(f"{name}: dropout should be a number in [0, 1], got {dropout!r}")
-        if proj_size < 0:
-            raise ValueError(f"{name}: proj_size should be a non-negative integer, got {proj_size}")
+        if not isinstance(proj_size, (int, np.integer)) or isinstance(proj_size, bool) or proj_size < 0:
+            raise ValueError(f"{name}: proj_size should be a non-negative integer, got {proj_size!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} has no effect with num_layers=1 (dropout acts between "
+                          "recurrent layers)", UserWarning, stacklevel=2)
         if proj_size and not self.has_cell_state:
             raise ValueError(f"{name}: proj_size is supported only by LSTM")
         if proj_size >= hidden_size:
@@ -161,6 +165,9 @@ class RNNBase(Module):
         if x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, "
                              f"got {x.shape[-1]} (input shape {x.shape})")
+        if x.numel() == 0:
+            raise ValueError(f"{name}: expected a non-empty input (sequence length and batch larger than 0), "
+                             f"got shape {x.shape}")
         if x.dtype != self.weight_ih_l0.dtype:
             raise TypeError(f"{name}: input dtype {x.dtype} differs from the parameters' {self.weight_ih_l0.dtype}; "
                             "cast the input or call .to(dtype) on the layer")
@@ -189,6 +196,7 @@ class RNNBase(Module):
             if lengths is not None:
                 raise ValueError(f"{type(self).__name__}: give lengths or a PackedSequence, not both")
             padded, lengths = pad_packed_sequence(input)
+            self._check_input(padded)
             output, states = self._forward_padded(padded, hx, lengths, batched=True, time_major=True)
             return pack_in_order(output, lengths, input.sorted_indices), self._pack_states(states)
         x = input if isinstance(input, Tensor) else Tensor(input)
@@ -206,12 +214,13 @@ class RNNBase(Module):
         elif not time_major:
             x = x.transpose(0, 1)  # (L, N, H_in) from here on
         T, B = x.shape[0], x.shape[1]
-        if not batched and lengths is not None:
-            raise ValueError(f"{type(self).__name__}: lengths need a batched input (L, N, H_in)")
-        if not batched and hx is not None:
-            as_tensor = lambda s: s if isinstance(s, Tensor) else Tensor(s)  # noqa: E731
-            hx = tuple(as_tensor(s).unsqueeze(1) for s in hx) if self.has_cell_state else as_tensor(hx).unsqueeze(1)
-        state = self._initial_state(hx, B, x.dtype)
+        if batched:
+            state = self._initial_state(hx, B, x.dtype)
+        else:
+            if lengths is not None:
+                raise ValueError(f"{type(self).__name__}: lengths need a batched input (L, N, H_in)")
+            # Checked in the caller's unbatched shapes, then given the batch axis of size 1.
+            state = tuple(s.unsqueeze(1) for s in self._initial_state(hx, None, x.dtype))
         batch_sizes = order = None
         sorted_lengths = np.full(B, T, dtype=np.int64)
         if lengths is not None:
@@ -279,8 +288,6 @@ class RNNBase(Module):
 class RNN(RNNBase):
     """Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu), stacked and
     optionally bidirectional. ``nonlinearity``: 'tanh' (default) or 'relu'. See :class:`RNNBase`."""
-
-    gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,

@@ -300,3 +300,75 @@ def test_packed_output_keeps_the_input_row_order_for_tied_lengths():
     out, _ = layer(packed)
     np.testing.assert_array_equal(out.sorted_indices, [1, 0])
     np.testing.assert_array_equal(out.batch_sizes, [2, 2, 2])
+
+
+class _NaNEmpty:
+    """Stands in for numpy inside a kernel module: np.empty returns NaN-filled arrays,
+    so any read of a buffer position that was never written shows up as NaN."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def empty(shape, dtype=float):
+        return np.full(shape, np.nan, dtype=dtype)
+
+
+@pytest.mark.parametrize("kind,opts", [("lstm", dict(proj_size=2)), ("lstm", {}), ("gru", {}), ("rnn_tanh", {})])
+def test_kernels_never_read_unwritten_buffers_or_padding(monkeypatch, kind, opts):
+    """Ragged batch with NaN in the padding of x and NaN in every uninitialised buffer:
+    every gradient stays finite and equals the composed path's."""
+    from rnnbp.nn.kernels import common, elman, gru, lstm
+
+    for module in (common, elman, gru, lstm):
+        monkeypatch.setattr(module, "np", _NaNEmpty())
+    fused, composed = _make(kind, dict(opts, num_layers=2, bidirectional=True))
+    rng = np.random.default_rng(3)
+    xs = rng.standard_normal((5, 3, fused.input_size))
+    lengths = np.array([5, 2, 0])
+    xs[np.arange(5)[:, None] >= lengths[None, :]] = np.nan
+    grads = []
+    for layer in (fused, composed):
+        x = rnnbp.tensor(xs, requires_grad=True)
+        out, _ = layer(x, lengths=lengths)
+        out.sum().backward()
+        grads.append({n: p.grad.copy() for n, p in layer.named_parameters()})
+        assert np.all(np.isfinite(out.numpy()))
+    for name in grads[0]:
+        assert np.all(np.isfinite(grads[0][name])), name
+        np.testing.assert_allclose(grads[0][name], grads[1][name], rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_double_backward_with_retain_graph_doubles_the_gradients():
+    fused, _ = _make("lstm", dict(proj_size=2, bidirectional=True))
+    x = rnnbp.tensor(np.random.default_rng(0).standard_normal((4, 3, 3)), requires_grad=True)
+    out, (h, c) = fused(x, lengths=np.array([4, 1, 3]))
+    loss = out.sum() + h.sum() + c.sum()
+    loss.backward(retain_graph=True)
+    once = {n: p.grad.copy() for n, p in fused.named_parameters()}
+    loss.backward()
+    for n, p in fused.named_parameters():
+        np.testing.assert_allclose(p.grad, 2 * once[n], rtol=1e-12, err_msg=n)
+
+
+def test_packed_input_is_checked_like_a_padded_one():
+    from rnnbp.nn.utils.rnn import pack_sequence
+
+    layer = nn.GRU(3, 4)
+    with pytest.raises(TypeError, match="dtype"):
+        layer(pack_sequence([rnnbp.randn(3, 3, dtype=np.float64)]))
+    with pytest.raises(ValueError, match="Expected 3, got 5"):
+        layer(pack_sequence([rnnbp.randn(3, 5)]))
+
+
+def test_unbatched_state_is_validated_in_the_callers_shape():
+    with pytest.raises(ValueError, match=r"expected h_0 of shape \(1, 4\), got \(1, 1, 4\)"):
+        nn.GRU(3, 4)(rnnbp.randn(5, 3), rnnbp.zeros(1, 1, 4))
+    with pytest.raises(TypeError, match="pair"):
+        nn.LSTM(3, 4)(rnnbp.randn(5, 3), rnnbp.zeros(1, 4))
+    with pytest.raises(ValueError, match="non-empty"):
+        nn.GRU(3, 4)(rnnbp.randn(0, 2, 3))
+    with pytest.raises(ValueError, match="proj_size"):
+        nn.LSTM(3, 4, proj_size=2.5)
+    with pytest.warns(UserWarning, match="no effect"):
+        nn.LSTM(3, 4, dropout=0.5)

@@ -5,7 +5,10 @@ input is time-major, ``x`` of shape (T, B, I), with the batch sorted by length,
 longest first, so the sequences still running at step t are always the first
 ``batch_sizes[t]`` rows (PyTorch's ``PackedSequence.batch_sizes``). Every step
 then works on row prefixes, which are views: rows that have ended keep their
-state untouched and cost nothing, and no mask or copy is needed.
+state untouched and cost no recurrent work, and no mask or copy is needed.
+(The input projection and the weight gradients still run over all T * B rows,
+as single matrix products; padded rows of ``x`` are zeroed so that whatever the
+caller left there cannot reach a gradient.)
 
 State buffers have T + 1 steps, index 0 holding the initial state, so that
 ``buf[t]`` is the state before step t for every row still running at step t,
@@ -22,6 +25,21 @@ def active_rows(batch_sizes, T: int, B: int) -> list[int]:
     if batch_sizes is None:
         return [B] * T
     return [int(b) for b in batch_sizes]
+
+
+def zero_padding(x: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """``x`` (T, B, I) with the rows past each sequence's end set to zero (a copy, only when ragged).
+
+    The weight gradient dW_ih = dgates^T x runs over every row; dgates is zero on
+    padding, but 0 * NaN is NaN, so padding must not hold NaN or Inf.
+    """
+    B = x.shape[1]
+    if all(b == B for b in sizes):
+        return x
+    x = x.copy()
+    for t, b in enumerate(sizes):
+        x[t, b:] = 0
+    return x
 
 
 def project_inputs(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd.function import Function
-from .common import active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads
+from .common import (active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
+                     zero_padding)
 
 
 class ElmanLayer(Function):
@@ -20,7 +21,8 @@ class ElmanLayer(Function):
 
     Inputs: x (T, B, I), h0 (B, H), w_ih (H, I), w_hh (H, H), b_ih (H,) or None,
     b_hh (H,) or None; ``nonlinearity`` 'tanh' or 'relu'.
-    Outputs: out (T, B, H) (zero past each row's length), h_n (B, H).
+    Outputs: out (T, B, H) (zero past each row's length), h_n (B, H). ``out`` is a view of
+    a buffer the backward reads: writing into its array changes the gradients.
     """
 
     @staticmethod
@@ -33,15 +35,17 @@ class ElmanLayer(Function):
         hs[0] = h0
         w_hh_t = w_hh.T
         sizes = active_rows(batch_sizes, T, B)
+        x = zero_padding(x, sizes)
         for t, b in enumerate(sizes):
             if b == 0:
                 continue
-            p = pre[t, :b]
-            p += hs[t, :b] @ w_hh_t
+            h = hs[t + 1, :b]
+            np.matmul(hs[t, :b], w_hh_t, out=h)
+            h += pre[t, :b]
             if nonlinearity == "tanh":
-                np.tanh(p, out=hs[t + 1, :b])
+                np.tanh(h, out=h)
             else:
-                np.maximum(p, 0, out=hs[t + 1, :b])
+                np.maximum(h, 0, out=h)
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         ctx.saved = (x, w_ih, w_hh, hs, sizes, nonlinearity)
         return hs[1:], final_states(hs, lengths)
@@ -59,7 +63,10 @@ class ElmanLayer(Function):
             if b == 0:
                 continue
             dp = d_pre[t, :b]
-            np.add(dh[:b], d_out[t, :b], out=dp) if d_out is not None else np.copyto(dp, dh[:b])
+            if d_out is not None:
+                np.add(dh[:b], d_out[t, :b], out=dp)
+            else:
+                np.copyto(dp, dh[:b])
             h = hs[t + 1, :b]
             if nonlinearity == "tanh":
                 dp *= 1 - h * h

@@ -24,7 +24,8 @@ import numpy as np
 
 from ...autograd.function import Function
 from . import numpy_steps as steps
-from .common import active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads
+from .common import (active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
+                     zero_padding)
 
 
 class GRULayer(Function):
@@ -32,7 +33,8 @@ class GRULayer(Function):
 
     Inputs: x (T, B, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H), b_ih (3H,) or None,
     b_hh (3H,) or None. ``batch_sizes``: running rows per step (None: all B).
-    Outputs: out (T, B, H) (zero past each row's length), h_n (B, H).
+    Outputs: out (T, B, H) (zero past each row's length), h_n (B, H). ``out`` is a view of
+    a buffer the backward reads: writing into its array changes the gradients.
     """
 
     @staticmethod
@@ -50,6 +52,7 @@ class GRULayer(Function):
         b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, dtype=dtype)
         w_hh_t = w_hh.T
         sizes = active_rows(batch_sizes, T, B)
+        x = zero_padding(x, sizes)
         for t, b in enumerate(sizes):
             if b == 0:
                 continue

@@ -26,7 +26,8 @@ import numpy as np
 
 from ...autograd.function import Function
 from . import numpy_steps as steps
-from .common import active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads
+from .common import (active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
+                     zero_padding)
 
 
 class LSTMLayer(Function):
@@ -37,6 +38,8 @@ class LSTMLayer(Function):
     a projection. ``batch_sizes``: running rows per step (None: all B, all T).
 
     Outputs: out (T, B, P) (zero past each row's length), h_n (B, P), c_n (B, H).
+    ``out`` is a view of a buffer the backward reads: writing into its array changes the
+    gradients (as writing into PyTorch's ``.data`` would).
     """
 
     @staticmethod
@@ -55,11 +58,12 @@ class LSTMLayer(Function):
         hs = np.zeros((T + 1, B, P), dtype=dtype)
         cs = np.empty((T + 1, B, H), dtype=dtype)
         tanh_cs = np.empty((T, B, H), dtype=dtype)
-        rs = np.empty((T, B, H), dtype=dtype) if w_hr is not None else None
+        rs = np.zeros((T, B, H), dtype=dtype) if w_hr is not None else None  # read in full by dW_hr
         hs[0], cs[0] = h0, c0
         recurrent = np.empty((B, 4 * H), dtype=dtype)
         w_hh_t = (w_hh[order] * half[:, None]).T
         sizes = active_rows(batch_sizes, T, B)
+        x = zero_padding(x, sizes)
         for t, b in enumerate(sizes):
             if b == 0:
                 continue
