@@ -34,6 +34,7 @@ from ..autograd.ops import cat, stack
 from ..autograd.tensor import DEFAULT_DTYPE, Tensor
 from . import functional as F
 from . import init
+from .kernels import backends
 from .kernels.elman import ElmanLayer
 from .kernels.gru import GRULayer
 from .kernels.lstm import LSTMLayer
@@ -57,6 +58,8 @@ class RNNBase(Module):
         proj_size : LSTM only, project h to this size (0: no projection).
         fused : run the fused kernels (default); False runs the cells step by step on the tape,
             the reference the kernels are tested against.
+        backend : 'auto' | 'numba' | 'numpy': who runs the LSTM and GRU kernels' per-step gate
+            arithmetic. numba fuses it into compiled loops; 'auto' uses numba when it imports.
         dtype : parameter dtype (float32 by default).  generator : for the initialisation.
     """
 
@@ -65,7 +68,7 @@ class RNNBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, fused: bool = True, dtype=None, generator=None):
+                 proj_size: int = 0, fused: bool = True, backend: str = "auto", dtype=None, generator=None):
         super().__init__()
         name = type(self).__name__
         for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
@@ -85,6 +88,8 @@ class RNNBase(Module):
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
         self.bidirectional, self.proj_size, self.fused = bool(bidirectional), int(proj_size), bool(fused)
+        self.backend = backend
+        self._steps_backend = backends.resolve(backend)
         self.num_directions = 2 if bidirectional else 1
         dtype = np.dtype(dtype or DEFAULT_DTYPE)
         out_size = proj_size or hidden_size
@@ -278,7 +283,7 @@ class RNNBase(Module):
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         for arg, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-                             ("bidirectional", False), ("proj_size", 0), ("fused", True)):
+                             ("bidirectional", False), ("proj_size", 0), ("fused", True), ("backend", "auto")):
             value = getattr(self, arg)
             if value != default:
                 s += f", {arg}={value}"
@@ -291,11 +296,11 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 fused: bool = True, dtype=None, generator=None):
+                 fused: bool = True, backend: str = "auto", dtype=None, generator=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         fused=fused, dtype=dtype, generator=generator)
+                         fused=fused, backend=backend, dtype=dtype, generator=generator)
         self.nonlinearity = nonlinearity
 
     def _kernel(self, x, state, params, batch_sizes):
@@ -328,7 +333,7 @@ class LSTM(RNNBase):
     def _kernel(self, x, state, params, batch_sizes):
         w_ih, w_hh, b_ih, b_hh, w_hr = params
         out, h_n, c_n = LSTMLayer.apply(x, state[0], state[1], w_ih, w_hh, b_ih, b_hh, w_hr,
-                                        batch_sizes=batch_sizes)
+                                        batch_sizes=batch_sizes, backend=self._steps_backend)
         return out, (h_n, c_n)
 
     def _step(self, params):
@@ -350,7 +355,8 @@ class GRU(RNNBase):
 
     def _kernel(self, x, state, params, batch_sizes):
         w_ih, w_hh, b_ih, b_hh, _ = params
-        out, h_n = GRULayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes)
+        out, h_n = GRULayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
+                                  backend=self._steps_backend)
         return out, (h_n,)
 
     def _step(self, params):

@@ -30,6 +30,8 @@ OPTIONS = [
 CONFIGS = [(k, o) for k in KINDS for o in OPTIONS]
 CONFIGS += [("lstm", dict(proj_size=2)), ("lstm", dict(proj_size=2, num_layers=2, bidirectional=True,
                                                         ragged=True, with_state=True))]
+# LSTM and GRU kernels again with the other step backend ('auto' picks numba where it is installed).
+CONFIGS += [(k, dict(o, backend="numpy")) for k, o in CONFIGS if k in ("lstm", "gru")]
 LENGTHS = np.array([4, 1, 5, 0])  # unsorted, with a sequence of length 0
 
 
@@ -44,6 +46,7 @@ def _make(kind, opts, input_size=3, hidden=3, seed=0):
         opts.pop(key, None)
     rnnbp.manual_seed(seed)
     fused = KINDS[kind](input_size=input_size, hidden_size=hidden, **opts).double()
+    opts.pop("backend", None)
     composed = KINDS[kind](input_size=input_size, hidden_size=hidden, fused=False, **opts).double()
     composed.load_state_dict(fused.state_dict())
     return fused, composed
@@ -372,3 +375,43 @@ def test_unbatched_state_is_validated_in_the_callers_shape():
         nn.LSTM(3, 4, proj_size=2.5)
     with pytest.warns(UserWarning, match="no effect"):
         nn.LSTM(3, 4, dropout=0.5)
+
+
+@pytest.mark.skipif(not __import__("rnnbp.nn.kernels.numba_steps", fromlist=["x"]).available(),
+                    reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_steps_equal_numpy_steps(dtype):
+    """Each fused step function of the numba backend against its NumPy twin, on the same buffers."""
+    from rnnbp.nn.kernels import numba_steps, numpy_steps
+
+    rng = np.random.default_rng(0)
+    b, H = 5, 7
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-14)
+    f = lambda *shape: rng.standard_normal(shape).astype(dtype)  # noqa: E731
+    g, rec, c_prev = f(b, 4 * H), f(b, 4 * H), f(b, H)
+    outs = []
+    for steps in (numpy_steps, numba_steps):
+        gg, c, tc, h = g.copy(), np.empty((b, H), dtype), np.empty((b, H), dtype), np.empty((b, H), dtype)
+        steps.lstm_forward(gg, rec, c_prev, c, tc, h)
+        dr, dc, dg = f(b, H) * 0 + 0.3, np.full((b, H), 0.2, dtype), np.empty((b, 4 * H), dtype)
+        steps.lstm_backward(gg, c_prev, tc, dr, dc, dg)
+        outs.append((gg, c, tc, h, dc, dg))
+    for a, b_ in zip(*outs):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b_, **tol)
+    g3, rec3, hp = f(b, 3 * H), f(b, 3 * H), f(b, H)
+    outs = []
+    for steps in (numpy_steps, numba_steps):
+        gg, a, h = g3.copy(), np.empty((b, H), dtype), np.empty((b, H), dtype)
+        steps.gru_forward(gg, rec3, f(H) * 0 + 0.1, hp, a, h)
+        dh, d_in, d_rec = np.full((b, H), 0.4, dtype), np.empty((b, 3 * H), dtype), np.empty((b, 3 * H), dtype)
+        steps.gru_backward(gg, a, hp, dh, d_in, d_rec)
+        outs.append((gg, a, h, dh, d_in, d_rec))
+    for a, b_ in zip(*outs):
+        np.testing.assert_allclose(a, b_, **tol)
+
+
+def test_backend_argument_is_checked():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        nn.LSTM(3, 4, backend="cuda")
+    assert "backend=numpy" in repr(nn.GRU(3, 4, backend="numpy"))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd.function import Function
-from . import numpy_steps as steps
+from . import backends
 from .common import (active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
                      zero_padding)
 
@@ -31,6 +31,7 @@ from .common import (active_rows, final_states, lengths_from_batch_sizes, projec
 class GRULayer(Function):
     """One GRU layer in one direction over a time-major, length-sorted batch.
 
+    ``backend``: 'numpy' or 'numba' step arithmetic (see ``backends``).
     Inputs: x (T, B, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H), b_ih (3H,) or None,
     b_hh (3H,) or None. ``batch_sizes``: running rows per step (None: all B).
     Outputs: out (T, B, H) (zero past each row's length), h_n (B, H). ``out`` is a view of
@@ -38,7 +39,7 @@ class GRULayer(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="numpy"):
         T, B, _ = x.shape
         H = w_hh.shape[0] // 3
         dtype = x.dtype
@@ -51,6 +52,7 @@ class GRULayer(Function):
         recurrent = np.empty((B, 3 * H), dtype=dtype)
         b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, dtype=dtype)
         w_hh_t = w_hh.T
+        steps = backends.steps(backend)
         sizes = active_rows(batch_sizes, T, B)
         x = zero_padding(x, sizes)
         for t, b in enumerate(sizes):
@@ -60,12 +62,12 @@ class GRULayer(Function):
             steps.gru_forward(gates[t, :b], recurrent[:b], b_hn, hs[t, :b], a_steps[t, :b], hs[t + 1, :b])
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n = final_states(hs, lengths)
-        ctx.saved = (x, w_ih, w_hh, gates, a_steps, hs, sizes)
+        ctx.saved = (x, w_ih, w_hh, gates, a_steps, hs, sizes, steps)
         return hs[1:], h_n
 
     @staticmethod
     def backward(ctx, d_out, d_hn):
-        x, w_ih, w_hh, gates, a_steps, hs, sizes = ctx.saved
+        x, w_ih, w_hh, gates, a_steps, hs, sizes, steps = ctx.saved
         T, B, _ = x.shape
         H = w_hh.shape[0] // 3
         dtype = x.dtype

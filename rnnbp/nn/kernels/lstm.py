@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd.function import Function
-from . import numpy_steps as steps
+from . import backends
 from .common import (active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
                      zero_padding)
 
@@ -33,6 +33,7 @@ from .common import (active_rows, final_states, lengths_from_batch_sizes, projec
 class LSTMLayer(Function):
     """One LSTM layer in one direction over a time-major, length-sorted batch.
 
+    ``backend``: 'numpy' or 'numba' step arithmetic (see ``backends``).
     Inputs: x (T, B, I), h0 (B, P), c0 (B, H), w_ih (4H, I), w_hh (4H, P),
     b_ih (4H,) or None, b_hh (4H,) or None, w_hr (P, H) or None; P = H without
     a projection. ``batch_sizes``: running rows per step (None: all B, all T).
@@ -43,7 +44,7 @@ class LSTMLayer(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, backend="numpy"):
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
         P = h0.shape[1]
@@ -62,6 +63,7 @@ class LSTMLayer(Function):
         hs[0], cs[0] = h0, c0
         recurrent = np.empty((B, 4 * H), dtype=dtype)
         w_hh_t = (w_hh[order] * half[:, None]).T
+        steps = backends.steps(backend)
         sizes = active_rows(batch_sizes, T, B)
         x = zero_padding(x, sizes)
         for t, b in enumerate(sizes):
@@ -74,12 +76,12 @@ class LSTMLayer(Function):
                 np.matmul(r, w_hr.T, out=hs[t + 1, :b])
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n, c_n = final_states(hs, lengths), final_states(cs, lengths)
-        ctx.saved = (x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order)
+        ctx.saved = (x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order, steps)
         return hs[1:], h_n, c_n
 
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn):
-        x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order = ctx.saved
+        x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order, steps = ctx.saved
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
         P = hs.shape[2]
