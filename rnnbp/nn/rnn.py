@@ -35,6 +35,7 @@ from ..autograd.tensor import DEFAULT_DTYPE, Tensor
 from . import functional as F
 from . import init
 from .kernels import backends
+from .kernels.common import Workspace
 from .kernels.elman import ElmanLayer
 from .kernels.gru import GRULayer
 from .kernels.lstm import LSTMLayer
@@ -90,6 +91,7 @@ class RNNBase(Module):
         self.bidirectional, self.proj_size, self.fused = bool(bidirectional), int(proj_size), bool(fused)
         self.backend = backend
         self._steps_backend = backends.resolve(backend)
+        self._workspace = Workspace()  # the kernels' (T, B, .) buffers, reused across calls
         self.num_directions = 2 if bidirectional else 1
         dtype = np.dtype(dtype or DEFAULT_DTYPE)
         out_size = proj_size or hidden_size
@@ -306,7 +308,7 @@ class RNN(RNNBase):
     def _kernel(self, x, state, params, batch_sizes):
         w_ih, w_hh, b_ih, b_hh, _ = params
         out, h_n = ElmanLayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
-                                    nonlinearity=self.nonlinearity)
+                                    nonlinearity=self.nonlinearity, workspace=self._workspace)
         return out, (h_n,)
 
     def _step(self, params):
@@ -333,7 +335,8 @@ class LSTM(RNNBase):
     def _kernel(self, x, state, params, batch_sizes):
         w_ih, w_hh, b_ih, b_hh, w_hr = params
         out, h_n, c_n = LSTMLayer.apply(x, state[0], state[1], w_ih, w_hh, b_ih, b_hh, w_hr,
-                                        batch_sizes=batch_sizes, backend=self._steps_backend)
+                                        batch_sizes=batch_sizes, backend=self._steps_backend,
+                                        workspace=self._workspace)
         return out, (h_n, c_n)
 
     def _step(self, params):
@@ -356,7 +359,7 @@ class GRU(RNNBase):
     def _kernel(self, x, state, params, batch_sizes):
         w_ih, w_hh, b_ih, b_hh, _ = params
         out, h_n = GRULayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
-                                  backend=self._steps_backend)
+                                  backend=self._steps_backend, workspace=self._workspace)
         return out, (h_n,)
 
     def _step(self, params):

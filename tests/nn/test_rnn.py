@@ -415,3 +415,34 @@ def test_backend_argument_is_checked():
     with pytest.raises(ValueError, match="backend must be one of"):
         nn.LSTM(3, 4, backend="cuda")
     assert "backend=numpy" in repr(nn.GRU(3, 4, backend="numpy"))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("ragged", [False, True])
+def test_workspace_reuse_never_overwrites_live_buffers(kind, ragged):
+    """The layer reuses its (T, B, .) buffers across calls, but never one that an output,
+    or a graph still waiting for backward, holds."""
+    layer, reference = _make(kind, dict(bidirectional=True))
+    rng = np.random.default_rng(4)
+    lengths = np.array([5, 2, 4]) if ragged else None
+    xs = [rnnbp.tensor(rng.standard_normal((5, 3, 3)), requires_grad=True) for _ in range(3)]
+    outs = [layer(x, lengths=lengths)[0] for x in xs[:2]]           # two graphs alive at once
+    kept = [o.numpy().copy() for o in outs]
+    outs[1].sum().backward()                                         # backward in reverse order
+    g1 = {n: p.grad.copy() for n, p in layer.named_parameters()}
+    layer.zero_grad()
+    outs[0].sum().backward()
+    g0 = {n: p.grad.copy() for n, p in layer.named_parameters()}
+    with rnnbp.no_grad():
+        layer(xs[2], lengths=lengths)                                # a third call may reuse freed buffers
+    for o, k in zip(outs, kept):
+        np.testing.assert_array_equal(o.numpy(), k)                  # outputs held by the caller are intact
+    for x, g in zip(xs[:2], (g0, g1)):
+        reference.zero_grad()
+        reference(x.detach(), lengths=lengths)[0].sum().backward()
+        for n, p in reference.named_parameters():
+            np.testing.assert_allclose(g[n], p.grad, rtol=1e-10, atol=1e-12, err_msg=n)
+    size = len(layer._workspace._buffers)
+    for _ in range(3):
+        layer(xs[0], lengths=lengths)[0].sum().backward()
+    assert 0 < len(layer._workspace._buffers) <= size  # warm: steps reuse, the pool does not grow

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd.function import Function
-from .common import (active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
+from .common import (active_rows, allocator, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
                      zero_padding)
 
 
@@ -26,12 +26,13 @@ class ElmanLayer(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearity="tanh"):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearity="tanh", workspace=None):
         T, B, _ = x.shape
         H = w_hh.shape[0]
         bias = None if b_ih is None else b_ih + b_hh
-        pre = project_inputs(x, w_ih, bias)  # (T, B, H)
-        hs = np.zeros((T + 1, B, H), dtype=x.dtype)
+        empty, zeros = allocator(workspace)
+        pre = project_inputs(x, w_ih, bias, empty)  # (T, B, H)
+        hs = (zeros if batch_sizes is not None else empty)((T + 1, B, H), x.dtype)
         hs[0] = h0
         w_hh_t = w_hh.T
         sizes = active_rows(batch_sizes, T, B)
@@ -47,17 +48,18 @@ class ElmanLayer(Function):
             else:
                 np.maximum(h, 0, out=h)
         lengths = lengths_from_batch_sizes(batch_sizes, B)
-        ctx.saved = (x, w_ih, w_hh, hs, sizes, nonlinearity)
+        ctx.saved = (x, w_ih, w_hh, hs, sizes, nonlinearity, workspace)
         return hs[1:], final_states(hs, lengths)
 
     @staticmethod
     def backward(ctx, d_out, d_hn):
-        x, w_ih, w_hh, hs, sizes, nonlinearity = ctx.saved
+        x, w_ih, w_hh, hs, sizes, nonlinearity, workspace = ctx.saved
         T, B, _ = x.shape
         H = w_hh.shape[0]
         need = ctx.needs_input_grad
         dh = np.zeros((B, H), dtype=x.dtype) if d_hn is None else d_hn.copy()
-        d_pre = np.zeros((T, B, H), dtype=x.dtype)
+        empty, zeros = allocator(workspace)
+        d_pre = (zeros if any(b < B for b in sizes) else empty)((T, B, H), x.dtype)
         for t in range(T - 1, -1, -1):
             b = sizes[t]
             if b == 0:

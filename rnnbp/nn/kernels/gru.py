@@ -24,7 +24,7 @@ import numpy as np
 
 from ...autograd.function import Function
 from . import backends
-from .common import (active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
+from .common import (active_rows, allocator, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
                      zero_padding)
 
 
@@ -39,16 +39,17 @@ class GRULayer(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="numpy"):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="numpy", workspace=None):
         T, B, _ = x.shape
         H = w_hh.shape[0] // 3
         dtype = x.dtype
-        gates = project_inputs(x, w_ih, b_ih)  # (T, B, 3H); r, z, n activations in place
+        empty, zeros = allocator(workspace)
+        gates = project_inputs(x, w_ih, b_ih, empty)  # (T, B, 3H); r, z, n activations in place
         if b_hh is not None:
             gates[:, :, :2 * H] += b_hh[:2 * H]  # b_hr, b_hz add as b_ir, b_iz do; b_hn is inside r * (...)
-        hs = np.zeros((T + 1, B, H), dtype=dtype)
+        hs = (zeros if batch_sizes is not None else empty)((T + 1, B, H), dtype)
         hs[0] = h0
-        a_steps = np.empty((T, B, H), dtype=dtype)  # W_hn h_{t-1} + b_hn, needed by backward
+        a_steps = empty((T, B, H), dtype)  # W_hn h_{t-1} + b_hn, needed by backward
         recurrent = np.empty((B, 3 * H), dtype=dtype)
         b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, dtype=dtype)
         w_hh_t = w_hh.T
@@ -62,19 +63,21 @@ class GRULayer(Function):
             steps.gru_forward(gates[t, :b], recurrent[:b], b_hn, hs[t, :b], a_steps[t, :b], hs[t + 1, :b])
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n = final_states(hs, lengths)
-        ctx.saved = (x, w_ih, w_hh, gates, a_steps, hs, sizes, steps)
+        ctx.saved = (x, w_ih, w_hh, gates, a_steps, hs, sizes, steps, workspace)
         return hs[1:], h_n
 
     @staticmethod
     def backward(ctx, d_out, d_hn):
-        x, w_ih, w_hh, gates, a_steps, hs, sizes, steps = ctx.saved
+        x, w_ih, w_hh, gates, a_steps, hs, sizes, steps, workspace = ctx.saved
         T, B, _ = x.shape
         H = w_hh.shape[0] // 3
         dtype = x.dtype
         need = ctx.needs_input_grad
         dh = np.zeros((B, H), dtype=dtype) if d_hn is None else d_hn.copy()
-        d_in = np.zeros((T, B, 3 * H), dtype=dtype)   # gradient at the input-side pre-activations
-        d_rec = np.zeros((T, B, 3 * H), dtype=dtype)  # gradient at the recurrent-side ones
+        empty, zeros = allocator(workspace)
+        padded = zeros if any(b < B for b in sizes) else empty
+        d_in = padded((T, B, 3 * H), dtype)   # gradient at the input-side pre-activations
+        d_rec = padded((T, B, 3 * H), dtype)  # gradient at the recurrent-side ones
         for t in range(T - 1, -1, -1):
             b = sizes[t]
             if b == 0:

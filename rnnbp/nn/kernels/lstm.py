@@ -26,7 +26,7 @@ import numpy as np
 
 from ...autograd.function import Function
 from . import backends
-from .common import (active_rows, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
+from .common import (active_rows, allocator, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
                      zero_padding)
 
 
@@ -44,7 +44,8 @@ class LSTMLayer(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, backend="numpy"):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, backend="numpy",
+                workspace=None):
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
         P = h0.shape[1]
@@ -55,11 +56,13 @@ class LSTMLayer(Function):
         half = np.ones(4 * H, dtype=dtype)
         half[:3 * H] = 0.5
         bias = None if b_ih is None else (b_ih + b_hh)[order] * half
-        gates = project_inputs(x, w_ih[order] * half[:, None], bias)  # (T, B, 4H); activations in place
-        hs = np.zeros((T + 1, B, P), dtype=dtype)
-        cs = np.empty((T + 1, B, H), dtype=dtype)
-        tanh_cs = np.empty((T, B, H), dtype=dtype)
-        rs = np.zeros((T, B, H), dtype=dtype) if w_hr is not None else None  # read in full by dW_hr
+        empty, zeros = allocator(workspace)
+        padded = zeros if batch_sizes is not None else empty  # ragged: positions no step writes must be 0
+        gates = project_inputs(x, w_ih[order] * half[:, None], bias, empty)  # (T, B, 4H); activations in place
+        hs = padded((T + 1, B, P), dtype)
+        cs = empty((T + 1, B, H), dtype)
+        tanh_cs = empty((T, B, H), dtype)
+        rs = padded((T, B, H), dtype) if w_hr is not None else None  # read in full by dW_hr
         hs[0], cs[0] = h0, c0
         recurrent = np.empty((B, 4 * H), dtype=dtype)
         w_hh_t = (w_hh[order] * half[:, None]).T
@@ -76,12 +79,12 @@ class LSTMLayer(Function):
                 np.matmul(r, w_hr.T, out=hs[t + 1, :b])
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n, c_n = final_states(hs, lengths), final_states(cs, lengths)
-        ctx.saved = (x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order, steps)
+        ctx.saved = (x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order, steps, workspace)
         return hs[1:], h_n, c_n
 
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn):
-        x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order, steps = ctx.saved
+        x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order, steps, workspace = ctx.saved
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
         P = hs.shape[2]
@@ -89,8 +92,10 @@ class LSTMLayer(Function):
         need = ctx.needs_input_grad
         dh = np.zeros((B, P), dtype=dtype) if d_hn is None else d_hn.copy()
         dc = np.zeros((B, H), dtype=dtype) if d_cn is None else d_cn.copy()
-        dgates = np.zeros((T, B, 4 * H), dtype=dtype)
-        dh_steps = np.zeros((T, B, P), dtype=dtype) if w_hr is not None else None
+        empty, zeros = allocator(workspace)
+        padded = zeros if any(b < B for b in sizes) else empty
+        dgates = padded((T, B, 4 * H), dtype)
+        dh_steps = padded((T, B, P), dtype) if w_hr is not None else None
         w_hh_k = w_hh[order]  # unscaled, internal gate order
         for t in range(T - 1, -1, -1):
             b = sizes[t]

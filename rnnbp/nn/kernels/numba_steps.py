@@ -18,7 +18,6 @@ import importlib.util
 
 import numpy as np
 
-from . import numpy_steps
 
 
 def available() -> bool:
@@ -83,7 +82,41 @@ def _compile():
                 drc[j], drc[H + j], drc[2 * H + j] = drr, dz, dn * r
                 dhr[j] = d * z
 
-    return {"lstm_cell": lstm_cell, "lstm_backward": lstm_backward, "gru_backward": gru_backward}
+    @jit
+    def gru_pre(g, rec, b_hn, a):
+        """r, z pre-activations halved (for sigmoid via tanh); a = h W_hn^T + b_hn."""
+        b, H = a.shape
+        for row in range(b):
+            gr, rr, ar = g[row], rec[row], a[row]
+            for j in range(2 * H):
+                gr[j] = half * (gr[j] + rr[j])
+            for j in range(H):
+                ar[j] = rr[2 * H + j] + b_hn[j]
+
+    @jit
+    def gru_mid(g, a):
+        """tanh(p/2) -> r, z sigmoids in place; n's pre-activation x W_in^T + b_in + r * a."""
+        b, H = a.shape
+        for row in range(b):
+            gr, ar = g[row], a[row]
+            for j in range(H):
+                r = half * gr[j] + half
+                gr[j] = r
+                gr[H + j] = half * gr[H + j] + half
+                gr[2 * H + j] = gr[2 * H + j] + r * ar[j]
+
+    @jit
+    def gru_out(g, h_prev, h):
+        """h = n + z (h_prev - n)."""
+        b, H = h.shape
+        for row in range(b):
+            gr, hp, hr = g[row], h_prev[row], h[row]
+            for j in range(H):
+                n = gr[2 * H + j]
+                hr[j] = n + gr[H + j] * (hp[j] - n)
+
+    return {"lstm_cell": lstm_cell, "lstm_backward": lstm_backward, "gru_backward": gru_backward,
+            "gru_pre": gru_pre, "gru_mid": gru_mid, "gru_out": gru_out}
 
 
 def lstm_forward(g, rec, c_prev, c, tc, h):
@@ -101,7 +134,15 @@ def lstm_backward(g, c_prev, tc, dr, dc, dg):
     _compiled()["lstm_backward"](g, c_prev, tc, np.ascontiguousarray(dr), dc, dg)
 
 
-gru_forward = numpy_steps.gru_forward  # its tanh/sigmoid passes dominate; nothing to fuse around them
+def gru_forward(g, rec, b_hn, h_prev, a, h):
+    """As ``numpy_steps.gru_forward``."""
+    H = h.shape[1]
+    loops = _compiled()
+    loops["gru_pre"](g, rec, b_hn, a)
+    np.tanh(g[:, :2 * H], out=g[:, :2 * H])
+    loops["gru_mid"](g, a)
+    np.tanh(g[:, 2 * H:], out=g[:, 2 * H:])
+    loops["gru_out"](g, h_prev, h)
 
 
 def gru_backward(g, a, h_prev, dh, d_in, d_rec):
