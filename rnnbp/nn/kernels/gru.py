@@ -76,8 +76,12 @@ class GRULayer(Function):
         dh = np.zeros((B, H), dtype=dtype) if d_hn is None else d_hn.copy()
         empty, zeros = allocator(workspace)
         padded = zeros if any(b < B for b in sizes) else empty
-        d_in = padded((T, B, 3 * H), dtype)   # gradient at the input-side pre-activations
-        d_rec = padded((T, B, 3 * H), dtype)  # gradient at the recurrent-side ones
+        d_in = padded((T, B, 3 * H), dtype)  # gradient at the input-side pre-activations [dr', dz', dn']
+        # The recurrent side's gradient [dr', dz', da] repeats d_in but for da, so only da is kept
+        # over time; each step's full row lives in a small scratch that stays in cache.
+        d_a = padded((T, B, H), dtype)
+        d_rec = np.empty((B, 3 * H), dtype=dtype)
+        carried = np.empty((B, H), dtype=dtype)
         for t in range(T - 1, -1, -1):
             b = sizes[t]
             if b == 0:
@@ -85,10 +89,17 @@ class GRULayer(Function):
             dh_t = dh[:b]
             if d_out is not None:
                 dh_t += d_out[t, :b]
-            steps.gru_backward(gates[t, :b], a_steps[t, :b], hs[t, :b], dh_t, d_in[t, :b], d_rec[t, :b])
-            dh_t += d_rec[t, :b] @ w_hh
+            steps.gru_backward(gates[t, :b], a_steps[t, :b], hs[t, :b], dh_t, d_in[t, :b], d_rec[:b])
+            d_a[t, :b] = d_rec[:b, 2 * H:]
+            np.matmul(d_rec[:b], w_hh, out=carried[:b])
+            dh_t += carried[:b]
         d_x, d_wih = weight_grads(d_in, x, w_ih, need[0], need[2])
-        d_whh = d_rec.reshape(T * B, -1).T @ hs[:T].reshape(T * B, H) if need[3] else None
-        d_bih = d_in.sum(axis=(0, 1)) if need[4] else None
-        d_bhh = d_rec.sum(axis=(0, 1)) if need[5] else None
+        d_whh = None
+        if need[3]:
+            h_prev = hs[:T].reshape(T * B, H)
+            d_whh = np.concatenate([d_in[:, :, :2 * H].reshape(T * B, 2 * H).T @ h_prev,
+                                    d_a.reshape(T * B, H).T @ h_prev])
+        d_in_sum = d_in.sum(axis=(0, 1)) if (need[4] or need[5]) else None
+        d_bih = d_in_sum if need[4] else None
+        d_bhh = np.concatenate([d_in_sum[:2 * H], d_a.sum(axis=(0, 1))]) if need[5] else None
         return d_x, dh if need[1] else None, d_wih, d_whh, d_bih, d_bhh
