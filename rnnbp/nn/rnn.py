@@ -60,7 +60,8 @@ class RNNBase(Module):
         fused : run the fused kernels (default); False runs the cells step by step on the tape,
             the reference the kernels are tested against.
         backend : 'auto' | 'numba' | 'numpy': who runs the LSTM and GRU kernels' per-step gate
-            arithmetic. numba fuses it into compiled loops; 'auto' uses numba when it imports.
+            arithmetic. numba fuses it into compiled loops; 'auto' uses numba when it imports and
+            compiles (float32 and float64), else NumPy.
         dtype : parameter dtype (float32 by default).  generator : for the initialisation.
     """
 
@@ -89,8 +90,7 @@ class RNNBase(Module):
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
         self.bidirectional, self.proj_size, self.fused = bool(bidirectional), int(proj_size), bool(fused)
-        self.backend = backend
-        self._steps_backend = backends.resolve(backend)
+        self.backend = backends.check(backend)
         self._workspace = Workspace()  # the kernels' (T, B, .) buffers, reused across calls
         self.num_directions = 2 if bidirectional else 1
         dtype = np.dtype(dtype or DEFAULT_DTYPE)
@@ -335,7 +335,7 @@ class LSTM(RNNBase):
     def _kernel(self, x, state, params, batch_sizes):
         w_ih, w_hh, b_ih, b_hh, w_hr = params
         out, h_n, c_n = LSTMLayer.apply(x, state[0], state[1], w_ih, w_hh, b_ih, b_hh, w_hr,
-                                        batch_sizes=batch_sizes, backend=self._steps_backend,
+                                        batch_sizes=batch_sizes, backend=self.backend,
                                         workspace=self._workspace)
         return out, (h_n, c_n)
 
@@ -359,7 +359,7 @@ class GRU(RNNBase):
     def _kernel(self, x, state, params, batch_sizes):
         w_ih, w_hh, b_ih, b_hh, _ = params
         out, h_n = GRULayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
-                                  backend=self._steps_backend, workspace=self._workspace)
+                                  backend=self.backend, workspace=self._workspace)
         return out, (h_n,)
 
     def _step(self, params):

@@ -446,3 +446,47 @@ def test_workspace_reuse_never_overwrites_live_buffers(kind, ragged):
     for _ in range(3):
         layer(xs[0], lengths=lengths)[0].sum().backward()
     assert 0 < len(layer._workspace._buffers) <= size  # warm: steps reuse, the pool does not grow
+
+
+def test_workspace_does_not_grow_when_lengths_change_and_is_not_copied():
+    import copy
+    import pickle
+
+    rnnbp.manual_seed(0)
+    layer = nn.LSTM(3, 8, num_layers=2, bidirectional=True)
+    sizes = []
+    for T in [5, 9, 7, 12, 5, 9, 7, 12, 5, 9]:
+        layer(rnnbp.randn(T, 4, 3))[0].sum().backward()
+        sizes.append(len(layer._workspace._buffers))
+    # One step's worth of buffers at most, whatever the length: a new length replaces idle buffers.
+    assert max(sizes) == sizes[0] and min(sizes) > 0
+    assert copy.deepcopy(layer)._workspace._buffers == []
+    assert pickle.loads(pickle.dumps(layer))._workspace._buffers == []
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_auto_backend_handles_float16_and_falls_back_when_numba_fails(monkeypatch, kind):
+    from rnnbp.nn.kernels import backends, numba_steps
+
+    rnnbp.manual_seed(0)
+    auto = KINDS[kind](input_size=3, hidden_size=4)
+    plain = KINDS[kind](input_size=3, hidden_size=4, backend="numpy")
+    plain.load_state_dict(auto.state_dict())
+    x16 = rnnbp.randn(5, 2, 3).to(np.float16)
+    auto.to(np.float16), plain.to(np.float16)
+    np.testing.assert_array_equal(auto(x16)[0].numpy(), plain(x16)[0].numpy())  # numpy steps for float16
+    auto.float(), plain.float()
+
+    def broken():
+        raise ImportError("numba is broken here")
+
+    monkeypatch.setattr(numba_steps, "compiled", broken)
+    monkeypatch.setattr(numba_steps, "available", lambda: True)
+    monkeypatch.setattr(backends, "_auto_failed", False)
+    x = rnnbp.randn(5, 2, 3)
+    with pytest.warns(RuntimeWarning, match="numba could not compile"):
+        out = auto(x)[0]
+    np.testing.assert_allclose(out.numpy(), plain(x)[0].numpy(), rtol=1e-6)
+    explicit = KINDS[kind](input_size=3, hidden_size=4, backend="numba")
+    with pytest.raises(ImportError, match="broken"):
+        explicit(x)

@@ -31,7 +31,7 @@ from .common import (active_rows, allocator, final_states, lengths_from_batch_si
 class GRULayer(Function):
     """One GRU layer in one direction over a time-major, length-sorted batch.
 
-    ``backend``: 'numpy' or 'numba' step arithmetic (see ``backends``).
+    ``backend``: 'auto', 'numpy' or 'numba' step arithmetic (see ``backends``).
     Inputs: x (T, B, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H), b_ih (3H,) or None,
     b_hh (3H,) or None. ``batch_sizes``: running rows per step (None: all B).
     Outputs: out (T, B, H) (zero past each row's length), h_n (B, H). ``out`` is a view of
@@ -39,7 +39,7 @@ class GRULayer(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="numpy", workspace=None):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="auto", workspace=None):
         T, B, _ = x.shape
         H = w_hh.shape[0] // 3
         dtype = x.dtype
@@ -53,7 +53,7 @@ class GRULayer(Function):
         recurrent = np.empty((B, 3 * H), dtype=dtype)
         b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, dtype=dtype)
         w_hh_t = w_hh.T
-        steps = backends.steps(backend)
+        steps = backends.steps(backend, dtype)
         sizes = active_rows(batch_sizes, T, B)
         x = zero_padding(x, sizes)
         for t, b in enumerate(sizes):

@@ -33,7 +33,7 @@ from .common import (active_rows, allocator, final_states, lengths_from_batch_si
 class LSTMLayer(Function):
     """One LSTM layer in one direction over a time-major, length-sorted batch.
 
-    ``backend``: 'numpy' or 'numba' step arithmetic (see ``backends``).
+    ``backend``: 'auto', 'numpy' or 'numba' step arithmetic (see ``backends``).
     Inputs: x (T, B, I), h0 (B, P), c0 (B, H), w_ih (4H, I), w_hh (4H, P),
     b_ih (4H,) or None, b_hh (4H,) or None, w_hr (P, H) or None; P = H without
     a projection. ``batch_sizes``: running rows per step (None: all B, all T).
@@ -44,7 +44,7 @@ class LSTMLayer(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, backend="numpy",
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, backend="auto",
                 workspace=None):
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
@@ -66,7 +66,7 @@ class LSTMLayer(Function):
         hs[0], cs[0] = h0, c0
         recurrent = np.empty((B, 4 * H), dtype=dtype)
         w_hh_t = (w_hh[order] * half[:, None]).T
-        steps = backends.steps(backend)
+        steps = backends.steps(backend, dtype)
         sizes = active_rows(batch_sizes, T, B)
         x = zero_padding(x, sizes)
         for t, b in enumerate(sizes):

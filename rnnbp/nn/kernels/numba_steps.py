@@ -28,19 +28,22 @@ def available() -> bool:
 _loops = None
 
 
-def _compiled():
-    """Compile (or load from numba's on-disk cache) the fused loops on first use."""
+def compiled() -> dict:
+    """The fused loops, compiled (or loaded from numba's on-disk cache) on first use."""
     global _loops
     if _loops is None:
-        _loops = _compile()
+        try:
+            _loops = _compile(cache=True)
+        except RuntimeError:  # no writable cache location (read-only install and home)
+            _loops = _compile(cache=False)
     return _loops
 
 
-def _compile():
+def _compile(cache: bool):
     import numba
 
     half, one = np.float32(0.5), np.float32(1.0)  # float32 constants keep float32 math in float32
-    jit = numba.njit(cache=True, nogil=True)
+    jit = numba.njit(cache=cache, nogil=True)
 
     @jit
     def lstm_cell(g, c_prev, c):
@@ -124,20 +127,20 @@ def lstm_forward(g, rec, c_prev, c, tc, h):
     H = c.shape[1]
     g += rec
     np.tanh(g, out=g)
-    _compiled()["lstm_cell"](g, c_prev, c)
+    compiled()["lstm_cell"](g, c_prev, c)
     np.tanh(c, out=tc)
     np.multiply(g[:, 2 * H:3 * H], tc, out=h)
 
 
 def lstm_backward(g, c_prev, tc, dr, dc, dg):
     """As ``numpy_steps.lstm_backward``."""
-    _compiled()["lstm_backward"](g, c_prev, tc, np.ascontiguousarray(dr), dc, dg)
+    compiled()["lstm_backward"](g, c_prev, tc, dr, dc, dg)
 
 
 def gru_forward(g, rec, b_hn, h_prev, a, h):
     """As ``numpy_steps.gru_forward``."""
     H = h.shape[1]
-    loops = _compiled()
+    loops = compiled()
     loops["gru_pre"](g, rec, b_hn, a)
     np.tanh(g[:, :2 * H], out=g[:, :2 * H])
     loops["gru_mid"](g, a)
@@ -147,4 +150,4 @@ def gru_forward(g, rec, b_hn, h_prev, a, h):
 
 def gru_backward(g, a, h_prev, dh, d_in, d_rec):
     """As ``numpy_steps.gru_backward``."""
-    _compiled()["gru_backward"](g, a, h_prev, dh, d_in, d_rec)
+    compiled()["gru_backward"](g, a, h_prev, dh, d_in, d_rec)
