@@ -35,7 +35,7 @@ from ..autograd.tensor import DEFAULT_DTYPE, Tensor
 from . import functional as F
 from . import init
 from .kernels import backends
-from .kernels.common import Workspace
+from .kernels.common import Workspace, batch_sizes_from_lengths
 from .kernels.elman import ElmanLayer
 from .kernels.gru import GRULayer
 from .kernels.lstm import LSTMLayer
@@ -44,7 +44,7 @@ from .module import Module
 from .parameter import Parameter
 from .rnn_cells import gru_cell, lstm_cell, rnn_cell
 from .unroll import unroll
-from .utils.rnn import PackedSequence, pack_in_order, pad_packed_sequence
+from .utils.rnn import PackedSequence, check_lengths, pack_in_order, pad_packed_sequence
 
 
 class RNNBase(Module):
@@ -179,19 +179,6 @@ class RNNBase(Module):
             raise TypeError(f"{name}: input dtype {x.dtype} differs from the parameters' {self.weight_ih_l0.dtype}; "
                             "cast the input or call .to(dtype) on the layer")
 
-    def _check_lengths(self, lengths, T: int, batch: int) -> np.ndarray:
-        name = type(self).__name__
-        lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
-        if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
-            raise ValueError(f"{name}: lengths must be a 1-D array of integers, got {lengths.dtype} "
-                             f"of shape {lengths.shape}")
-        if len(lengths) != batch:
-            raise ValueError(f"{name}: lengths has {len(lengths)} entries but the batch has {batch} sequences")
-        if lengths.min() < 0 or lengths.max() > T:
-            raise ValueError(f"{name}: lengths must be between 0 and the sequence length {T}, "
-                             f"got min {lengths.min()} and max {lengths.max()}")
-        return lengths.astype(np.int64)
-
     # -------------------------------------------------------------- forward
     def forward(self, input, hx=None, lengths=None):
         """Run all layers and directions. Returns (output, h_n), or (output, (h_n, c_n)) for LSTM.
@@ -231,7 +218,7 @@ class RNNBase(Module):
         batch_sizes = order = None
         sorted_lengths = np.full(B, T, dtype=np.int64)
         if lengths is not None:
-            lengths = self._check_lengths(lengths, T, B)
+            lengths = check_lengths(lengths, T, B, type(self).__name__)
             if np.any(lengths != T):
                 order = np.argsort(-lengths, kind="stable")
                 if np.array_equal(order, np.arange(B)):
@@ -240,7 +227,7 @@ class RNNBase(Module):
                     x = PermuteAxis.apply(x, order=order, axis=1)
                     state = tuple(PermuteAxis.apply(s, order=order, axis=1) for s in state)
                 sorted_lengths = lengths if order is None else lengths[order]
-                batch_sizes = (sorted_lengths[None, :] > np.arange(T)[:, None]).sum(axis=1)
+                batch_sizes = batch_sizes_from_lengths(sorted_lengths, T)
         reverse_index = reversal_index(sorted_lengths, T) if self.bidirectional and batch_sizes is not None else None
 
         finals = [[] for _ in state]

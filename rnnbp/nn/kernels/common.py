@@ -61,12 +61,42 @@ def final_states(buf: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
     return buf[lengths, np.arange(buf.shape[1])]
 
 
+def batch_sizes_from_lengths(sorted_lengths: np.ndarray, T: int) -> np.ndarray:
+    """Rows still running at each step, for lengths sorted longest first. Shape: (B,) -> (T,)."""
+    return (np.asarray(sorted_lengths)[None, :] > np.arange(T)[:, None]).sum(axis=1)
+
+
 def lengths_from_batch_sizes(batch_sizes, B: int) -> np.ndarray | None:
-    """Per-row lengths implied by ``batch_sizes`` (rows sorted longest first)."""
+    """Per-row lengths implied by ``batch_sizes`` (rows sorted longest first); None stays None."""
     if batch_sizes is None:
         return None
-    sizes = np.asarray(batch_sizes)
-    return (sizes[None, :] > np.arange(B)[:, None]).sum(axis=1)
+    return (np.asarray(batch_sizes)[None, :] > np.arange(B)[:, None]).sum(axis=1)
+
+
+def carried_gradient(d_final, shape: tuple, dtype) -> np.ndarray:
+    """The gradient carried backwards through time, starting from dL/d(final state) (or zeros).
+
+    A copy: backward adds into it, and the incoming gradient must stay untouched.
+    """
+    return np.zeros(shape, dtype=dtype) if d_final is None else d_final.copy()
+
+
+def reverse_steps(sizes: list[int], dh: np.ndarray, d_out: np.ndarray | None):
+    """Yield (t, b, dh_t) for t = T-1 .. 0 over the b rows running at step t.
+
+    ``dh`` (B, H) carries dL/dh_t from the step after t (at first, dL/dh_n); the
+    output's own gradient d_out[t] is added to its running rows before they are
+    yielded. Rows not running at t keep their carried gradient, which is how a
+    row's dL/dh_n reaches its own last step.
+    """
+    for t in range(len(sizes) - 1, -1, -1):
+        b = sizes[t]
+        if b == 0:
+            continue
+        dh_t = dh[:b]
+        if d_out is not None:
+            dh_t += d_out[t, :b]
+        yield t, b, dh_t
 
 
 def weight_grads(dgates: np.ndarray, inputs: np.ndarray, weight_in: np.ndarray, need_x: bool, need_w: bool):

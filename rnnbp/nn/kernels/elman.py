@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd.function import Function
-from .common import (active_rows, allocator, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
-                     zero_padding)
+from .common import (active_rows, allocator, carried_gradient, final_states, lengths_from_batch_sizes, project_inputs,
+                     reverse_steps, weight_grads, zero_padding)
 
 
 class ElmanLayer(Function):
@@ -57,23 +57,18 @@ class ElmanLayer(Function):
         T, B, _ = x.shape
         H = w_hh.shape[0]
         need = ctx.needs_input_grad
-        dh = np.zeros((B, H), dtype=x.dtype) if d_hn is None else d_hn.copy()
+        dh = carried_gradient(d_hn, (B, H), x.dtype)
         empty, zeros = allocator(workspace)
         d_pre = (zeros if any(b < B for b in sizes) else empty)((T, B, H), x.dtype)
-        for t in range(T - 1, -1, -1):
-            b = sizes[t]
-            if b == 0:
-                continue
+        for t, b, dh_t in reverse_steps(sizes, dh, d_out):
             dp = d_pre[t, :b]
-            if d_out is not None:
-                np.add(dh[:b], d_out[t, :b], out=dp)
-            else:
-                np.copyto(dp, dh[:b])
             h = hs[t + 1, :b]
             if nonlinearity == "tanh":
-                dp *= 1 - h * h
+                np.multiply(h, h, out=dp)
+                np.subtract(1, dp, out=dp)
+                dp *= dh_t
             else:
-                dp *= h > 0
+                np.multiply(dh_t, h > 0, out=dp)
             np.matmul(dp, w_hh, out=dh[:b])
         d_x, d_wih = weight_grads(d_pre, x, w_ih, need[0], need[2])
         d_whh = d_pre.reshape(T * B, H).T @ hs[:T].reshape(T * B, H) if need[3] else None

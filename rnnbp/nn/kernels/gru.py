@@ -24,8 +24,8 @@ import numpy as np
 
 from ...autograd.function import Function
 from . import backends
-from .common import (active_rows, allocator, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
-                     zero_padding)
+from .common import (active_rows, allocator, carried_gradient, final_states, lengths_from_batch_sizes, project_inputs,
+                     reverse_steps, weight_grads, zero_padding)
 
 
 class GRULayer(Function):
@@ -73,7 +73,7 @@ class GRULayer(Function):
         H = w_hh.shape[0] // 3
         dtype = x.dtype
         need = ctx.needs_input_grad
-        dh = np.zeros((B, H), dtype=dtype) if d_hn is None else d_hn.copy()
+        dh = carried_gradient(d_hn, (B, H), dtype)
         empty, zeros = allocator(workspace)
         padded = zeros if any(b < B for b in sizes) else empty
         d_in = padded((T, B, 3 * H), dtype)  # gradient at the input-side pre-activations [dr', dz', dn']
@@ -82,13 +82,7 @@ class GRULayer(Function):
         d_a = padded((T, B, H), dtype)
         d_rec = np.empty((B, 3 * H), dtype=dtype)
         carried = np.empty((B, H), dtype=dtype)
-        for t in range(T - 1, -1, -1):
-            b = sizes[t]
-            if b == 0:
-                continue
-            dh_t = dh[:b]
-            if d_out is not None:
-                dh_t += d_out[t, :b]
+        for t, b, dh_t in reverse_steps(sizes, dh, d_out):
             steps.gru_backward(gates[t, :b], a_steps[t, :b], hs[t, :b], dh_t, d_in[t, :b], d_rec[:b])
             d_a[t, :b] = d_rec[:b, 2 * H:]
             np.matmul(d_rec[:b], w_hh, out=carried[:b])

@@ -26,8 +26,8 @@ import numpy as np
 
 from ...autograd.function import Function
 from . import backends
-from .common import (active_rows, allocator, final_states, lengths_from_batch_sizes, project_inputs, weight_grads,
-                     zero_padding)
+from .common import (active_rows, allocator, carried_gradient, final_states, lengths_from_batch_sizes, project_inputs,
+                     reverse_steps, weight_grads, zero_padding)
 
 
 class LSTMLayer(Function):
@@ -90,20 +90,14 @@ class LSTMLayer(Function):
         P = hs.shape[2]
         dtype = x.dtype
         need = ctx.needs_input_grad
-        dh = np.zeros((B, P), dtype=dtype) if d_hn is None else d_hn.copy()
-        dc = np.zeros((B, H), dtype=dtype) if d_cn is None else d_cn.copy()
+        dh = carried_gradient(d_hn, (B, P), dtype)
+        dc = carried_gradient(d_cn, (B, H), dtype)
         empty, zeros = allocator(workspace)
         padded = zeros if any(b < B for b in sizes) else empty
         dgates = padded((T, B, 4 * H), dtype)
         dh_steps = padded((T, B, P), dtype) if w_hr is not None else None
         w_hh_k = w_hh[order]  # unscaled, internal gate order
-        for t in range(T - 1, -1, -1):
-            b = sizes[t]
-            if b == 0:
-                continue
-            dh_t = dh[:b]
-            if d_out is not None:
-                dh_t += d_out[t, :b]
+        for t, b, dh_t in reverse_steps(sizes, dh, d_out):
             if w_hr is not None:
                 dh_steps[t, :b] = dh_t
                 dr = dh_t @ w_hr  # (b, H)

@@ -14,6 +14,7 @@ import numpy as np
 from ...autograd.function import Function
 from ...autograd.ops import cat, stack
 from ...autograd.tensor import Tensor
+from ..kernels.common import batch_sizes_from_lengths, lengths_from_batch_sizes
 
 
 class PackedSequence(NamedTuple):
@@ -25,19 +26,23 @@ class PackedSequence(NamedTuple):
     unsorted_indices: np.ndarray | None = None
 
 
-def _lengths_array(lengths, batch: int, op: str) -> np.ndarray:
+def check_lengths(lengths, T: int, batch: int, op: str, shortest: int = 0) -> np.ndarray:
+    """``lengths`` as int64 (batch,), each in [shortest, T]; every error names ``op``."""
     lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
     if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
         raise ValueError(f"{op}: lengths must be a 1-D array of integers, got {lengths.dtype} of shape {lengths.shape}")
     if len(lengths) != batch:
         raise ValueError(f"{op}: lengths has {len(lengths)} entries but the batch has {batch} sequences")
+    if batch and (lengths.min() < shortest or lengths.max() > T):
+        raise ValueError(f"{op}: lengths must be between {shortest} and the sequence length {T}, "
+                         f"got min {lengths.min()} and max {lengths.max()}")
     return lengths.astype(np.int64)
 
 
 def _packed_positions(sorted_lengths: np.ndarray, order: np.ndarray):
     """(time, batch) positions of the packed rows, time-major; batch in the caller's order."""
     T = int(sorted_lengths.max()) if len(sorted_lengths) else 0
-    batch_sizes = (sorted_lengths[None, :] > np.arange(T)[:, None]).sum(axis=1)
+    batch_sizes = batch_sizes_from_lengths(sorted_lengths, T)
     t_idx = np.repeat(np.arange(T), batch_sizes)
     rank = np.concatenate([np.arange(b) for b in batch_sizes]) if T else np.zeros(0, np.int64)
     return t_idx, order[rank], batch_sizes
@@ -83,9 +88,7 @@ def pack_padded_sequence(input, lengths, batch_first: bool = False, enforce_sort
     if batch_first:
         x = x.transpose(0, 1)
     T, B = x.shape[0], x.shape[1]
-    lengths = _lengths_array(lengths, B, "pack_padded_sequence")
-    if np.any(lengths <= 0) or np.any(lengths > T):
-        raise ValueError(f"pack_padded_sequence: lengths must be in [1, {T}], got {lengths.tolist()}")
+    lengths = check_lengths(lengths, T, B, "pack_padded_sequence", shortest=1)
     if enforce_sorted:
         if np.any(np.diff(lengths) > 0):
             raise ValueError("pack_padded_sequence: lengths must be sorted in decreasing order when "
@@ -115,7 +118,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
             raise ValueError(f"pad_packed_sequence: total_length {total_length} is shorter than the longest "
                              f"sequence ({T})")
         T = total_length
-    sorted_lengths = (batch_sizes[None, :] > np.arange(B)[:, None]).sum(axis=1)
+    sorted_lengths = lengths_from_batch_sizes(batch_sizes, B)
     perm = np.arange(B) if sorted_indices is None else np.asarray(sorted_indices)
     t_idx, b_idx, _ = _packed_positions(sorted_lengths, perm)
     shape = (T, B) + tuple(data.shape[1:])
