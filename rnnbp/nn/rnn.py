@@ -189,15 +189,29 @@ class RNNBase(Module):
         if isinstance(input, PackedSequence):
             if lengths is not None:
                 raise ValueError(f"{type(self).__name__}: give lengths or a PackedSequence, not both")
-            padded, lengths = pad_packed_sequence(input)
-            self._check_input(padded)
-            output, states = self._forward_padded(padded, hx, lengths, batched=True, time_major=True)
-            return pack_in_order(output, lengths, input.sorted_indices), self._pack_states(states)
+            return self._forward_packed(input, hx)
         x = input if isinstance(input, Tensor) else Tensor(input)
         self._check_input(x)
         batched = x.ndim == 3
         output, states = self._forward_padded(x, hx, lengths, batched, time_major=not self.batch_first)
         return output, self._pack_states(states)
+
+    def _forward_packed(self, packed: PackedSequence, hx):
+        """A packed batch is already sorted longest first: it is padded in that order, run
+        without any reordering, and packed again; only the states move between the caller's
+        order and the sorted one."""
+        padded, sorted_lengths = pad_packed_sequence(PackedSequence(packed.data, packed.batch_sizes))
+        self._check_input(padded)
+        order, inverse = packed.sorted_indices, packed.unsorted_indices
+        if hx is not None and order is not None:
+            states = self._initial_state(hx, padded.shape[1], padded.dtype)
+            states = tuple(PermuteAxis.apply(s, order=order, axis=1) for s in states)
+            hx = states if self.has_cell_state else states[0]
+        output, states = self._forward_padded(padded, hx, sorted_lengths, batched=True, time_major=True)
+        if order is not None:
+            states = tuple(PermuteAxis.apply(s, order=inverse, axis=1) for s in states)
+        out = pack_in_order(output, sorted_lengths, None)._replace(sorted_indices=order, unsorted_indices=inverse)
+        return out, self._pack_states(states)
 
     def _pack_states(self, states: tuple):
         return states if self.has_cell_state else states[0]
