@@ -16,7 +16,9 @@ Backward, from dh_t (the output's gradient plus the next step's)::
     dx-side gates [dr', dz', dn'];  dh-side gates [dr', dz', da]
     dh_{t-1} = dh_t z + [dr', dz', da] W_hh
 
-Weight gradients are one matrix product each over all steps.
+Weight gradients are matrix products over all steps: dW_ih = dx-side^T x, and
+dW_hh from the same products of its r, z rows (which equal the dx side's) and its
+n rows (da) with h_{t-1}, so only da is kept per step beside the dx side.
 """
 from __future__ import annotations
 
