@@ -13,6 +13,7 @@ to every parameter, in float32. Printed per cell and size, from one run:
 
     python demos/benchmarks/rnn_speed.py [--sizes small medium large] [--cells lstm gru rnn]
                                          [--rounds 5] [--no-composed]
+    python demos/benchmarks/rnn_speed.py --profile --sizes medium --cells gru   # where one step's time goes
 
 Implementations are timed in alternating rounds; each figure is the median step
 time over the rounds, and ratios are taken within the run.
@@ -126,6 +127,32 @@ def time_round(fn, repeats: int) -> float:
     return (time.perf_counter() - t0) / repeats
 
 
+def profile(cells, sizes, rounds: int) -> dict:
+    """Median ms of each phase of the fused step: layer forward, head + loss forward, backward."""
+    results = {}
+    for size in sizes:
+        for cell in cells:
+            step = Step(cell, *SIZES[size], fused=True)
+            step()
+            phases = {"layer forward": [], "head+loss forward": [], "backward": []}
+            for _ in range(rounds):
+                for p in list(step.layer.parameters()) + list(step.head.parameters()):
+                    p.grad = None
+                t0 = time.perf_counter()
+                out, _ = step.layer(step.x)
+                t1 = time.perf_counter()
+                loss = F.cross_entropy(step.head(out).reshape(-1, step.x.shape[2]), step.y)
+                t2 = time.perf_counter()
+                loss.backward()
+                t3 = time.perf_counter()
+                for name, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2)):
+                    phases[name].append(dt)
+            ms = {k: 1e3 * float(np.median(v)) for k, v in phases.items()}
+            results[(cell, size)] = ms
+            print(f"{cell:5} {size:7} " + "  ".join(f"{k} {v:7.2f} ms" for k, v in ms.items()))
+    return results
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
@@ -134,7 +161,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="steps per implementation per round")
     parser.add_argument("--no-composed", action="store_true", help="skip the (slow) composed path")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead, split the fused step into layer forward, head forward and backward")
     args = parser.parse_args(argv)
+    if args.profile:
+        return profile(args.cells, args.sizes, args.rounds)
 
     torch = None
     if not args.no_torch:

@@ -37,3 +37,15 @@ def test_mlp_speed_benchmark_runs(capsys):
     bench = _load("benchmarks/mlp_speed.py")
     result = bench.main(["--batch", "16", "--rounds", "2", "--block", "1", "--warmup", "1"])
     assert result["ratio"] > 0 and "ratio rnnbp/NumPy" in capsys.readouterr().out
+
+
+def test_rnn_speed_benchmark_runs_and_profiles(capsys, monkeypatch):
+    bench = _load("benchmarks/rnn_speed.py")
+    monkeypatch.setitem(bench.SIZES, "small", (4, 3, 5, 6))
+    result = bench.main(["--sizes", "small", "--cells", "lstm", "gru", "--rounds", "1", "--repeats", "1",
+                         "--no-torch"])
+    assert set(result) == {("lstm", "small"), ("gru", "small")}
+    assert all(v > 0 for ms in result.values() for v in ms.values())
+    phases = bench.main(["--profile", "--sizes", "small", "--cells", "rnn", "--rounds", "1"])
+    assert set(phases[("rnn", "small")]) == {"layer forward", "head+loss forward", "backward"}
+    assert "fused/GEMM" in capsys.readouterr().out
