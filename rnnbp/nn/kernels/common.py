@@ -81,6 +81,13 @@ def carried_gradient(d_final, shape: tuple, dtype) -> np.ndarray:
     return np.zeros(shape, dtype=dtype) if d_final is None else d_final.copy()
 
 
+def forward_steps(sizes: list[int]):
+    """Yield (t, b) for t = 0 .. T-1 with the b > 0 rows running at step t."""
+    for t, b in enumerate(sizes):
+        if b:
+            yield t, b
+
+
 def reverse_steps(sizes: list[int], dh: np.ndarray, d_out: np.ndarray | None):
     """Yield (t, b, dh_t) for t = T-1 .. 0 over the b rows running at step t.
 

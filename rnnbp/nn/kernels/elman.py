@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd.function import Function
-from .common import (active_rows, allocator, carried_gradient, final_states, lengths_from_batch_sizes, project_inputs,
-                     reverse_steps, weight_grads, zero_padding)
+from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
+                     project_inputs, reverse_steps, weight_grads, zero_padding)
 
 
 class ElmanLayer(Function):
@@ -37,9 +37,7 @@ class ElmanLayer(Function):
         w_hh_t = w_hh.T
         sizes = active_rows(batch_sizes, T, B)
         x = zero_padding(x, sizes)
-        for t, b in enumerate(sizes):
-            if b == 0:
-                continue
+        for t, b in forward_steps(sizes):
             h = hs[t + 1, :b]
             np.matmul(hs[t, :b], w_hh_t, out=h)
             h += pre[t, :b]

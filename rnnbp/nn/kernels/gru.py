@@ -26,8 +26,8 @@ import numpy as np
 
 from ...autograd.function import Function
 from . import backends
-from .common import (active_rows, allocator, carried_gradient, final_states, lengths_from_batch_sizes, project_inputs,
-                     reverse_steps, weight_grads, zero_padding)
+from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
+                     project_inputs, reverse_steps, weight_grads, zero_padding)
 
 
 class GRULayer(Function):
@@ -58,9 +58,7 @@ class GRULayer(Function):
         steps = backends.steps(backend, dtype)
         sizes = active_rows(batch_sizes, T, B)
         x = zero_padding(x, sizes)
-        for t, b in enumerate(sizes):
-            if b == 0:
-                continue
+        for t, b in forward_steps(sizes):
             np.matmul(hs[t, :b], w_hh_t, out=recurrent[:b])
             steps.gru_forward(gates[t, :b], recurrent[:b], b_hn, hs[t, :b], a_steps[t, :b], hs[t + 1, :b])
         lengths = lengths_from_batch_sizes(batch_sizes, B)
