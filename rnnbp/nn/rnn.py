@@ -1,10 +1,11 @@
 """Recurrent layers: nn.RNN (Elman), nn.LSTM and nn.GRU, with PyTorch's arguments, names and layouts.
 
-One base class, :class:`RNNBase`, handles everything the three share: layers,
-directions, dropout between layers, ``batch_first``, initial states, variable
-lengths (a ``lengths`` argument or a ``PackedSequence``) and the PyTorch
-parameter names. A subclass gives only its gate count, its fused kernel and its
-one-step function built from primitive ops.
+The driver (``nn.driver.StackedRecurrence``) handles what every stacked
+recurrent module shares: layers, directions, dropout between layers,
+``batch_first``, initial states and variable lengths (a ``lengths`` argument or
+a ``PackedSequence``). :class:`RNNBase` adds PyTorch's flat parameters and names
+and runs each layer and direction as one fused kernel; a subclass gives only its
+gate count, its kernel and its one-step function built from primitive ops.
 
 Dimensions: L sequence length, N batch, H_in input size, H hidden size,
 H_out = proj_size or H, D = 2 if bidirectional else 1.
@@ -29,25 +30,20 @@ import warnings
 
 import numpy as np
 
-from ..autograd import creation
-from ..autograd.ops import cat, stack
-from ..autograd.tensor import DEFAULT_DTYPE, Tensor
-from . import functional as F
+from ..autograd.tensor import DEFAULT_DTYPE
 from . import init
+from .driver import StackedRecurrence
 from .kernels import backends
-from .kernels.common import Workspace, batch_sizes_from_lengths
+from .kernels.common import Workspace
 from .kernels.elman import ElmanLayer
 from .kernels.gru import GRULayer
 from .kernels.lstm import LSTMLayer
-from .kernels.reorder import PermuteAxis, ReverseWithinLengths, reversal_index
-from .module import Module
 from .parameter import Parameter
 from .rnn_cells import gru_cell, lstm_cell, rnn_cell
 from .unroll import unroll
-from .utils.rnn import PackedSequence, check_lengths, pack_in_order, pad_packed_sequence
 
 
-class RNNBase(Module):
+class RNNBase(StackedRecurrence):
     """Shared machinery of RNN, LSTM and GRU (see the module docstring for shapes).
 
     Args:
@@ -125,7 +121,7 @@ class RNNBase(Module):
                 get(f"weight_hr{sfx}"))
 
     # -------------------------------------------------------- per-cell hooks
-    def _kernel(self, x, state: tuple, params: tuple, batch_sizes):
+    def _kernel(self, x, state: tuple, params: tuple, batch_sizes, record):
         """Fused kernel over one layer and direction -> (output, final state tuple)."""
         raise NotImplementedError
 
@@ -133,155 +129,22 @@ class RNNBase(Module):
         """The one-step function ``(x_t, state) -> state`` built from primitive ops."""
         raise NotImplementedError
 
-    # ------------------------------------------------------------- checking
-    def _state_shapes(self, batch: int | None) -> list[tuple]:
-        lead = (self.num_layers * self.num_directions,) + ((batch,) if batch is not None else ())
-        shapes = [lead + (self.proj_size or self.hidden_size,)]
-        if self.has_cell_state:
-            shapes.append(lead + (self.hidden_size,))
-        return shapes
+    # ---------------------------------------------------------- driver hooks
+    def _state_sizes(self) -> tuple[int, ...]:
+        h = self.proj_size or self.hidden_size
+        return (h, self.hidden_size) if self.has_cell_state else (h,)
 
-    def _initial_state(self, hx, batch: int | None, dtype) -> tuple:
-        name = type(self).__name__
-        shapes = self._state_shapes(batch)
-        if hx is None:
-            return tuple(creation.zeros(s, dtype=dtype) for s in shapes)
-        if self.has_cell_state:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"{name}: hx must be a pair (h_0, c_0), got {type(hx).__name__}")
-            states = tuple(hx)
-        else:
-            if isinstance(hx, (tuple, list)):
-                raise TypeError(f"{name}: hx must be one tensor h_0, got a {type(hx).__name__}")
-            states = (hx,)
-        out = []
-        for label, s, shape in zip(("h_0", "c_0"), states, shapes):
-            s = s if isinstance(s, Tensor) else Tensor(s)
-            if s.shape != shape:
-                raise ValueError(f"{name}: expected {label} of shape {shape}, got {s.shape}")
-            if s.dtype != dtype:
-                raise TypeError(f"{name}: {label} has dtype {s.dtype} but the input has dtype {dtype}")
-            out.append(s)
-        return tuple(out)
+    def _param_dtype(self):
+        return self.weight_ih_l0.dtype
 
-    def _check_input(self, x) -> None:
-        name = type(self).__name__
-        if x.ndim not in (2, 3):
-            raise ValueError(f"{name}: expected a 3-D input (L, N, H_in) or (N, L, H_in) with batch_first, "
-                             f"or 2-D unbatched (L, H_in); got shape {x.shape}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, "
-                             f"got {x.shape[-1]} (input shape {x.shape})")
-        if x.numel() == 0:
-            raise ValueError(f"{name}: expected a non-empty input (sequence length and batch larger than 0), "
-                             f"got shape {x.shape}")
-        if x.dtype != self.weight_ih_l0.dtype:
-            raise TypeError(f"{name}: input dtype {x.dtype} differs from the parameters' {self.weight_ih_l0.dtype}; "
-                            "cast the input or call .to(dtype) on the layer")
-
-    # -------------------------------------------------------------- forward
-    def forward(self, input, hx=None, lengths=None):
-        """Run all layers and directions. Returns (output, h_n), or (output, (h_n, c_n)) for LSTM.
-
-        ``lengths`` (N,) gives each sequence's length in a padded batch; with a
-        ``PackedSequence`` input the output is packed the same way.
-        """
-        if isinstance(input, PackedSequence):
-            if lengths is not None:
-                raise ValueError(f"{type(self).__name__}: give lengths or a PackedSequence, not both")
-            return self._forward_packed(input, hx)
-        x = input if isinstance(input, Tensor) else Tensor(input)
-        self._check_input(x)
-        batched = x.ndim == 3
-        output, states = self._forward_padded(x, hx, lengths, batched, time_major=not self.batch_first)
-        return output, self._pack_states(states)
-
-    def _forward_packed(self, packed: PackedSequence, hx):
-        """A packed batch is already sorted longest first: it is padded in that order, run
-        without any reordering, and packed again; only the states move between the caller's
-        order and the sorted one."""
-        padded, sorted_lengths = pad_packed_sequence(PackedSequence(packed.data, packed.batch_sizes))
-        self._check_input(padded)
-        order, inverse = packed.sorted_indices, packed.unsorted_indices
-        if hx is not None and order is not None:
-            states = self._initial_state(hx, padded.shape[1], padded.dtype)
-            states = tuple(PermuteAxis.apply(s, order=order, axis=1) for s in states)
-            hx = states if self.has_cell_state else states[0]
-        output, states = self._forward_padded(padded, hx, sorted_lengths, batched=True, time_major=True)
-        if order is not None:
-            states = tuple(PermuteAxis.apply(s, order=inverse, axis=1) for s in states)
-        out = pack_in_order(output, sorted_lengths, None)._replace(sorted_indices=order, unsorted_indices=inverse)
-        return out, self._pack_states(states)
+    def _run(self, layer, direction, x, state, batch_sizes, record=None):
+        params = self._layer_params(layer, direction)
+        if self.fused:
+            return self._kernel(x, state, params, batch_sizes, record)
+        return unroll(self._step(params), x, state, batch_sizes, record)
 
     def _pack_states(self, states: tuple):
         return states if self.has_cell_state else states[0]
-
-    def _forward_padded(self, x, hx, lengths, batched: bool, time_major: bool):
-        if not batched:
-            x = x.unsqueeze(1)
-        elif not time_major:
-            x = x.transpose(0, 1)  # (L, N, H_in) from here on
-        T, B = x.shape[0], x.shape[1]
-        if batched:
-            state = self._initial_state(hx, B, x.dtype)
-        else:
-            if lengths is not None:
-                raise ValueError(f"{type(self).__name__}: lengths need a batched input (L, N, H_in)")
-            # Checked in the caller's unbatched shapes, then given the batch axis of size 1.
-            state = tuple(s.unsqueeze(1) for s in self._initial_state(hx, None, x.dtype))
-        batch_sizes = order = None
-        sorted_lengths = np.full(B, T, dtype=np.int64)
-        if lengths is not None:
-            lengths = check_lengths(lengths, T, B, type(self).__name__)
-            if np.any(lengths != T):
-                order = np.argsort(-lengths, kind="stable")
-                if np.array_equal(order, np.arange(B)):
-                    order = None
-                else:
-                    x = PermuteAxis.apply(x, order=order, axis=1)
-                    state = tuple(PermuteAxis.apply(s, order=order, axis=1) for s in state)
-                sorted_lengths = lengths if order is None else lengths[order]
-                batch_sizes = batch_sizes_from_lengths(sorted_lengths, T)
-        reverse_index = reversal_index(sorted_lengths, T) if self.bidirectional and batch_sizes is not None else None
-
-        finals = [[] for _ in state]
-        layer_input = x
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(self.num_directions):
-                k = layer * self.num_directions + direction
-                s0 = tuple(s[k] for s in state)
-                inp = layer_input if direction == 0 else self._reverse(layer_input, reverse_index)
-                params = self._layer_params(layer, direction)
-                if self.fused:
-                    out, s_n = self._kernel(inp, s0, params, batch_sizes)
-                else:
-                    out, s_n = unroll(self._step(params), inp, s0, batch_sizes)
-                outputs.append(out if direction == 0 else self._reverse(out, reverse_index))
-                for j, s in enumerate(s_n):
-                    finals[j].append(s)
-            layer_input = outputs[0] if len(outputs) == 1 else cat(outputs, dim=2)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout)
-
-        output = layer_input
-        states = tuple(stack(f, dim=0) for f in finals)
-        if order is not None:
-            inverse = np.argsort(order)
-            output = PermuteAxis.apply(output, order=inverse, axis=1)
-            states = tuple(PermuteAxis.apply(s, order=inverse, axis=1) for s in states)
-        if not batched:
-            return output.squeeze(1), tuple(s.squeeze(1) for s in states)
-        if not time_major:
-            output = output.transpose(0, 1)
-        return output, states
-
-    @staticmethod
-    def _reverse(x, index):
-        """Reverse time within each sequence's length (plain reversal when all lengths are full)."""
-        if index is None:
-            return x[::-1]
-        return ReverseWithinLengths.apply(x, index=index)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -306,10 +169,10 @@ class RNN(RNNBase):
                          fused=fused, backend=backend, dtype=dtype, generator=generator)
         self.nonlinearity = nonlinearity
 
-    def _kernel(self, x, state, params, batch_sizes):
+    def _kernel(self, x, state, params, batch_sizes, record):
         w_ih, w_hh, b_ih, b_hh, _ = params
         out, h_n = ElmanLayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
-                                    nonlinearity=self.nonlinearity, workspace=self._workspace)
+                                    nonlinearity=self.nonlinearity, workspace=self._workspace, record=record)
         return out, (h_n,)
 
     def _step(self, params):
@@ -333,11 +196,11 @@ class LSTM(RNNBase):
     gates = 4
     has_cell_state = True
 
-    def _kernel(self, x, state, params, batch_sizes):
+    def _kernel(self, x, state, params, batch_sizes, record):
         w_ih, w_hh, b_ih, b_hh, w_hr = params
         out, h_n, c_n = LSTMLayer.apply(x, state[0], state[1], w_ih, w_hh, b_ih, b_hh, w_hr,
                                         batch_sizes=batch_sizes, backend=self.backend,
-                                        workspace=self._workspace)
+                                        workspace=self._workspace, record=record)
         return out, (h_n, c_n)
 
     def _step(self, params):
@@ -357,10 +220,10 @@ class GRU(RNNBase):
 
     gates = 3
 
-    def _kernel(self, x, state, params, batch_sizes):
+    def _kernel(self, x, state, params, batch_sizes, record):
         w_ih, w_hh, b_ih, b_hh, _ = params
         out, h_n = GRULayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
-                                  backend=self.backend, workspace=self._workspace)
+                                  backend=self.backend, workspace=self._workspace, record=record)
         return out, (h_n,)
 
     def _step(self, params):

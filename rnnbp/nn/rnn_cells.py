@@ -54,7 +54,11 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
 
 
 class _CellBase(Module):
-    """Parameters and argument checks shared by the three cells."""
+    """Parameters and argument checks shared by the three cells.
+
+    ``state_size`` (Keras's name) tells a driver such as ``nn.Recurrent`` what state the
+    cell carries: an int for one tensor h, a tuple of sizes for several (h first).
+    """
 
     gates = 1
 
@@ -65,6 +69,7 @@ class _CellBase(Module):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
+        self.state_size = self.hidden_size
         dtype = np.dtype(dtype or DEFAULT_DTYPE)
         rows = self.gates * hidden_size
         self.weight_ih = Parameter(np.empty((rows, input_size), dtype=dtype))
@@ -144,6 +149,10 @@ class LSTMCell(_CellBase):
     """
 
     gates = 4
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None, generator=None):
+        super().__init__(input_size, hidden_size, bias, dtype, generator)
+        self.state_size = (self.hidden_size, self.hidden_size)
 
     def forward(self, input, hx=None):
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):

@@ -88,13 +88,14 @@ def forward_steps(sizes: list[int]):
             yield t, b
 
 
-def reverse_steps(sizes: list[int], dh: np.ndarray, d_out: np.ndarray | None):
+def reverse_steps(sizes: list[int], dh: np.ndarray, d_out: np.ndarray | None, record=None):
     """Yield (t, b, dh_t) for t = T-1 .. 0 over the b rows running at step t.
 
     ``dh`` (B, H) carries dL/dh_t from the step after t (at first, dL/dh_n); the
     output's own gradient d_out[t] is added to its running rows before they are
     yielded. Rows not running at t keep their carried gradient, which is how a
-    row's dL/dh_n reaches its own last step.
+    row's dL/dh_n reaches its own last step. ``record(t, dh_t)``, when given, sees
+    each total dL/dh_t (see ``nn.probe``).
     """
     for t in range(len(sizes) - 1, -1, -1):
         b = sizes[t]
@@ -103,6 +104,8 @@ def reverse_steps(sizes: list[int], dh: np.ndarray, d_out: np.ndarray | None):
         dh_t = dh[:b]
         if d_out is not None:
             dh_t += d_out[t, :b]
+        if record is not None:
+            record(t, dh_t)
         yield t, b, dh_t
 
 

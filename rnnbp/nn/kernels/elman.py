@@ -26,7 +26,7 @@ class ElmanLayer(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearity="tanh", workspace=None):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearity="tanh", workspace=None, record=None):
         T, B, _ = x.shape
         H = w_hh.shape[0]
         bias = None if b_ih is None else b_ih + b_hh
@@ -46,6 +46,7 @@ class ElmanLayer(Function):
             else:
                 np.maximum(h, 0, out=h)
         lengths = lengths_from_batch_sizes(batch_sizes, B)
+        ctx.record = record
         ctx.saved = (x, w_ih, w_hh, hs, sizes, nonlinearity, workspace)
         return hs[1:], final_states(hs, lengths)
 
@@ -58,7 +59,7 @@ class ElmanLayer(Function):
         dh = carried_gradient(d_hn, (B, H), x.dtype)
         empty, zeros = allocator(workspace)
         d_pre = (zeros if any(b < B for b in sizes) else empty)((T, B, H), x.dtype)
-        for t, b, dh_t in reverse_steps(sizes, dh, d_out):
+        for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
             dp = d_pre[t, :b]
             h = hs[t + 1, :b]
             if nonlinearity == "tanh":

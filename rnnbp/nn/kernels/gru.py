@@ -41,7 +41,7 @@ class GRULayer(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="auto", workspace=None):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="auto", workspace=None, record=None):
         T, B, _ = x.shape
         H = w_hh.shape[0] // 3
         dtype = x.dtype
@@ -63,6 +63,7 @@ class GRULayer(Function):
             steps.gru_forward(gates[t, :b], recurrent[:b], b_hn, hs[t, :b], a_steps[t, :b], hs[t + 1, :b])
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n = final_states(hs, lengths)
+        ctx.record = record
         ctx.saved = (x, w_ih, w_hh, gates, a_steps, hs, sizes, steps, workspace)
         return hs[1:], h_n
 
@@ -82,7 +83,7 @@ class GRULayer(Function):
         d_a = padded((T, B, H), dtype)
         d_rec = np.empty((B, 3 * H), dtype=dtype)
         carried = np.empty((B, H), dtype=dtype)
-        for t, b, dh_t in reverse_steps(sizes, dh, d_out):
+        for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
             steps.gru_backward(gates[t, :b], a_steps[t, :b], hs[t, :b], dh_t, d_in[t, :b], d_rec[:b])
             d_a[t, :b] = d_rec[:b, 2 * H:]
             np.matmul(d_rec[:b], w_hh, out=carried[:b])

@@ -45,7 +45,7 @@ class LSTMLayer(Function):
 
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, backend="auto",
-                workspace=None):
+                workspace=None, record=None):
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
         P = h0.shape[1]
@@ -77,6 +77,7 @@ class LSTMLayer(Function):
                 np.matmul(r, w_hr.T, out=hs[t + 1, :b])
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n, c_n = final_states(hs, lengths), final_states(cs, lengths)
+        ctx.record = record
         ctx.saved = (x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order, steps, workspace)
         return hs[1:], h_n, c_n
 
@@ -95,7 +96,7 @@ class LSTMLayer(Function):
         dgates = padded((T, B, 4 * H), dtype)
         dh_steps = padded((T, B, P), dtype) if w_hr is not None else None
         w_hh_k = w_hh[order]  # unscaled, internal gate order
-        for t, b, dh_t in reverse_steps(sizes, dh, d_out):
+        for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
             if w_hr is not None:
                 dh_steps[t, :b] = dh_t
                 dr = dh_t @ w_hr  # (b, H)
