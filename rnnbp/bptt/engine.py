@@ -167,7 +167,11 @@ class TBPTT:
 
     def evaluate(self, inputs, targets, carry: Carry | None = None, state=None, lengths=None,
                  loss_mask=None) -> RunResult:
-        """The same windows and loss without gradients or updates (validation of a stream)."""
+        """The loss over the same chunks of k1 steps without gradients or updates (validation of a stream).
+
+        No window re-runs the k2 - k1 steps before its chunk: with no backward pass the carried
+        state already holds them, so each step runs once. The outputs equal ``run``'s.
+        """
         from ..autograd.grad_mode import no_grad
 
         with no_grad():
@@ -198,13 +202,16 @@ class TBPTT:
             xs = np.concatenate([history, xs])
         seq_lengths = None if lengths is None else lengths + h  # in the coordinates of xs
         k1 = self.k1 or max(L_run, 1)
-        back = (self.k2 - self.k1) if self.k1 is not None else 0
+        # Evaluation has no backward pass to truncate: the state alone carries the past.
+        back = (self.k2 - self.k1) if (self.k1 is not None and train) else 0
 
         start_state = carry.state
         total, count, updates = 0.0, 0.0, []
         for chunk_start in range(h, h + L_run, k1):
             c0, c1 = chunk_start, min(chunk_start + k1, h + L_run)
-            w0, m = max(0, c0 - back), max(0, c1 - back)
+            # The first window starts where the carried state stands: before the carried history.
+            w0 = 0 if chunk_start == h else max(0, c0 - back)
+            m = max(0, c1 - back)
             update = self._window(xs, ys, start_state, seq_lengths, loss_mask, (w0, m, c0, c1), h, train)
             start_state = update.pop("next_state")
             if update["count"] > 0:

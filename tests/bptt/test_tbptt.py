@@ -290,6 +290,23 @@ def test_evaluate_equals_the_losses_without_updates():
     assert evaluated.updates == [] and evaluated.count == trained.count
 
 
+def test_evaluate_in_segments_continues_a_training_carry():
+    """Evaluation carries the state alone; from a training carry with history it re-runs that history."""
+    x, y = _stream(L=12)
+    model = Model("lstm")
+    engine = TBPTT(model, sequence_mse, None, 3, 5)
+    carry = engine.run(x[:6], y[:6]).carry
+    assert len(carry.history) == 2
+    whole = engine.evaluate(x[4:], y[4:], state=carry.state)  # history = steps 4, 5 of the stream
+    first = engine.evaluate(x[6:9], y[6:9], carry=carry)
+    second = engine.evaluate(x[9:], y[9:], carry=first.carry)
+    combined = (first.loss * first.count + second.loss * second.count) / (first.count + second.count)
+    tail = TBPTT(model, sequence_mse, None, 3, 3).evaluate(x[4:], y[4:], state=carry.state, loss_mask=np.r_[
+        np.zeros((2, 3)), np.ones((6, 3))])
+    assert combined == pytest.approx(tail.loss, rel=1e-12)
+    assert whole.count == 8 * 3
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(k1=4, k2=2), "k2 must be >= k1"),
     (dict(k1=0), "k1 must be a positive integer"),
