@@ -13,6 +13,7 @@ says what state it carries; without one, the state is a single (B, hidden_size).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -53,6 +54,9 @@ class Recurrent(StackedRecurrence):
                 raise ValueError(f"Recurrent: {arg} must be a positive integer, got {value!r}")
         if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueError(f"Recurrent: dropout should be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"Recurrent: dropout={dropout} has no effect with num_layers=1 (dropout acts between "
+                          "recurrent layers)", UserWarning, stacklevel=2)
         if not callable(cell_factory):
             raise TypeError(f"Recurrent: cell_factory must be callable (input_size, hidden_size) -> cell, "
                             f"got {type(cell_factory).__name__}")
