@@ -15,6 +15,6 @@ from .autograd.ops import (
 from .autograd.ops import sum, max, min, abs  # noqa: A004  (PyTorch's names, shadowing builtins)
 from .io import load, save
 
-from . import bptt, data, nn, optim  # noqa: E402  (light: heavy libraries load inside loaders)
+from . import bptt, data, nn, optim, train  # noqa: E402  (light: heavy libraries load inside loaders)
 
 __version__ = "0.1.0"

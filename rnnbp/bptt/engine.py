@@ -149,6 +149,13 @@ class TBPTT:
         self.diagnostics, self.check_finite, self.on_update = diagnostics, check_finite, on_update
         self.updates_done = 0  # over the engine's life, for messages and schedules
 
+    def state_dict(self) -> dict:
+        """The engine's own progress (the number of updates made), for checkpoints and exact resume."""
+        return {"updates_done": self.updates_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.updates_done = int(state["updates_done"])
+
     # ----------------------------------------------------------------- public
     def run(self, inputs, targets, carry: Carry | None = None, state=None, lengths=None,
             loss_mask=None) -> RunResult:
