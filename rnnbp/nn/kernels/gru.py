@@ -46,13 +46,19 @@ class GRULayer(Function):
         H = w_hh.shape[0] // 3
         dtype = x.dtype
         empty, zeros = allocator(workspace)
-        gates = project_inputs(x, w_ih, b_ih, empty)  # (T, B, 3H); r, z, n activations in place
-        if b_hh is not None:
-            gates[:, :, :2 * H] += b_hh[:2 * H]  # b_hr, b_hz add as b_ir, b_iz do; b_hn is inside r * (...)
+        bias = None  # one bias for the input projection: b_hr, b_hz add as b_ir, b_iz do (b_hn is inside r * a)
+        if b_ih is not None or b_hh is not None:
+            bias = np.zeros(3 * H, dtype=dtype)
+            if b_ih is not None:
+                bias += b_ih
+            if b_hh is not None:
+                bias[:2 * H] += b_hh[:2 * H]
+        gates = project_inputs(x, w_ih, bias, empty)  # (T, B, 3H); r, z, n activations in place
         hs = (zeros if batch_sizes is not None else empty)((T + 1, B, H), dtype)
         hs[0] = h0
         a_steps = empty((T, B, H), dtype)  # W_hn h_{t-1} + b_hn, needed by backward
         recurrent = np.empty((B, 3 * H), dtype=dtype)
+        work = np.empty((B, 3 * H), dtype=dtype)  # the steps' scratch
         b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, dtype=dtype)
         w_hh_t = w_hh.T
         steps = backends.steps(backend, dtype)
@@ -60,7 +66,7 @@ class GRULayer(Function):
         x = zero_padding(x, sizes)
         for t, b in forward_steps(sizes):
             np.matmul(hs[t, :b], w_hh_t, out=recurrent[:b])
-            steps.gru_forward(gates[t, :b], recurrent[:b], b_hn, hs[t, :b], a_steps[t, :b], hs[t + 1, :b])
+            steps.gru_forward(gates[t, :b], recurrent[:b], b_hn, hs[t, :b], a_steps[t, :b], hs[t + 1, :b], work)
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n = final_states(hs, lengths)
         ctx.record = record
@@ -84,8 +90,7 @@ class GRULayer(Function):
         d_rec = np.empty((B, 3 * H), dtype=dtype)
         carried = np.empty((B, H), dtype=dtype)
         for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
-            steps.gru_backward(gates[t, :b], a_steps[t, :b], hs[t, :b], dh_t, d_in[t, :b], d_rec[:b])
-            d_a[t, :b] = d_rec[:b, 2 * H:]
+            steps.gru_backward(gates[t, :b], a_steps[t, :b], hs[t, :b], dh_t, d_in[t, :b], d_rec[:b], d_a[t, :b])
             np.matmul(d_rec[:b], w_hh, out=carried[:b])
             dh_t += carried[:b]
         d_x, d_wih = weight_grads(d_in, x, w_ih, need[0], need[2])

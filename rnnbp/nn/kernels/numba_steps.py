@@ -2,11 +2,13 @@
 
 NumPy runs each elementwise op of a step as its own pass, and on the gate blocks
 of a (b, 4H) buffer those passes are strided and slow. Here everything but tanh
-is fused into one compiled loop per step, which LLVM vectorises because it is
-pure arithmetic. tanh stays with NumPy, whose float32 tanh is SIMD (numba would
-call a scalar libm tanh, 50x slower without Intel's SVML). The loops run on one
-thread: numba's worker threads and the BLAS threads would spin against each
-other on every step.
+is fused into compiled loops, which LLVM vectorises because they are pure
+arithmetic (but see the note above the GRU loops on how they must store).
+tanh stays with NumPy, whose float32 tanh is SIMD (numba would call a scalar
+libm tanh, 50x slower without Intel's SVML); the GRU runs it on contiguous
+scratch, as NumPy's tanh is about twice as slow per item on strided gate blocks.
+The loops run on one thread: numba's worker threads and the BLAS threads would
+spin against each other on every step.
 
 The loops keep IEEE semantics (no fastmath), so results match ``numpy_steps`` up
 to the order of operations; the tests check the two against each other.
@@ -71,52 +73,70 @@ def _compile(cache: bool):
                 dgr[3 * H + j] = dct * i * (one - gg * gg)
                 dcr[j] = dct * f
 
+    # The GRU loops store to each gate block of a (b, 3H) row in a j-loop of its own: LLVM does
+    # not vectorise a loop that stores to one array at offsets H apart (it cannot rule out that H
+    # is shorter than a vector), and such a loop runs scalar, 3-6x slower. Loads at such offsets,
+    # and stores to distinct arrays, are fine. A row (3H floats) stays in L1 across its loops.
+
     @jit
-    def gru_backward(g, a, h_prev, dh, d_in, d_rec):
+    def gru_backward(g, a, h_prev, dh, d_in, d_rec, d_a):
+        """d_in = [dr', dz', dn'], d_rec = [dr', dz', da], d_a = da (see ``gru``); dh <- dh z."""
         b, H = dh.shape
         for row in range(b):
-            gr, ar, hp, dhr, di, drc = g[row], a[row], h_prev[row], dh[row], d_in[row], d_rec[row]
-            for j in range(H):
+            gr, ar, hp, dhr = g[row], a[row], h_prev[row], dh[row]
+            di, drc, dar = d_in[row], d_rec[row], d_a[row]
+            for j in range(H):  # dr'
+                r, z, n = gr[j], gr[H + j], gr[2 * H + j]
+                dn = dhr[j] * (one - z) * (one - n * n)
+                dr = dn * ar[j] * r * (one - r)
+                di[j] = dr
+                drc[j] = dr
+            for j in range(H):  # dz'
+                z, n = gr[H + j], gr[2 * H + j]
+                dz = dhr[j] * (hp[j] - n) * z * (one - z)
+                di[H + j] = dz
+                drc[H + j] = dz
+            for j in range(H):  # dn', da; dh <- dh z
                 r, z, n, d = gr[j], gr[H + j], gr[2 * H + j], dhr[j]
                 dn = d * (one - z) * (one - n * n)
-                dz = d * (hp[j] - n) * z * (one - z)
-                drr = dn * ar[j] * r * (one - r)
-                di[j], di[H + j], di[2 * H + j] = drr, dz, dn
-                drc[j], drc[H + j], drc[2 * H + j] = drr, dz, dn * r
+                da = dn * r
+                di[2 * H + j] = dn
+                drc[2 * H + j] = da
+                dar[j] = da
                 dhr[j] = d * z
 
     @jit
-    def gru_pre(g, rec, b_hn, a):
-        """r, z pre-activations halved (for sigmoid via tanh); a = h W_hn^T + b_hn."""
+    def gru_pre(g, rec, b_hn, s, a):
+        """s = (p_r, p_z) / 2 (pre-activations halved, for sigmoid via tanh); a = h W_hn^T + b_hn."""
         b, H = a.shape
         for row in range(b):
-            gr, rr, ar = g[row], rec[row], a[row]
+            gr, rr, sr, ar = g[row], rec[row], s[row], a[row]
             for j in range(2 * H):
-                gr[j] = half * (gr[j] + rr[j])
+                sr[j] = half * (gr[j] + rr[j])
             for j in range(H):
                 ar[j] = rr[2 * H + j] + b_hn[j]
 
     @jit
-    def gru_mid(g, a):
-        """tanh(p/2) -> r, z sigmoids in place; n's pre-activation x W_in^T + b_in + r * a."""
+    def gru_mid(g, s, a, p_n):
+        """From s = tanh(p/2) of r, z: n's pre-activation p_n = x W_in^T + b_in + r * a."""
         b, H = a.shape
         for row in range(b):
-            gr, ar = g[row], a[row]
+            gr, sr, ar, pr = g[row], s[row], a[row], p_n[row]
             for j in range(H):
-                r = half * gr[j] + half
-                gr[j] = r
-                gr[H + j] = half * gr[H + j] + half
-                gr[2 * H + j] = gr[2 * H + j] + r * ar[j]
+                pr[j] = gr[2 * H + j] + (half * sr[j] + half) * ar[j]
 
     @jit
-    def gru_out(g, h_prev, h):
-        """h = n + z (h_prev - n)."""
+    def gru_out(s, n, h_prev, g, h):
+        """g <- [r, z, n]; h = n + z (h_prev - n)."""
         b, H = h.shape
         for row in range(b):
-            gr, hp, hr = g[row], h_prev[row], h[row]
+            sr, nr, hp, gr, hr = s[row], n[row], h_prev[row], g[row], h[row]
+            for j in range(2 * H):
+                gr[j] = half * sr[j] + half
             for j in range(H):
-                n = gr[2 * H + j]
-                hr[j] = n + gr[H + j] * (hp[j] - n)
+                nj = nr[j]
+                gr[2 * H + j] = nj
+                hr[j] = nj + (half * sr[H + j] + half) * (hp[j] - nj)
 
     return {"lstm_cell": lstm_cell, "lstm_backward": lstm_backward, "gru_backward": gru_backward,
             "gru_pre": gru_pre, "gru_mid": gru_mid, "gru_out": gru_out}
@@ -137,17 +157,25 @@ def lstm_backward(g, c_prev, tc, dr, dc, dg):
     compiled()["lstm_backward"](g, c_prev, tc, dr, dc, dg)
 
 
-def gru_forward(g, rec, b_hn, h_prev, a, h):
-    """As ``numpy_steps.gru_forward``."""
-    H = h.shape[1]
+def _gru_work(work, b, H, dtype):
+    """Two C-contiguous scratch blocks, (b, 2H) for r, z and (b, H) for n, from ``work`` (>= b*3H items)."""
+    flat = np.empty(3 * b * H, dtype) if work is None else work.reshape(-1)
+    return flat[:2 * b * H].reshape(b, 2 * H), flat[2 * b * H:3 * b * H].reshape(b, H)
+
+
+def gru_forward(g, rec, b_hn, h_prev, a, h, work=None):
+    """As ``numpy_steps.gru_forward``. Both tanh calls run on contiguous scratch from ``work``:
+    s = tanh([p_r, p_z] / 2) (b, 2H), then p_n -> n (b, H); the last loop writes r, z, n into g."""
+    b, H = h.shape
     loops = compiled()
-    loops["gru_pre"](g, rec, b_hn, a)
-    np.tanh(g[:, :2 * H], out=g[:, :2 * H])
-    loops["gru_mid"](g, a)
-    np.tanh(g[:, 2 * H:], out=g[:, 2 * H:])
-    loops["gru_out"](g, h_prev, h)
+    s, p_n = _gru_work(work, b, H, h.dtype)
+    loops["gru_pre"](g, rec, b_hn, s, a)
+    np.tanh(s, out=s)
+    loops["gru_mid"](g, s, a, p_n)
+    np.tanh(p_n, out=p_n)
+    loops["gru_out"](s, p_n, h_prev, g, h)
 
 
-def gru_backward(g, a, h_prev, dh, d_in, d_rec):
+def gru_backward(g, a, h_prev, dh, d_in, d_rec, d_a=None):
     """As ``numpy_steps.gru_backward``."""
-    compiled()["gru_backward"](g, a, h_prev, dh, d_in, d_rec)
+    compiled()["gru_backward"](g, a, h_prev, dh, d_in, d_rec, np.empty_like(dh) if d_a is None else d_a)

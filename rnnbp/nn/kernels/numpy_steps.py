@@ -57,9 +57,10 @@ def lstm_backward(g, c_prev, tc, dr, dc, dg):
     dc *= f
 
 
-def gru_forward(g, rec, b_hn, h_prev, a, h):
+def gru_forward(g, rec, b_hn, h_prev, a, h, work=None):
     """g (b, 3H) = x W_ih^T + b_ih (+ b_hr, b_hz), rec = h W_hh^T -> r, z, n in place;
-    a = rec_n + b_hn; h = n + z (h_prev - n)."""
+    a = rec_n + b_hn; h = n + z (h_prev - n). ``work``: scratch of >= 3bH items, which only
+    the numba steps use."""
     H = h.shape[1]
     rz = g[:, :2 * H]
     rz += rec[:, :2 * H]
@@ -73,9 +74,10 @@ def gru_forward(g, rec, b_hn, h_prev, a, h):
     h += n
 
 
-def gru_backward(g, a, h_prev, dh, d_in, d_rec):
+def gru_backward(g, a, h_prev, dh, d_in, d_rec, d_a=None):
     """From dh (b, H): gate gradients on the input side d_in and the recurrent side d_rec
-    (b, 3H each); dh <- dh z (the direct path to h_prev)."""
+    (b, 3H each); dh <- dh z (the direct path to h_prev). d_a (b, H), if given, gets a
+    copy of d_rec's n block (da)."""
     H = dh.shape[1]
     r, z, n = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
     dn = d_in[:, 2 * H:]
@@ -92,4 +94,6 @@ def gru_backward(g, a, h_prev, dh, d_in, d_rec):
     dr *= r * (1 - r)
     d_rec[:, :2 * H] = d_in[:, :2 * H]
     np.multiply(dn, r, out=d_rec[:, 2 * H:])
+    if d_a is not None:
+        d_a[...] = d_rec[:, 2 * H:]
     dh *= z
