@@ -64,8 +64,10 @@ def adding_problem(n: int, length: int, generator: np.random.Generator | None = 
       the first marker to the end, both included) is exactly ``d``, or uniform in
       ``[low, high]``; t2 is uniform in ``(t1, L)``. A truncated backward pass reaching
       k2 steps back from the last step (steps ``L-k2 .. L-1``) sees the first marker
-      exactly when ``k2 >= L - t1``, so comparing k2 with ``lag`` tells whether
-      truncation can learn the task. The standard task has lags in ``[L - L//2 + 1, L]``.
+      exactly when ``k2 >= L - t1``. That alone does not make k2 < lag unlearnable: t2
+      often lies inside the window, and a storing rule learnt there also acts at t1
+      (``demos/long_memory.py`` keeps t2 out of the window to show the limit). The
+      standard task has lags in ``[L - L//2 + 1, L]``.
 
     Args:
         n : int > 0. Sequences (the batch size N).
