@@ -3,7 +3,7 @@
 NumPy runs each elementwise op of a step as its own pass, and on the gate blocks
 of a (b, 4H) buffer those passes are strided and slow. Here everything but tanh
 is fused into compiled loops, which LLVM vectorises because they are pure
-arithmetic (but see the note above the GRU loops on how they must store).
+arithmetic (but see the note above the loops on how they must store).
 tanh stays with NumPy, whose float32 tanh is SIMD (numba would call a scalar
 libm tanh, 50x slower without Intel's SVML); the GRU runs it on contiguous
 scratch, as NumPy's tanh is about twice as slow per item on strided gate blocks.
@@ -47,6 +47,11 @@ def _compile(cache: bool):
     half, one = np.float32(0.5), np.float32(1.0)  # float32 constants keep float32 math in float32
     jit = numba.njit(cache=cache, nogil=True)
 
+    # The loops store to each gate block of a (b, 4H) or (b, 3H) row in a j-loop of its own: LLVM
+    # does not vectorise a loop that stores to one array at offsets H apart (it cannot rule out that
+    # H is shorter than a vector), and such a loop runs scalar, 2-6x slower. Loads at such offsets,
+    # and stores to distinct arrays, are fine. A row (4H floats) stays in L1 across its loops.
+
     @jit
     def lstm_cell(g, c_prev, c):
         """g (b, 4H) = [tanh(p_i/2), tanh(p_f/2), tanh(p_o/2), tanh(p_g)] -> i, f, o sigmoids in place;
@@ -60,23 +65,35 @@ def _compile(cache: bool):
                 cr[j] = gr[H + j] * cp[j] + gr[j] * gr[3 * H + j]
 
     @jit
+    def lstm_out(g, tc, h):
+        """h = o tc (NumPy's multiply is over twice as slow on the strided o block)."""
+        b, H = h.shape
+        for row in range(b):
+            gr, tr, hr = g[row], tc[row], h[row]
+            for j in range(H):
+                hr[j] = gr[2 * H + j] * tr[j]
+
+    @jit
     def lstm_backward(g, c_prev, tc, dr, dc, dg):
+        """dg = [di', df', do', dg'] (see ``lstm``); dc <- (dc + dr o (1 - tc^2)) f."""
         b, H = dc.shape
         for row in range(b):
             gr, cp, tr, d, dcr, dgr = g[row], c_prev[row], tc[row], dr[row], dc[row], dg[row]
-            for j in range(H):
-                i, f, o, gg, t = gr[j], gr[H + j], gr[2 * H + j], gr[3 * H + j], tr[j]
+            for j in range(H):  # dc += dr o (1 - tc^2); di'
+                i, o, gg, t = gr[j], gr[2 * H + j], gr[3 * H + j], tr[j]
                 dct = dcr[j] + d[j] * o * (one - t * t)
+                dcr[j] = dct
                 dgr[j] = dct * gg * i * (one - i)
-                dgr[H + j] = dct * cp[j] * f * (one - f)
-                dgr[2 * H + j] = d[j] * t * o * (one - o)
+            for j in range(H):  # df'
+                f = gr[H + j]
+                dgr[H + j] = dcr[j] * cp[j] * f * (one - f)
+            for j in range(H):  # do'
+                o = gr[2 * H + j]
+                dgr[2 * H + j] = d[j] * tr[j] * o * (one - o)
+            for j in range(H):  # dg'; dc <- dc f
+                i, gg, dct = gr[j], gr[3 * H + j], dcr[j]
                 dgr[3 * H + j] = dct * i * (one - gg * gg)
-                dcr[j] = dct * f
-
-    # The GRU loops store to each gate block of a (b, 3H) row in a j-loop of its own: LLVM does
-    # not vectorise a loop that stores to one array at offsets H apart (it cannot rule out that H
-    # is shorter than a vector), and such a loop runs scalar, 3-6x slower. Loads at such offsets,
-    # and stores to distinct arrays, are fine. A row (3H floats) stays in L1 across its loops.
+                dcr[j] = dct * gr[H + j]
 
     @jit
     def gru_backward(g, a, h_prev, dh, d_in, d_rec, d_a):
@@ -138,18 +155,18 @@ def _compile(cache: bool):
                 gr[2 * H + j] = nj
                 hr[j] = nj + (half * sr[H + j] + half) * (hp[j] - nj)
 
-    return {"lstm_cell": lstm_cell, "lstm_backward": lstm_backward, "gru_backward": gru_backward,
-            "gru_pre": gru_pre, "gru_mid": gru_mid, "gru_out": gru_out}
+    return {"lstm_cell": lstm_cell, "lstm_out": lstm_out, "lstm_backward": lstm_backward,
+            "gru_backward": gru_backward, "gru_pre": gru_pre, "gru_mid": gru_mid, "gru_out": gru_out}
 
 
 def lstm_forward(g, rec, c_prev, c, tc, h):
     """As ``numpy_steps.lstm_forward`` (internal gate order [i, f, o, g], i/f/o rows halved)."""
-    H = c.shape[1]
     g += rec
     np.tanh(g, out=g)
-    compiled()["lstm_cell"](g, c_prev, c)
+    loops = compiled()
+    loops["lstm_cell"](g, c_prev, c)
     np.tanh(c, out=tc)
-    np.multiply(g[:, 2 * H:3 * H], tc, out=h)
+    loops["lstm_out"](g, tc, h)
 
 
 def lstm_backward(g, c_prev, tc, dr, dc, dg):
