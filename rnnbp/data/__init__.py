@@ -1,6 +1,12 @@
 """Data: loaders, splits and batching. Heavy libraries load only inside the loaders that use them."""
 from .batching import batches
+from .buckets import Features, bucket_batches, pad_sequences, padded_batches
 from .download import ChecksumError, DatasetError, DatasetNotFoundError, data_root, fetch, sha256_file
+from .features import (
+    AudioFileError, FeatureConfig, Normalizer, compute_features, extract_features, feature_cache_path,
+    file_features, read_audio,
+)
+from .fsdd import FSDD, Recording, fsdd_manifest, load_fsdd, parse_recording_name
 from .ocr_digits import load_ocr_digits
 from .synthetic import (
     ADDING_BASELINE_MSE, IGNORE_INDEX, adding_problem, copy_memory, copy_memory_baseline, delayed_recall,
@@ -15,6 +21,10 @@ __all__ = [
     "data_root", "fetch", "sha256_file", "DatasetError", "DatasetNotFoundError", "ChecksumError",
     "CharVocab", "TextCorpus", "load_tiny_shakespeare", "split_text",
     "stream_batches", "stream_pairs", "stream_chunks",
+    "FSDD", "Recording", "load_fsdd", "fsdd_manifest", "parse_recording_name",
+    "FeatureConfig", "Features", "Normalizer", "AudioFileError", "read_audio", "compute_features", "file_features",
+    "extract_features", "feature_cache_path",
+    "bucket_batches", "pad_sequences", "padded_batches",
     "adding_problem", "copy_memory", "copy_memory_baseline", "delayed_recall", "delayed_recall_baseline",
     "ADDING_BASELINE_MSE", "IGNORE_INDEX",
 ]
