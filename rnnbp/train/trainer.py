@@ -342,6 +342,13 @@ class Trainer:
         save(self.state_dict(), path)
 
     # --------------------------------------------------------------- the loop
+    def _stop_in_epoch(self, bar, epochs: int) -> bool:
+        """Stop at the current batch boundary: close the bar, save and say where; False for the caller."""
+        if bar is not None:
+            bar.close()
+        self._stopped(f"at {self._where()}", epochs)
+        return False
+
     def _run_epoch(self, epochs: int, bar_class) -> bool:
         """Run (or finish) epoch ``self.epoch + 1``; False when it stopped in mid-epoch."""
         e = self.epoch + 1
@@ -367,6 +374,8 @@ class Trainer:
         items = 0.0
         try:
             for batch in it:
+                if self.stop_training:  # asked before this batch (on_fit_start, on_epoch_start, a signal)
+                    return self._stop_in_epoch(bar, epochs)
                 index = self.position
                 self._consistent = False
                 metrics = self.train_step(batch)
@@ -389,10 +398,7 @@ class Trainer:
                     bar.set_postfix({"loss": f"{self._mean('loss'):.4f}", "items/s": f"{rate:.4g}"}, refresh=False)
                     bar.update(1)
                 if self.stop_training:
-                    if bar is not None:
-                        bar.close()
-                    self._stopped(f"at {self._where()}", epochs)
-                    return False
+                    return self._stop_in_epoch(bar, epochs)
                 if self.checkpoint_every and self.position % self.checkpoint_every == 0:
                     self._save(self.last_path)
         finally:

@@ -101,3 +101,14 @@ def test_unknown_monitor_is_named_with_the_keys_there_are(tmp_path, mlp):
     trainer = mlp(tmp_path, monitor="val_acc")
     with pytest.raises(ValueError, match=r"monitor='val_acc' is not among .*'val_loss'"):
         trainer.fit(1)
+
+
+def test_a_stop_asked_before_an_epoch_runs_no_batch(tmp_path, mlp):
+    class StopAtStart(Callback):
+        def on_epoch_start(self, trainer, epoch):
+            if epoch == 2:
+                trainer.request_stop("budget spent")
+
+    trainer = mlp(checkpoint_dir=tmp_path, callbacks=[StopAtStart()])
+    trainer.fit(3)
+    assert (trainer.epoch, trainer.position, trainer.updates) == (1, 0, 5)
