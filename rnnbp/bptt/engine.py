@@ -240,7 +240,7 @@ class TBPTT:
             self.model.zero_grad()
         probe_ctx = record_state_grads(self.model) if (train and self.diagnostics) else _nothing()
         with probe_ctx as probe:
-            outs, next_state, state = [], start_state, start_state
+            outs, next_state, state = [], start_state, start_state  # next_state: the state at m (w0 if m == w0)
             for p0, p1 in ((w0, m), (m, c1)):
                 if p1 <= p0:
                     continue
@@ -250,8 +250,6 @@ class TBPTT:
                 outs.append(out)
                 if p1 == m:
                     next_state = _detach(state)
-            if m == c1:
-                next_state = _detach(state)
             out = outs[0] if len(outs) == 1 else _cat_time(outs)
             out = out[c0 - w0:] if c0 > w0 else out
             loss, count, valid = self._loss(out, ys[c0 - h:c1 - h], lengths, loss_mask, c0, c1, h, chunk)

@@ -22,6 +22,7 @@ from . import init
 from .module import Module
 from .normalization import LayerNorm
 from .parameter import Parameter
+from .rnn_cells import check_cell_input
 
 
 class LayerNormLSTMCell(Module):
@@ -92,13 +93,7 @@ class LayerNormLSTMCell(Module):
         name = type(self).__name__
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
-        if x.ndim not in (1, 2):
-            raise ValueError(f"{name}: expected input of shape (B, {self.input_size}) or ({self.input_size},), "
-                             f"got {x.shape}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input has {x.shape[-1]} features (shape {x.shape}), "
-                             f"expected input_size={self.input_size}")
-        batched = x.ndim == 2
+        batched = check_cell_input(name, x, self.input_size)
         if hx is None:
             return batched
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:

@@ -53,6 +53,15 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     return n + z * (h - n)
 
 
+def check_cell_input(name: str, x, input_size: int) -> bool:
+    """A cell's input must be (B, input_size) or (input_size,); returns whether it is batched."""
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name}: expected input of shape (B, {input_size}) or ({input_size},), got {x.shape}")
+    if x.shape[-1] != input_size:
+        raise ValueError(f"{name}: input has {x.shape[-1]} features (shape {x.shape}), expected input_size={input_size}")
+    return x.ndim == 2
+
+
 class _CellBase(Module):
     """Parameters and argument checks shared by the three cells.
 
@@ -89,15 +98,9 @@ class _CellBase(Module):
             init.uniform_(p, -bound, bound, generator=generator)
 
     def _check(self, x, h, what: str = "hx"):
-        """Validate shapes; returns (x as 2-D, batched?)."""
+        """Validate shapes; returns whether x is batched."""
         name = type(self).__name__
-        if x.ndim not in (1, 2):
-            raise ValueError(f"{name}: expected input of shape (B, {self.input_size}) or ({self.input_size},), "
-                             f"got {x.shape}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input has {x.shape[-1]} features (shape {x.shape}), "
-                             f"expected input_size={self.input_size}")
-        batched = x.ndim == 2
+        batched = check_cell_input(name, x, self.input_size)
         if h is not None:
             expected = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
             if h.shape != expected:
