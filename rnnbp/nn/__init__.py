@@ -13,3 +13,4 @@ from .recurrent import Recurrent
 from .rnn import GRU, LSTM, RNN, RNNBase
 from .rnn_cells import GRUCell, LSTMCell, RNNCell
 from .sparse import Embedding
+from .tree import ChildSumTreeLSTMCell, NaryTreeLSTMCell, Recursive, RecursiveRNN, RecursiveRNNCell, TreeLSTM
