@@ -4,7 +4,8 @@ The step: a binary (N-ary, N=2) or Child-Sum Tree-LSTM over a batch of random
 expression-shaped trees, a linear head on every node, cross-entropy, backward to
 every parameter, float32. Printed from one run:
 
-* level-batched  - ``nn.TreeLSTM`` on a ``TreeBatch``: one cell call per level
+* level-batched  - ``nn.TreeLSTM`` on a ``TreeBatch``: one fused node per level
+*   composed     - the same, each level composed from primitive ops (``fused=False``)
 * tree by tree   - the same module called once per tree (a batch of one)
 * node by node   - the cell called once per node in topological order, the textbook recursion
 * GEMM bound     - only the matrix products of the level-batched step, timed alone in NumPy
@@ -140,16 +141,20 @@ def main(argv=None) -> dict:
     results = {}
     for kind in args.kinds:
         rnnbp.manual_seed(0)
-        model = nn.TreeLSTM(args.hidden, args.hidden, num_children=2 if kind == "2ary" else None)
+        width = 2 if kind == "2ary" else None
+        model = nn.TreeLSTM(args.hidden, args.hidden, num_children=width)
+        composed = nn.TreeLSTM(args.hidden, args.hidden, num_children=width, fused=False)
+        composed.load_state_dict(model.state_dict())
         head = nn.Linear(args.hidden, 10)
-        impls = {name: cls(model, head, trees, x_rows, labels) for name, cls in
-                 [("level-batched", LevelBatched), ("tree by tree", TreeByTree), ("node by node", NodeByNode),
-                  ("GEMM bound", GemmBound)]}
+        impls = {name: cls(module, head, trees, x_rows, labels) for name, cls, module in
+                 [("level-batched", LevelBatched, model), ("  composed", LevelBatched, composed),
+                  ("tree by tree", TreeByTree, model), ("node by node", NodeByNode, model),
+                  ("GEMM bound", GemmBound, model)]}
         times = {name: [] for name in impls}
         for _ in range(args.rounds):
             for name, fn in impls.items():
-                model.zero_grad()
-                head.zero_grad()
+                for module in (model, composed, head):
+                    module.zero_grad()
                 start = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - start)

@@ -34,6 +34,7 @@ from ..autograd.tensor import DEFAULT_DTYPE, Tensor
 from ..structure import Tree, TreeBatch
 from ..structure.gather import GatherPlan, gather_rows
 from . import init
+from .kernels.tree_lstm import ChildSumTreeLSTMLevel, NaryTreeLSTMLevel, TreeLSTMLeaves
 from .module import Module
 from .parameter import Parameter
 
@@ -157,17 +158,25 @@ class ChildSumTreeLSTMCell(_RecursiveCell):
         c = i * g + sum_k f_k * c_k,   h = o * tanh(c)
 
     weight_ih (4H, input_size), weight_hh (4H, H) with rows [i, f, g, o]; biases (4H,).
-    On a chain this is exactly ``nn.LSTMCell`` with the same weights.
+    On a chain this is exactly ``nn.LSTMCell`` with the same weights. ``fused=True`` runs
+    each level as one node with a hand-written backward (:mod:`rnnbp.nn.kernels.tree_lstm`);
+    ``fused=False`` composes it from primitive ops (the reference it is tested against).
 
     Shape: x (M, input_size); children None or (h, c) each (M, K, H) -> (h, c) each (M, H).
     """
 
     has_cell_state = True
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None, generator=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, fused: bool = True, dtype=None,
+                 generator=None):
         super().__init__(input_size, hidden_size, None, 4 * hidden_size, hidden_size, bias, dtype, generator)
+        self.fused = bool(fused)
 
     def combine(self, projected: Tensor, children=None):
+        if self.fused:
+            if children is None:
+                return TreeLSTMLeaves.apply(projected, hidden_size=self.hidden_size)
+            return ChildSumTreeLSTMLevel.apply(projected, *self._check_children(projected, children), self.weight_hh)
         if children is None:
             i, _, g, o = projected.chunk(4, dim=1)
             c = i.sigmoid() * g.tanh()
@@ -194,7 +203,8 @@ class NaryTreeLSTMCell(_RecursiveCell):
 
     weight_ih ((N+3)H, input_size), weight_hh ((N+3)H, N*H), biases ((N+3)H,). Every
     forget gate sees every child (Tai's U^(f)_{kl}); unlike Tai's shared W^(f), each
-    f_k has its own input weights, so that N=1 is exactly ``nn.LSTMCell``.
+    f_k has its own input weights, so that N=1 is exactly ``nn.LSTMCell``. ``fused`` as in
+    :class:`ChildSumTreeLSTMCell`.
 
     Shape: x (M, input_size); children None or (h, c) each (M, N, H) -> (h, c) each (M, H).
     """
@@ -202,13 +212,18 @@ class NaryTreeLSTMCell(_RecursiveCell):
     has_cell_state = True
 
     def __init__(self, input_size: int, hidden_size: int, num_children: int = 2, bias: bool = True,
-                 dtype=None, generator=None):
+                 fused: bool = True, dtype=None, generator=None):
         n = _positive_int("NaryTreeLSTMCell", "num_children", num_children)
         h = _positive_int("NaryTreeLSTMCell", "hidden_size", hidden_size)
         super().__init__(input_size, h, n, (n + 3) * h, n * h, bias, dtype, generator)
+        self.fused = bool(fused)
 
     def combine(self, projected: Tensor, children=None):
         hsz, n = self.hidden_size, self.num_children
+        if self.fused:
+            if children is None:
+                return TreeLSTMLeaves.apply(projected, hidden_size=hsz)
+            return NaryTreeLSTMLevel.apply(projected, *self._check_children(projected, children), self.weight_hh)
         if children is None:
             i, _, g, o = projected.split([hsz, n * hsz, hsz, hsz], dim=1)
             c = i.sigmoid() * g.tanh()
@@ -327,11 +342,13 @@ class TreeLSTM(Recursive):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_children: int | None = None, bias: bool = True,
-                 dtype=None, generator=None):
+                 fused: bool = True, dtype=None, generator=None):
         if num_children is None:
-            cell = ChildSumTreeLSTMCell(input_size, hidden_size, bias=bias, dtype=dtype, generator=generator)
+            cell = ChildSumTreeLSTMCell(input_size, hidden_size, bias=bias, fused=fused, dtype=dtype,
+                                        generator=generator)
         else:
-            cell = NaryTreeLSTMCell(input_size, hidden_size, num_children, bias=bias, dtype=dtype, generator=generator)
+            cell = NaryTreeLSTMCell(input_size, hidden_size, num_children, bias=bias, fused=fused, dtype=dtype,
+                                    generator=generator)
         super().__init__(cell)
 
 

@@ -3,6 +3,7 @@
 * gradcheck of every cell over a batch of mixed trees (and a DAG), float64;
 * the batch equals each tree run alone, and every node equals an independent NumPy
   reference evaluated node by node (Tai et al. 2015's equations written out);
+* the fused Tree-LSTM levels equal the same cells composed from primitive ops;
 * on a chain, the Child-Sum and 1-ary Tree-LSTMs are nn.LSTM, the recursive cell nn.RNN;
 * one cell call per level, not per node; errors name the module and the shapes.
 """
@@ -45,6 +46,9 @@ CELLS = {
     "childsum-lstm-nobias": lambda: nn.TreeLSTM(3, 4, bias=False, dtype=np.float64),
     "2ary-lstm": lambda: nn.TreeLSTM(3, 4, num_children=2, dtype=np.float64),
     "3ary-lstm": lambda: nn.TreeLSTM(3, 4, num_children=3, dtype=np.float64),
+    "childsum-lstm-composed": lambda: nn.TreeLSTM(3, 4, fused=False, dtype=np.float64),
+    "2ary-lstm-composed": lambda: nn.TreeLSTM(3, 4, num_children=2, fused=False, dtype=np.float64),
+    "3ary-lstm-composed": lambda: nn.TreeLSTM(3, 4, num_children=3, fused=False, dtype=np.float64),
 }
 
 
@@ -297,3 +301,42 @@ def test_errors_name_the_module_and_the_shapes():
         nn.RecursiveRNN(3, 4, nonlinearity="gelu")
     with pytest.raises(TypeError, match="has no 'input_projection'"):
         nn.Recursive(nn.LSTMCell(3, 4))
+
+
+@pytest.mark.parametrize("num_children", [None, 1, 2, 3])
+@pytest.mark.parametrize("loss_on", ["all-h", "root-c", "both"])
+def test_fused_levels_equal_the_composed_cells(num_children, loss_on):
+    """Values and every gradient, float64; the loss reaches the fused nodes through h, c or both."""
+    trees = mixed_trees(num_children) + [Tree([(), (), (0, 1), (2, 2), (3, 2)])] * (num_children != 1)
+    if num_children == 1:
+        trees = [chain(4), chain(1), chain(7)]
+    batch = TreeBatch(trees)
+    rng = np.random.default_rng(8)
+    x_data = rng.standard_normal((batch.num_nodes, 3))
+    w_out, w_c = rng.standard_normal((batch.num_nodes, 4)), rng.standard_normal((batch.num_trees, 4))
+    grads = {}
+    for fused in (True, False):
+        rnnbp.manual_seed(0)
+        model = nn.TreeLSTM(3, 4, num_children=num_children, fused=fused, dtype=np.float64)
+        with rnnbp.no_grad():
+            for p in model.parameters():
+                p.data *= 3.0  # saturate some gates
+        x = rnnbp.tensor(x_data, requires_grad=True)
+        output, (h, c) = model(x, batch)
+        loss = {"all-h": (output * rnnbp.tensor(w_out)).sum(), "root-c": (c * rnnbp.tensor(w_c)).sum(),
+                "both": (output * rnnbp.tensor(w_out)).sum() + (c * rnnbp.tensor(w_c)).sum()}[loss_on]
+        loss.backward()
+        grads[fused] = [output.data, c.data, x.grad] + [p.grad for p in model.parameters()]
+    for got, want in zip(grads[True], grads[False]):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
+
+
+def test_fused_levels_keep_float32():
+    rnnbp.manual_seed(0)
+    batch = TreeBatch(mixed_trees(3))
+    for num_children in (None, 3):
+        model = nn.TreeLSTM(3, 4, num_children=num_children)
+        x = rnnbp.randn(batch.num_nodes, 3, requires_grad=True)
+        output, (h, c) = model(x, batch)
+        (output.sum() + c.sum()).backward()
+        assert output.dtype == c.dtype == x.grad.dtype == model.cell.weight_hh.grad.dtype == np.float32
