@@ -1,10 +1,12 @@
-"""The reverse-mode graph walk behind ``Tensor.backward``.
+"""The reverse-mode graph walk behind ``Tensor.backward`` and :func:`grad`.
 
 The graph is sorted iteratively (no recursion, so a 10,000-step unroll works),
-then walked from the output back to the leaves, each node's backward called
-once with the sum of the gradients its outputs received. Leaf gradients are
-accumulated into ``.grad``. Unless ``retain_graph`` is set, each node's saved
-arrays are dropped as soon as its backward has run.
+then walked from the outputs back to the leaves, each node's backward called
+once with the sum of the gradients its outputs received. ``Tensor.backward``
+accumulates leaf gradients into ``.grad``; :func:`grad` runs the same walk in a
+*capture* mode that hands back the gradients of chosen tensors (leaves or
+intermediate) and touches no ``.grad``. Unless ``retain_graph`` is set, each
+node's saved arrays are dropped as soon as its backward has run.
 """
 from __future__ import annotations
 
@@ -15,11 +17,11 @@ class GraphFreedError(RuntimeError):
     """Backward reached a node whose saved arrays were already freed."""
 
 
-def _toposort(root):
-    """Nodes reachable from ``root``, each after every node that consumes it."""
+def _toposort(roots):
+    """Nodes reachable from ``roots``, each after every node that consumes it."""
     order = []
     visited = set()
-    stack = [(root, False)]
+    stack = [(root, False) for root in roots]
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -57,14 +59,72 @@ def _accumulate_leaf(tensor, grad, owned_ids):
         tensor.grad += grad
 
 
-def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
-    """Backpropagate ``gradient`` (dL/droot) from the tensor ``root`` to every leaf."""
-    root_node = root._node
-    order = _toposort(root_node)
-    grads = {root_node: [None] * root_node.n_outputs}
-    grads[root_node][root._out_index] = gradient
+class _Capture:
+    """What :func:`grad` asks of the walk: the gradients of ``inputs``, not leaf accumulation.
+
+    Leaves are captured where the walk would accumulate into ``.grad``; an intermediate
+    tensor when its node is reached, from the summed gradient of its output slot. Only
+    nodes with a captured input upstream run their backward, and each is told (through
+    ``needs_input_grad``) which of its inputs lead somewhere, so no gradient is computed
+    that nobody asked for, as PyTorch's engine does for ``torch.autograd.grad``.
+    """
+
+    def __init__(self, inputs):
+        self.leaves = {id(t): t for t in inputs if t._node is None}
+        self.slots = {}  # node -> {output index: tensor}
+        for t in inputs:
+            if t._node is not None:
+                self.slots.setdefault(t._node, {})[t._out_index] = t
+        self.found = {}  # id(tensor) -> gradient summed so far
+
+    def add(self, tensor, g) -> None:
+        key = id(tensor)
+        self.found[key] = g if key not in self.found else self.found[key] + g
+
+    def plan(self, order) -> None:
+        """Mark the nodes whose backward must run: those with a captured input upstream.
+
+        A freed node counts as needed, so that walking it raises GraphFreedError instead
+        of reporting the inputs behind it as unused.
+        """
+        self.propagate = set()
+        for node in reversed(order):  # producers before consumers
+            if node.freed or any(self._leads_on(p) for p in node.parents):
+                self.propagate.add(node)
+
+    def _leads_on(self, parent) -> bool:
+        if parent is None:
+            return False
+        node = parent._node
+        if node is None:
+            return id(parent) in self.leaves
+        return node in self.slots or node in self.propagate
+
+    def visits(self, node) -> bool:
+        return node in self.propagate or node in self.slots
+
+    def needs(self, node) -> tuple:
+        return tuple(n and self._leads_on(p) for n, p in zip(node.needs_input_grad, node.parents))
+
+
+def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
+    """Backpropagate from ``seeds``, (tensor with a node, dL/dtensor) pairs, to the leaves.
+
+    Without ``capture`` leaf gradients accumulate into ``.grad`` (``Tensor.backward``);
+    with it they are collected in ``capture.found`` instead (:func:`grad`).
+    """
+    order = _toposort([t._node for t, _ in seeds])
+    grads = {}
+    for t, g in seeds:
+        slots = grads.setdefault(t._node, [None] * t._node.n_outputs)
+        i = t._out_index
+        slots[i] = g if slots[i] is None else slots[i] + g
+    if capture is not None:
+        capture.plan(order)
     owned_ids = set()
     for node in order:
+        if capture is not None and not capture.visits(node):
+            continue
         if node.freed:
             raise GraphFreedError(
                 f"backward: the graph through {node.name} was already freed by an earlier "
@@ -73,7 +133,13 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
         out_grads = grads.pop(node, None)
         if out_grads is None:
             continue
-        if node.retained:
+        if capture is not None:
+            for index, tensor in capture.slots.get(node, {}).items():
+                if out_grads[index] is not None:
+                    capture.add(tensor, out_grads[index])
+            if node not in capture.propagate:
+                continue
+        elif node.retained:
             for index, tensor in node.retained.items():
                 if out_grads[index] is not None:
                     _accumulate_leaf(tensor, out_grads[index], owned_ids)
@@ -85,7 +151,15 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
                     f"after the forward pass (version {parent._version}, saved at version {version}), "
                     "e.g. by optimizer.step() before this backward; run the forward again after updating"
                 )
-        in_grads = type(node).backward(node, *out_grads)
+        if capture is None:
+            in_grads = type(node).backward(node, *out_grads)
+        else:
+            recorded = node.needs_input_grad
+            node.needs_input_grad = capture.needs(node)
+            try:
+                in_grads = type(node).backward(node, *out_grads)
+            finally:
+                node.needs_input_grad = recorded
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         if len(in_grads) != len(parents):
@@ -108,13 +182,109 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
                 )
             parent_node = parent._node
             if parent_node is None:
-                _accumulate_leaf(parent, g, owned_ids)
+                if capture is None:
+                    _accumulate_leaf(parent, g, owned_ids)
+                elif id(parent) in capture.leaves:
+                    capture.add(parent, g)
+                continue
+            if capture is not None and not capture.visits(parent_node):
                 continue
             slots = grads.get(parent_node)
             if slots is None:
                 slots = grads[parent_node] = [None] * parent_node.n_outputs
             i = parent._out_index
             slots[i] = g if slots[i] is None else slots[i] + g
+
+
+def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
+    """Backpropagate ``gradient`` (dL/droot) from the tensor ``root`` to every leaf."""
+    _walk([(root, gradient)], retain_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
+         allow_unused: bool = False) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, touching no ``.grad``.
+
+    ``torch.autograd.grad`` without ``create_graph``: computes the vector-Jacobian
+    product sum_k grad_outputs[k]^T d outputs[k] / d inputs[i] for every i by the
+    same walk as ``backward``, but returns the gradients instead of accumulating
+    them into the leaves' ``.grad`` (which stay as they are, as do those of every
+    other leaf). Inputs may be leaves or intermediate tensors of the graph.
+
+    Args:
+        outputs: a Tensor or a sequence of Tensors, each requiring grad.
+        inputs: a Tensor or a sequence of Tensors requiring grad (leaves or not).
+        grad_outputs: dL/doutputs, one per output (arrays or Tensors of each output's
+            shape, cast to its dtype); None, or a None entry, means ones and is only
+            allowed for one-element outputs.
+        retain_graph: keep the graph's saved arrays so it can be walked again;
+            None means False.
+        allow_unused: return None for an input the outputs do not depend on,
+            instead of raising.
+
+    Returns:
+        A tuple with one ``np.ndarray`` per input (rnnbp's ``.grad`` is an array too),
+        of the input's shape and dtype, or None for an unused input when allowed.
+    """
+    from .tensor import Tensor  # tensor.py imports this module first
+
+    outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if not outputs or not inputs:
+        raise ValueError(f"grad: got {len(outputs)} outputs and {len(inputs)} inputs; both must be non-empty")
+    for kind, tensors in (("outputs", outputs), ("inputs", inputs)):
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"grad: {kind}[{i}] must be a Tensor, got {type(t).__name__}")
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = (grad_outputs,) * len(outputs) if grad_outputs is None else (grad_outputs,)
+    grad_outputs = tuple(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: inputs[{i}] (shape {t.shape}) does not require grad")
+
+    capture = _Capture(inputs)
+    seeds = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise RuntimeError(f"grad: outputs[{i}] (shape {out.shape}) does not require grad and has no grad_fn")
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(
+                    f"grad: grad can be implicitly created only for one-element outputs, outputs[{i}] has "
+                    f"shape {out.shape}; pass grad_outputs"
+                )
+            g = grad_like(out.data)
+        else:
+            g = np.array(g.data if isinstance(g, Tensor) else g, dtype=out.data.dtype)
+            if g.shape != out.data.shape:
+                raise ValueError(f"grad: grad_outputs[{i}] has shape {g.shape} but outputs[{i}] has shape {out.shape}")
+        if out._node is None:
+            if id(out) in capture.leaves:  # d out / d out = I
+                capture.add(out, g)
+        else:
+            seeds.append((out, g))
+    if seeds:
+        _walk(seeds, bool(retain_graph), capture)
+
+    result, handed_out = [], set()
+    for i, t in enumerate(inputs):
+        g = capture.found.get(id(t))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: inputs[{i}] (shape {t.shape}) was not used to compute the outputs; "
+                    "pass allow_unused=True to get None for it"
+                )
+        elif id(g) in handed_out or g.base is not None or not g.flags.writeable:
+            # One array may be the gradient of two inputs (x + y); each caller gets its own.
+            g = g.copy()
+        if g is not None:
+            handed_out.add(id(g))
+        result.append(g)
+    return tuple(result)
 
 
 def grad_like(array: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@ from . import functional, init, utils
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .container import ModuleList, Sequential
 from .dropout import Dropout
+from .fixed_point import FixedPoint, FixedPointError, FixedPointRNNCell, NotConvergedError
 from .layernorm_lstm import LayerNormLSTMCell
 from .linear import Flatten, Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
