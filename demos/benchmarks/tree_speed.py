@@ -44,8 +44,7 @@ class LevelBatched:
     def __init__(self, model, head, trees, x_rows, labels):
         self.model, self.head = model, head
         self.batch = TreeBatch(trees)
-        self.x = rnnbp.Tensor(np.concatenate(x_rows)[np.argsort(np.concatenate(
-            [self.batch.positions(i) for i in range(len(trees))]))])
+        self.x = rnnbp.Tensor(self.batch.concat(x_rows))
         self.y = self.batch.concat(labels)
 
     def __call__(self):
@@ -103,20 +102,28 @@ class GemmBound:
         self.w_ih, self.w_hh, self.w_head = cell.weight_ih.numpy(), cell.weight_hh.numpy(), head.weight.numpy()
         self.x = np.concatenate(x_rows)
         width = cell.num_children
-        self.levels = []
+        hsz = cell.hidden_size
+        # Per level, (rows, weight) pairs: the N-ary cell multiplies the concatenated children
+        # by weight_hh; the Child-Sum cell their sum by the i, g, o rows and each child by U_f.
+        self.products = []
         for level in batch.levels[1:]:
-            k = width or level.max_children
-            kids = rng.standard_normal((level.size * (1 if width else k), self.w_hh.shape[1])).astype(f32)
-            self.levels.append(kids)
-        self.h = rng.standard_normal((batch.num_nodes, cell.hidden_size)).astype(f32)
+            if width:
+                kids = rng.standard_normal((level.size, width * hsz)).astype(f32)
+                self.products.append((kids, self.w_hh))
+            else:
+                w_igo = np.concatenate([self.w_hh[:hsz], self.w_hh[2 * hsz:]])
+                self.products.append((rng.standard_normal((level.size, hsz)).astype(f32), w_igo))
+                kids = rng.standard_normal((level.size * level.max_children, hsz)).astype(f32)
+                self.products.append((kids, self.w_hh[hsz:2 * hsz]))
+        self.h = rng.standard_normal((batch.num_nodes, hsz)).astype(f32)
 
     def __call__(self):
         gates = self.x @ self.w_ih.T
         logits = self.h @ self.w_head.T
-        for kids in self.levels:
-            g = kids @ self.w_hh.T
-            g @ self.w_hh       # d children
-            kids.T @ g          # d weight_hh
+        for rows, weight in self.products:
+            g = rows @ weight.T
+            g @ weight          # d rows
+            rows.T @ g          # d weight
         logits @ self.w_head
         logits.T @ self.h
         gates @ self.w_ih
@@ -163,8 +170,25 @@ def main(argv=None) -> dict:
         print(f"\n{kind} Tree-LSTM            time / level-batched")
         for name, t in median.items():
             print(f"  {name:<16} {t / base:8.2f}x")
-        results[kind] = median
+        disagreement = _gradient_disagreement(impls, [model, composed], head)
+        print(f"  the rnnbp steps' gradients agree to {disagreement:.1e} (largest relative difference)")
+        results[kind] = {"times": median, "disagreement": disagreement}
     return results
+
+
+def _gradient_disagreement(impls, models, head) -> float:
+    """The largest relative difference of any step's parameter gradients from the level-batched step's."""
+    grads = {}
+    for name, fn in impls.items():
+        if name == "GEMM bound":
+            continue
+        for module in models + [head]:
+            module.zero_grad()
+        fn()
+        used = next(m for m in models if m.cell.weight_hh.grad is not None)
+        grads[name] = [p.grad.copy() for p in list(used.parameters()) + list(head.parameters())]
+    reference = grads.pop("level-batched")
+    return max(float(np.abs(g - r).max() / np.abs(r).max()) for gs in grads.values() for g, r in zip(gs, reference))
 
 
 if __name__ == "__main__":

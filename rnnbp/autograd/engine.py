@@ -225,6 +225,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     Returns:
         A tuple with one ``np.ndarray`` per input (rnnbp's ``.grad`` is an array too),
         of the input's shape and dtype, or None for an unused input when allowed.
+
+    Unlike PyTorch, a graph holding a node freed by an earlier backward raises
+    :class:`GraphFreedError` even when that branch does not lead to the inputs: a
+    freed node has dropped its links, so what lies behind it cannot be known, and
+    skipping it could return an incomplete gradient.
     """
     from .tensor import Tensor  # tensor.py imports this module first
 

@@ -17,6 +17,8 @@ W_hh rescaled so that the map is a contraction and both solves converge.
 """
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 
 import numpy as np
@@ -43,6 +45,8 @@ class FixedPoint(Module):
     Forward iterates h_{k+1} = f(x, h_k) from h0 without recording a graph, until every
     unit of every row of the batch moves by at most ``tol`` in one step
     (max|h_{k+1} - h_k| <= tol, an absolute test: units of a tanh cell live in [-1, 1]).
+    For a map contracting at rate q < 1 the result is then within q / (1 - q) * tol of
+    the true fixed point (e.g. 9 tol at q = 0.9), and so, to first order, are the gradients.
     A batch iterates until its slowest row has converged, so each row's result equals what
     it gets alone to within the tolerance, not bit for bit.
     The result is one graph node with inputs x and f's parameters whose backward solves
@@ -69,8 +73,8 @@ class FixedPoint(Module):
             through them all (memory and time grow with the iterations; the reference).
         backward_tol : float > 0: relative residual ||g + J^T v - v||_2 / ||g||_2 to reach;
             defaults to ``tol``.
-        backward_max_iter : int > 0: budget of vector-Jacobian products (a Krylov solver takes up to
-            3 more, for its initial residual and the final check); defaults to ``max_iter``.
+        backward_max_iter : int > 0: budget of vector-Jacobian products, the Krylov solvers' initial
+            and final residuals included (at least 4 for them); defaults to ``max_iter``.
         strict: raise :class:`NotConvergedError` when a solve reaches its limit first (True),
             or warn and use the last iterate (False). NaN or Inf always raises
             :class:`FixedPointError`.
@@ -99,13 +103,16 @@ class FixedPoint(Module):
             raise TypeError(f"FixedPoint: f must be a Module called as f(x, h) -> h, got {type(f).__name__}")
         if backward not in BACKWARD_METHODS:
             raise ValueError(f"FixedPoint: backward must be one of {BACKWARD_METHODS}, got {backward!r}")
-        backward_tol = tol if backward_tol is None else backward_tol
+        inherited = backward_tol is None
+        backward_tol = tol if inherited else backward_tol
         backward_max_iter = max_iter if backward_max_iter is None else backward_max_iter
-        for name, value, low in (("tol", tol, 0.0), ("backward_tol", backward_tol, 0.0)):
-            if not isinstance(value, (int, float)) or not value >= low or not np.isfinite(value):
-                raise ValueError(f"FixedPoint: {name} must be a finite number >= {low}, got {value!r}")
+        for name, value in (("tol", tol), ("backward_tol", backward_tol)):
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < math.inf:
+                raise ValueError(f"FixedPoint: {name} must be a finite number >= 0, got {value!r}")
         if backward in ADJOINT_METHODS and backward_tol == 0:
-            raise ValueError("FixedPoint: backward_tol must be > 0 (a relative residual of 0 is never reached)")
+            origin = " (it defaults to tol, which is 0: pass backward_tol)" if inherited else ""
+            raise ValueError(f"FixedPoint: backward_tol must be > 0{origin}; a relative residual of 0 is never "
+                             "reached")
         for name, value in (("max_iter", max_iter), ("backward_max_iter", backward_max_iter)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"FixedPoint: {name} must be a positive integer, got {value!r}")

@@ -177,11 +177,13 @@ def _krylov(vjp, g, g_norm, method, tol, max_iter):
     operator = sla.LinearOperator((n, n), matvec=matvec, dtype=dtype)
     solver = getattr(sla, method)
     kwargs = {_rtol_name(solver): tol, "atol": 0.0, "x0": g.ravel().copy()}
+    budget = max(max_iter, 4) - 1  # one product is kept for the final residual
     if method == "gmres":
-        restart = min(GMRES_RESTART, max_iter)
-        kwargs.update(restart=restart, maxiter=max(1, math.ceil(max_iter / restart)))
-    else:  # bicgstab: two products per iteration
-        kwargs.update(maxiter=max(1, max_iter // 2))
+        # scipy counts restart cycles: one product for the initial residual, then restart + 1 a cycle.
+        restart = min(GMRES_RESTART, budget - 2)
+        kwargs.update(restart=restart, maxiter=max(1, (budget - 1) // (restart + 1)))
+    else:  # bicgstab: one product for the initial residual, then two per iteration
+        kwargs.update(maxiter=max(1, (budget - 1) // 2))
     flat, status = solver(operator, g.ravel(), **kwargs)
     v = np.asarray(flat, dtype=dtype).reshape(shape)
     # The solver's own test uses its recurrence for the residual; measure the true one.

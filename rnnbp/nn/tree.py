@@ -50,7 +50,7 @@ class _RecursiveCell(Module):
 
     ``input_projection(x)`` (one matrix product, which :class:`Recursive` runs once for
     every node of a batch) and ``combine(projected, children)`` together are ``forward``.
-    Subclasses set ``rows`` (gate rows of weight_ih) and ``hh_shape``.
+    Subclasses pass the gate rows of weight_ih and the columns of weight_hh.
     """
 
     has_cell_state = False
@@ -103,6 +103,8 @@ class _RecursiveCell(Module):
                              f"got a tuple of {len(parts)}")
         m = projected.shape[0]
         k = self.num_children
+        if len(parts) == 2 and parts[0].shape != parts[1].shape:
+            raise ValueError(f"{name}: children h {parts[0].shape} and c {parts[1].shape} must have the same shape")
         for part in parts:
             if part.ndim != 3 or part.shape[0] != m or part.shape[2] != self.hidden_size or \
                     (k is not None and part.shape[1] != k):
@@ -252,14 +254,16 @@ class Recursive(Module):
             ``combine``, ``hidden_size``, ``num_children`` and ``has_cell_state``).
 
     Forward: ``output, root_state = module(x, batch)``
-        x : (batch.num_nodes, input_size), one row per node in batch order
-            (``batch.values`` tells which node each row is; zeros for nodes without input).
-        batch : a :class:`~rnnbp.structure.TreeBatch`, or one :class:`~rnnbp.structure.Tree`
-            (then x and output rows follow the tree's own node ids).
-        output : (num_nodes, H), every node's h in batch order.
+        x : (batch.num_nodes, input_size), one row per node: tree 0's nodes by id, then
+            tree 1's, ... (``batch.values`` lists the nodes' values in that order; a node
+            without input gets a row of zeros).
+        batch : a :class:`~rnnbp.structure.TreeBatch`, or one :class:`~rnnbp.structure.Tree`.
+        output : (num_nodes, H), every node's h, rows as in x.
         root_state : each tree's root, h (B, H), or (h, c) for the LSTMs.
 
     The input projection of all nodes is one matrix product; each level is one cell call.
+    Rows move between the caller's node order and the level order of the schedule by
+    :func:`~rnnbp.structure.gather_rows`, inside the graph.
     """
 
     def __init__(self, cell: Module):
@@ -274,21 +278,13 @@ class Recursive(Module):
         if not isinstance(x, Tensor):
             x = Tensor(x)
         if isinstance(batch, Tree):
-            # One tree: rows in the tree's own node order, in and out.
             batch = TreeBatch([batch])
-            rows = batch.positions(0)
-            self._check_rows(x, batch)
-            output, root_state = self._run(x[np.argsort(rows)], batch)
-            return output[rows], root_state
         if not isinstance(batch, TreeBatch):
             raise TypeError(f"{type(self).__name__}: expected a TreeBatch (or a Tree), got {type(batch).__name__}")
-        self._check_rows(x, batch)
-        return self._run(x, batch)
-
-    def _check_rows(self, x: Tensor, batch: TreeBatch) -> None:
         if x.ndim != 2 or x.shape[0] != batch.num_nodes:
             raise ValueError(f"{type(self).__name__}: expected x of shape ({batch.num_nodes}, "
                              f"{getattr(self.cell, 'input_size', 'I')}) (one row per node), got {x.shape}")
+        return self._run(x, batch)
 
     def _run(self, x: Tensor, batch: TreeBatch):
         """Level by level over ``batch``; x and the output in batch order."""
@@ -300,7 +296,7 @@ class Recursive(Module):
                              f"most num_children={fixed_width}")
         lstm = getattr(cell, "has_cell_state", False)
         hsz = cell.hidden_size
-        projected = cell.input_projection(x)
+        projected = cell.input_projection(gather_rows([x], batch.to_levels))  # level order from here
         per_level = projected.split(batch.level_sizes, dim=0) if len(batch.levels) > 1 else (projected,)
         states: list[tuple[Tensor, ...]] = []
         for level, proj in zip(batch.levels, per_level):
@@ -315,15 +311,10 @@ class Recursive(Module):
                 children = parts if lstm else parts[0]
             out = cell.combine(proj, children)
             states.append(out if lstm else (out,))
-        roots = batch.roots
-        columns = [ops.cat([s[j] for s in states], dim=0) if len(states) > 1 else states[0][j]
-                   for j in range(2 if lstm else 1)]
-        output = columns[0]
-        root_state = tuple(col[roots] for col in columns)
+        output = gather_rows([s[0] for s in states], batch.from_levels)
+        root_state = tuple(gather_rows([s[j] for s in states], batch.roots_from_levels)
+                           for j in range(2 if lstm else 1))
         return output, (root_state if lstm else root_state[0])
-
-    def extra_repr(self) -> str:
-        return ""
 
 
 class TreeLSTM(Recursive):

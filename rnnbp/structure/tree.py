@@ -9,11 +9,12 @@ of shared subexpressions. :class:`Tree` holds that structure and nothing else:
 * one root: the only node that is nobody's child.
 
 A node may be the child of several nodes (a DAG); cycles are refused. Node ids are the
-caller's (0 .. num_nodes-1, in any order); :meth:`topological_order` and :meth:`levels`
+caller's (0 .. num_nodes-1, in any order); :meth:`topological_order` and :meth:`schedule`
 give the schedules a network needs: every child before its parents.
 """
 from __future__ import annotations
 
+import operator
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,6 +22,15 @@ import numpy as np
 
 class StructureError(ValueError):
     """A tree or DAG that cannot be evaluated: bad child ids, a cycle, no single root."""
+
+
+def _child_ids(node: int, node_children) -> tuple[int, ...]:
+    """A node's children as a tuple of ints; floats, strings and the like are refused, not truncated."""
+    try:
+        return tuple(operator.index(c) for c in node_children)
+    except TypeError:
+        raise StructureError(f"Tree: node {node} has children {node_children!r}; expected a sequence of "
+                             "integer node ids") from None
 
 
 class Tree:
@@ -48,7 +58,7 @@ class Tree:
         n = len(children)
         if n == 0:
             raise StructureError("Tree: a structure needs at least one node")
-        kids = tuple(tuple(int(c) for c in node_children) for node_children in children)
+        kids = tuple(_child_ids(node, node_children) for node, node_children in enumerate(children))
         if values is None:
             values = [None] * n
         elif len(values) != n:
@@ -168,7 +178,7 @@ class Tree:
     def max_children(self) -> int:
         return max(len(c) for c in self.children)
 
-    def levels(self) -> list[np.ndarray]:
+    def schedule(self) -> list[np.ndarray]:
         """Node ids grouped by height: level 0 holds the leaves, each level only needs earlier ones."""
         order = np.argsort(self.heights, kind="stable")
         bounds = np.searchsorted(self.heights[order], np.arange(self.height + 2))

@@ -168,3 +168,13 @@ def test_matches_torch_autograd_grad():
 
 def test_grad_is_exported_from_the_package():
     assert rnnbp.autograd.grad is grad
+
+
+def test_a_freed_branch_raises_even_when_it_does_not_lead_to_the_inputs():
+    """Documented divergence from torch.autograd.grad: what is behind a freed node is unknown."""
+    x = rnnbp.tensor(np.ones(3), requires_grad=True)
+    y = rnnbp.tensor(np.ones(3), requires_grad=True)
+    z = y * 2.0
+    z.sum().backward()
+    with pytest.raises(GraphFreedError, match="already freed"):
+        grad((x * 3.0 + z).sum(), x)

@@ -49,3 +49,13 @@ def test_rnn_speed_benchmark_runs_and_profiles(capsys, monkeypatch):
     phases = bench.main(["--profile", "--sizes", "small", "--cells", "rnn", "--rounds", "1"])
     assert set(phases[("rnn", "small")]) == {"layer forward", "head+loss forward", "backward"}
     assert "fused/GEMM" in capsys.readouterr().out
+
+
+def test_tree_speed_benchmark_runs_and_its_steps_agree(capsys):
+    bench = _load("benchmarks/tree_speed.py")
+    result = bench.main(["--trees", "6", "--depth", "3", "--hidden", "8", "--rounds", "1"])
+    assert set(result) == {"2ary", "childsum"}
+    for kind in result.values():
+        assert all(t > 0 for t in kind["times"].values())
+        assert kind["disagreement"] < 1e-4  # float32: level-batched, composed, tree by tree, node by node
+    assert "node by node" in capsys.readouterr().out

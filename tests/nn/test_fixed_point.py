@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -188,7 +189,25 @@ def test_backward_not_converging_within_its_budget_raises(method):
     with pytest.raises(NotConvergedError, match=rf"backward \({method}\) did not converge.*backward_tol=1e-12"):
         out.backward()
     assert layer.last_backward.stage == "backward" and not layer.last_backward.converged
-    assert layer.last_backward.iterations <= 4 + 3  # Krylov: + the initial and the final residual
+    assert layer.last_backward.iterations <= 4
+
+
+@pytest.mark.parametrize("method", RBP_METHODS)
+@pytest.mark.parametrize("budget", [5, 23, 30, 200])
+def test_backward_keeps_to_its_budget_of_products(method, budget):
+    """The Krylov solvers' restarts and residual checks count against backward_max_iter too."""
+    layer = FixedPoint(_slow_cell(0.99), tol=1e-12, max_iter=5000, backward=method, backward_tol=1e-30,
+                       backward_max_iter=budget, strict=False)
+    out = layer(_x((4, 8))).sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the solve stops at its budget or stagnates
+        out.backward()
+    assert layer.last_backward.iterations <= budget
+
+
+def test_numpy_scalars_are_accepted_as_tolerances():
+    layer = FixedPoint(_cell(), tol=np.float32(1e-5), backward_tol=np.float64(1e-6))
+    assert layer.tol == pytest.approx(1e-5) and layer.backward_tol == 1e-6
 
 
 def test_nan_in_the_forward_iteration_names_the_forward_and_the_iteration():
@@ -243,8 +262,10 @@ def test_shape_and_dtype_mismatch_between_h_and_f_name_both():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(backward="adam"), r"backward must be one of \('neumann', 'gmres', 'bicgstab', 'bptt'\), got 'adam'"),
-    (dict(tol=-1.0), "tol must be a finite number >= 0.0, got -1.0"),
-    (dict(backward_tol=0.0), "backward_tol must be > 0"),
+    (dict(tol=-1.0), "tol must be a finite number >= 0, got -1.0"),
+    (dict(tol=True), "tol must be a finite number >= 0, got True"),
+    (dict(backward_tol=0.0), r"backward_tol must be > 0; a relative"),
+    (dict(tol=0.0), r"backward_tol must be > 0 \(it defaults to tol, which is 0: pass backward_tol\)"),
     (dict(max_iter=0), "max_iter must be a positive integer, got 0"),
     (dict(backward_max_iter=2.5), "backward_max_iter must be a positive integer, got 2.5"),
 ])

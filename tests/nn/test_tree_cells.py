@@ -27,7 +27,7 @@ def mixed_trees(max_children=2):
         Tree.from_nested(5, labelled=True),
         Tree.from_nested(("-", 1, ("+", 2, ("*", 3, ("-", 4, 5)))), labelled=True),
         Tree.from_nested(("neg", ("neg", 6)), labelled=True),   # one child per node
-        Tree.from_parents([2, 2, -1, 2][:3], values=[1, 2, "+"]),
+        Tree.from_parents([2, 2, -1], values=[1, 2, "+"]),
     ]
     if max_children is None or max_children >= 3:
         trees.append(Tree.from_nested(("f", 1, ("g", 2, 3, 4), 5), labelled=True))
@@ -135,20 +135,13 @@ def test_batch_equals_trees_one_by_one_values_and_gradients(name):
     summed = {k: 0.0 for k in batch_grads}
     for i, tree in enumerate(trees):
         pos = batch.positions(i)
-        if i % 2:  # a Tree alone: rows in the tree's own node order
-            rows = pos
-            xi = rnnbp.tensor(x.data[pos], requires_grad=True)
-            out, r = model(xi, tree)
-        else:      # a batch of one: rows in that batch's order
-            single = TreeBatch([tree])
-            rows = pos[np.argsort(single.positions(0))]
-            xi = rnnbp.tensor(x.data[rows], requires_grad=True)
-            out, r = model(xi, single)
-        np.testing.assert_allclose(out.data, output.data[rows], rtol=1e-12, atol=1e-13)
+        xi = rnnbp.tensor(x.data[pos], requires_grad=True)   # the tree's rows, by node id
+        out, r = model(xi, tree if i % 2 else TreeBatch([tree]))  # a Tree alone is a batch of one
+        np.testing.assert_allclose(out.data, output.data[pos], rtol=1e-12, atol=1e-13)
         ri = r[0] if isinstance(r, tuple) else r
         np.testing.assert_allclose(ri.data[0], root_h.data[i], rtol=1e-12, atol=1e-13)
         (ri * rnnbp.tensor(weights[i:i + 1])).sum().backward()
-        np.testing.assert_allclose(xi.grad, batch_x_grad[rows], rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(xi.grad, batch_x_grad[pos], rtol=1e-10, atol=1e-13)
         for k, p in model.named_parameters():
             summed[k] = summed[k] + (0.0 if p.grad is None else p.grad)  # a lone leaf never uses weight_hh
         model.zero_grad()
@@ -206,9 +199,9 @@ def test_tree_lstm_on_a_chain_is_nn_lstm(kind):
     xs = rng.standard_normal((T, B, I))
     out, (h_n, c_n) = lstm(rnnbp.tensor(xs))
     batch = TreeBatch([chain(T)] * B)
-    # chain node t of tree b is batch row t * B + b (level t holds every tree's node t)
-    output, (h_root, c_root) = tree_lstm(rnnbp.tensor(xs.reshape(T * B, I)), batch)
-    np.testing.assert_allclose(output.data.reshape(T, B, H), out.data, rtol=1e-12, atol=1e-13)
+    # node t of tree b is row b * T + t
+    output, (h_root, c_root) = tree_lstm(rnnbp.tensor(xs.transpose(1, 0, 2).reshape(B * T, I)), batch)
+    np.testing.assert_allclose(output.data.reshape(B, T, H).transpose(1, 0, 2), out.data, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(h_root.data, h_n.data[0], rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(c_root.data, c_n.data[0], rtol=1e-12, atol=1e-13)
 
@@ -222,8 +215,8 @@ def test_recursive_rnn_on_a_chain_is_nn_rnn(num_children):
     rec.cell.load_state_dict({k[:-3]: v for k, v in rnn.state_dict().items()})
     xs = np.random.default_rng(6).standard_normal((T, B, I))
     out, h_n = rnn(rnnbp.tensor(xs))
-    output, h_root = rec(rnnbp.tensor(xs.reshape(T * B, I)), TreeBatch([chain(T)] * B))
-    np.testing.assert_allclose(output.data.reshape(T, B, H), out.data, rtol=1e-12, atol=1e-13)
+    output, h_root = rec(rnnbp.tensor(xs.transpose(1, 0, 2).reshape(B * T, I)), TreeBatch([chain(T)] * B))
+    np.testing.assert_allclose(output.data.reshape(B, T, H).transpose(1, 0, 2), out.data, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(h_root.data, h_n.data[0], rtol=1e-12, atol=1e-13)
 
 
@@ -241,16 +234,22 @@ def test_one_cell_call_per_level_not_per_node():
     assert sum(calls) == batch.num_nodes
 
 
-def test_float32_by_default_and_deep_trees_backpropagate():
+@pytest.mark.parametrize("depth", [40, 2000])
+def test_float32_by_default_and_deep_trees_backpropagate(depth):
+    """Iterative all the way (no recursion limit); at depth 40 the deepest leaf still gets a gradient."""
     rnnbp.manual_seed(0)
     model = nn.TreeLSTM(2, 3)
-    batch = TreeBatch([chain(2000), mixed_trees()[0]])
+    with rnnbp.no_grad():
+        model.cell.bias_ih.data[3:6] += 3.0  # forget gates open, so the gradient survives 40 levels
+    batch = TreeBatch([chain(depth), mixed_trees()[0]])
     x = rnnbp.randn(batch.num_nodes, 2, requires_grad=True)
     output, (h, c) = model(x, batch)
     assert output.dtype == h.dtype == c.dtype == np.float32
     h.sum().backward()
     assert x.grad.dtype == np.float32 and model.cell.weight_hh.grad.dtype == np.float32
-    assert np.isfinite(x.grad).all() and np.abs(x.grad[batch.positions(0)[-1]]).sum() > 0
+    assert np.isfinite(x.grad).all()
+    if depth == 40:
+        assert np.abs(x.grad[0]).sum() > 1e-12  # node 0 of the chain: the leaf 39 levels below the root
 
 
 def test_state_dict_uses_pytorch_style_names():
@@ -291,6 +290,9 @@ def test_errors_name_the_module_and_the_shapes():
         nn.ChildSumTreeLSTMCell(3, 4)(rnnbp.randn(2, 5))
     with pytest.raises(ValueError, match=r"NaryTreeLSTMCell: expected children of shape \(2, 2, 4\), got \(2, 1, 4\)"):
         nn.NaryTreeLSTMCell(3, 4)(rnnbp.randn(2, 3), (rnnbp.zeros(2, 1, 4), rnnbp.zeros(2, 1, 4)))
+    with pytest.raises(ValueError, match=r"ChildSumTreeLSTMCell: children h \(2, 2, 4\) and c \(2, 1, 4\) must have "
+                                         r"the same shape"):
+        nn.ChildSumTreeLSTMCell(3, 4)(rnnbp.randn(2, 3), (rnnbp.zeros(2, 2, 4), rnnbp.zeros(2, 1, 4)))
     with pytest.raises(ValueError, match=r"children should be \(h, c\), got a tuple of 1"):
         nn.ChildSumTreeLSTMCell(3, 4)(rnnbp.randn(2, 3), (rnnbp.zeros(2, 1, 4),))
     with pytest.raises(TypeError, match="expected a TreeBatch"):
@@ -307,9 +309,10 @@ def test_errors_name_the_module_and_the_shapes():
 @pytest.mark.parametrize("loss_on", ["all-h", "root-c", "both"])
 def test_fused_levels_equal_the_composed_cells(num_children, loss_on):
     """Values and every gradient, float64; the loss reaches the fused nodes through h, c or both."""
-    trees = mixed_trees(num_children) + [Tree([(), (), (0, 1), (2, 2), (3, 2)])] * (num_children != 1)
     if num_children == 1:
         trees = [chain(4), chain(1), chain(7)]
+    else:
+        trees = mixed_trees(num_children) + [Tree([(), (), (0, 1), (2, 2), (3, 2)])]  # and a DAG
     batch = TreeBatch(trees)
     rng = np.random.default_rng(8)
     x_data = rng.standard_normal((batch.num_nodes, 3))

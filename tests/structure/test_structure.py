@@ -43,14 +43,14 @@ def test_from_nested_unlabelled_and_deep_trees_need_no_recursion():
         deep = (deep, k)
     chain = Tree.from_nested(deep)
     assert chain.height == 5000 and chain.num_nodes == 10001
-    assert len(chain.levels()) == 5001
+    assert len(chain.schedule()) == 5001
 
 
 def test_from_parents_and_schedules():
     # node 3 is the root; ids are not in topological order
     t = Tree.from_parents([3, 0, 0, -1, 3], values=list("abcde"))
     assert t.root == 3 and t.children[0] == (1, 2) and t.children[3] == (0, 4)
-    assert [lv.tolist() for lv in t.levels()] == [[1, 2, 4], [0], [3]]
+    assert [lv.tolist() for lv in t.schedule()] == [[1, 2, 4], [0], [3]]
     order = t.topological_order().tolist()
     assert sorted(order) == list(range(5)) and order[-1] == 3
 
@@ -87,6 +87,11 @@ def test_bad_structures_are_refused_with_a_reason(children, message):
 
 
 def test_builder_errors():
+    with pytest.raises(StructureError, match=r"node 2 has children \(0.9, 1.7\); expected a sequence of integer"):
+        Tree([(), (), (0.9, 1.7)])
+    with pytest.raises(StructureError, match="node 0 has children 1; expected a sequence"):
+        Tree([1, ()])
+    assert Tree([(), (np.int64(0),)]).children == ((), (0,))
     with pytest.raises(StructureError, match="3 values for 2 nodes"):
         Tree([(1,), ()], values=[1, 2, 3])
     with pytest.raises(StructureError, match="node 1 has parent 7"):
@@ -100,34 +105,50 @@ def test_builder_errors():
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_batch_levels_are_contiguous_and_children_come_earlier(seed):
+def test_batch_rows_are_the_trees_concatenated_and_levels_respect_children(seed):
     rng = np.random.default_rng(seed)
     trees = [random_tree(rng) for _ in range(7)]
     batch = TreeBatch(trees)
     assert batch.num_nodes == sum(t.num_nodes for t in trees) and batch.num_trees == 7
     assert batch.height == max(t.height for t in trees)
+    assert batch.values == [v for t in trees for v in t.values]
     assert batch.levels[0].start == 0 and batch.levels[-1].stop == batch.num_nodes
     for prev, level in zip(batch.levels, batch.levels[1:]):
         assert prev.stop == level.start
+    # level order: where each node sits in the schedule, from the plan that builds it
+    level_order = batch.to_levels.rows[0]
+    row_of_node = np.argsort(level_order)
+    assert sorted(level_order.tolist()) == list(range(batch.num_nodes))
     for i, tree in enumerate(trees):
         pos = batch.positions(i)
-        assert batch.roots[i] == pos[tree.root]
-        assert [batch.values[p] for p in pos] == tree.values
-        assert (batch.tree_index[pos] == i).all() and batch.node_id[pos].tolist() == list(range(tree.num_nodes))
+        assert pos.tolist() == list(range(batch.offsets[i], batch.offsets[i + 1]))
+        assert batch.roots[i] == pos[tree.root] and (batch.tree_index[pos] == i).all()
         for node, kids in enumerate(tree.children):
-            level = next(lv for lv in batch.levels if lv.start <= pos[node] < lv.stop)
-            row = pos[node] - level.start
-            assert level.children[row, :len(kids)].tolist() == [pos[c] for c in kids]
-            assert (level.children[row, len(kids):] == -1).all() and level.num_children[row] == len(kids)
-            assert all(p < level.start for p in level.children[row, :len(kids)])
+            row = row_of_node[pos[node]]
+            level = next(lv for lv in batch.levels if lv.start <= row < lv.stop)
+            assert tree.heights[node] == batch.levels.index(level)
+            assert level.children[row - level.start, :len(kids)].tolist() == [row_of_node[pos[c]] for c in kids]
+            assert (level.children[row - level.start, len(kids):] == -1).all()
+            assert level.num_children[row - level.start] == len(kids)
 
 
-def test_concat_lays_out_per_node_data_in_batch_order():
+def test_plans_move_rows_between_node_order_and_level_order():
+    rng = np.random.default_rng(0)
+    trees = [random_tree(rng) for _ in range(5)]
+    batch = TreeBatch(trees)
+    x = rnnbp.tensor(rng.standard_normal((batch.num_nodes, 3)))
+    in_levels = gather_rows([x], batch.to_levels)
+    parts = in_levels.split(batch.level_sizes, dim=0) if batch.height else (in_levels,)
+    np.testing.assert_array_equal(gather_rows(list(parts), batch.from_levels).data, x.data)
+    np.testing.assert_array_equal(gather_rows(list(parts), batch.roots_from_levels).data, x.data[batch.roots])
+
+
+def test_concat_lays_out_per_node_data_tree_after_tree():
     trees = [Tree.from_nested(("+", 1, 2), labelled=True), Tree.from_nested(5, labelled=True)]
     batch = TreeBatch(trees)
-    labels = batch.concat([[10, 11, 12], [20]])
-    assert labels.tolist() == [10, 11, 20, 12]
-    assert batch.values == [1, 2, 5, "+"] and batch.roots.tolist() == [3, 2]
+    assert batch.concat([[10, 11, 12], [20]]).tolist() == [10, 11, 12, 20]
+    assert batch.values == [1, 2, "+", 5] and batch.roots.tolist() == [2, 3]
+    assert [lv.size for lv in batch.levels] == [3, 1]
     with pytest.raises(ValueError, match="tree 0 has 3 nodes, got 2 items"):
         batch.concat([[1, 2], [3]])
 
@@ -158,7 +179,7 @@ def test_gather_rows_gradcheck_including_repeated_rows(seed):
         out = fn(*used)
         assert out.shape == (level.size * level.max_children, 2)
         flat = level.children.reshape(-1)
-        everything = np.concatenate([p.data for p in parts])
+        everything = np.concatenate([p.data for p in parts])  # level order
         expected = np.where((flat >= 0)[:, None], everything[np.maximum(flat, 0)], 0.0)
         np.testing.assert_array_equal(out.data, expected)
         assert gradcheck(fn, used)
