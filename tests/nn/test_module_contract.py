@@ -25,6 +25,7 @@ MODULES = {
     "LogSoftmax": (lambda: nn.LogSoftmax(-1), FLOAT_INPUT),
     "Flatten": (nn.Flatten, lambda n: rnnbp.randn(n, 2, 3)),
     "Embedding": (lambda: nn.Embedding(7, 4), lambda n: rnnbp.tensor(np.arange(3 * n).reshape(n, 3) % 7)),
+    "FixedPointRNNCell": (lambda: nn.FixedPointRNNCell(6, 4, max_norm=0.5), FLOAT_INPUT),
 }
 
 
