@@ -288,14 +288,6 @@ def load_model(path) -> tuple[CharRNN, CharVocab, Config]:
 
 
 # ------------------------------------------------------------------ train
-def _limit_threads(n: int):
-    if not n:
-        return None
-    from threadpoolctl import threadpool_limits  # comes with scikit-learn, which librosa brings
-
-    return threadpool_limits(limits=n, user_api="blas")
-
-
 def train(cfg: Config, resume: bool = False, log=print) -> dict:
     """Train, validate, save, reload and sample; returns the figures, the reloaded model and the sample."""
     start = time.perf_counter()
@@ -422,12 +414,8 @@ def main(argv=None) -> dict:
         cfg = Config(**{**asdict(cfg), **QUICK, "cell": args.cell})
     if args.sample_chars is not None:
         cfg.sample_chars = args.sample_chars
-    limits = _limit_threads(cfg.threads)
-    try:
+    with rnnbp.blas_threads(cfg.threads):
         return train(cfg, resume=args.resume)
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
 
 
 if __name__ == "__main__":

@@ -191,7 +191,7 @@ def compare(cfg: Config, model: FixedPointNet, x: rnnbp.Tensor, y: np.ndarray, l
 
 def run(cfg: Config, log=print) -> dict:
     start = time.perf_counter()
-    with _blas_limit(cfg.blas_threads):
+    with rnnbp.blas_threads(cfg.blas_threads):
         data = load_ocr_digits(seed=cfg.seed)
         standardize = standardizer(data.x_train)
         log(f"training with recurrent backprop ({cfg.backward} adjoint), forward tol {cfg.tol:g}:")
@@ -208,28 +208,6 @@ def run(cfg: Config, log=print) -> dict:
     result.update(config=cfg, model=model, seconds=time.perf_counter() - start)
     log(f"\ntotal {result['seconds']:.0f} s")
     return result
-
-
-class _blas_limit:
-    """Limit BLAS threads for the block (threadpoolctl comes with scikit-learn; without it, do nothing)."""
-
-    def __init__(self, n: int | None):
-        self.n, self.ctx = n, None
-
-    def __enter__(self):
-        if self.n:
-            try:
-                from threadpoolctl import threadpool_limits
-
-                self.ctx = threadpool_limits(limits=self.n, user_api="blas")
-            except ImportError:
-                pass
-        return self
-
-    def __exit__(self, *exc):
-        if self.ctx is not None:
-            self.ctx.restore_original_limits()
-        return False
 
 
 def quick_config(**overrides) -> Config:

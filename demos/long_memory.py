@@ -381,7 +381,7 @@ def _table(rows: list, columns: list) -> str:
 # ------------------------------------------------------------------ main
 def run(cfg: Config, log=print) -> dict:
     start, result, trained = time.perf_counter(), {"config": cfg}, None
-    with _blas_limit(cfg.blas_threads):
+    with rnnbp.blas_threads(cfg.blas_threads):
         if "adding" in cfg.experiments:
             result["adding"], trained = adding_experiment(cfg, log)
         if "truncation" in cfg.experiments:
@@ -393,28 +393,6 @@ def run(cfg: Config, log=print) -> dict:
     result["seconds"] = time.perf_counter() - start
     log(f"\ntotal {result['seconds']:.0f} s")
     return result
-
-
-class _blas_limit:
-    """Limit BLAS threads for the block (threadpoolctl comes with scikit-learn; without it, do nothing)."""
-
-    def __init__(self, n: int | None):
-        self.n, self.ctx = n, None
-
-    def __enter__(self):
-        if self.n:
-            try:
-                from threadpoolctl import threadpool_limits
-
-                self.ctx = threadpool_limits(limits=self.n, user_api="blas")
-            except ImportError:
-                pass
-        return self
-
-    def __exit__(self, *exc):
-        if self.ctx is not None:
-            self.ctx.restore_original_limits()
-        return False
 
 
 def quick_config(**overrides) -> Config:

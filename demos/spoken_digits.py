@@ -274,17 +274,6 @@ def train_run(name: str, cfg: Config, epochs: int, train: tuple, val: tuple, n_f
     return model, trainer
 
 
-def _limit_threads(n: int):
-    """Limit BLAS threads (threadpoolctl comes with scikit-learn, which librosa brings); None: left as is."""
-    if not n:
-        return None
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return threadpool_limits(limits=n, user_api="blas")
-
-
 def _interrupted(result: dict, start: float, log) -> dict:
     result.update(interrupted=True, seconds=time.perf_counter() - start)
     log("stopped by Ctrl-C: nothing further was trained, evaluated or saved (the demo has no --resume: a full "
@@ -323,8 +312,7 @@ def run(cfg: Config, log=print) -> dict:
         norm = Normalizer().fit(feats.subset(train_idx))  # training frames only
         return norm, [(norm.transform(feats.subset(i)), ds.digit[i]) for i in (train_idx, val_idx, split[1])]
 
-    limits = _limit_threads(cfg.threads)
-    try:
+    with rnnbp.blas_threads(cfg.threads):
         # The conventional split: the model that is evaluated in full and saved.
         split = ds.split()
         norm, (train, val, test) = prepare(split, 0)
@@ -375,9 +363,6 @@ def run(cfg: Config, log=print) -> dict:
                 pooled = sum(r["confusion"] for r in rows)
                 log(f"  mean over {len(rows)} held-out speakers: {100 * result['speaker_acc']:.2f} %; "
                     f"their {pooled.sum()} recordings together:\n{format_confusion(pooled)}")
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
     result["seconds"] = time.perf_counter() - start
     held = (f"; speaker held-out {100 * result['speaker_acc']:.2f} %"
             + (f" (mean over {len(rows)} speakers)" if len(rows) > 1 else f" ({rows[0]['speaker']})")) if rows else ""

@@ -14,6 +14,7 @@ from .autograd.ops import (
 )
 from .autograd.ops import sum, max, min, abs  # noqa: A004  (PyTorch's names, shadowing builtins)
 from .io import load, save
+from .threads import blas_threads
 
 from . import bptt, data, nn, optim, train  # noqa: E402  (light: heavy libraries load inside loaders)
 

@@ -2,6 +2,10 @@
 from .batching import batches
 from .buckets import Features, bucket_batches, pad_sequences, padded_batches
 from .download import ChecksumError, DatasetError, DatasetNotFoundError, data_root, fetch, sha256_file
+from .expressions import (
+    EXPRESSION_TOKENS, OPERATORS, ExpressionSet, ExpressionSplits, evaluate_expression, expression_depth,
+    expression_set, expression_size, expression_splits, expression_tokens, random_expression,
+)
 from .features import (
     AudioFileError, FeatureConfig, Normalizer, compute_features, extract_features, feature_cache_path,
     file_features, read_audio,
@@ -27,4 +31,6 @@ __all__ = [
     "bucket_batches", "pad_sequences", "padded_batches",
     "adding_problem", "copy_memory", "copy_memory_baseline", "delayed_recall", "delayed_recall_baseline",
     "ADDING_BASELINE_MSE", "IGNORE_INDEX",
+    "OPERATORS", "EXPRESSION_TOKENS", "ExpressionSet", "ExpressionSplits", "random_expression", "evaluate_expression",
+    "expression_depth", "expression_size", "expression_tokens", "expression_set", "expression_splits",
 ]

@@ -206,7 +206,8 @@ class NaryTreeLSTMCell(_RecursiveCell):
     weight_ih ((N+3)H, input_size), weight_hh ((N+3)H, N*H), biases ((N+3)H,). Every
     forget gate sees every child (Tai's U^(f)_{kl}); unlike Tai's shared W^(f), each
     f_k has its own input weights, so that N=1 is exactly ``nn.LSTMCell``. ``fused`` as in
-    :class:`ChildSumTreeLSTMCell`.
+    :class:`ChildSumTreeLSTMCell`. At the same H it has (N+3)/4 times ``nn.LSTM``'s input
+    weights and N(N+3)/4 times its recurrent ones (N=2: 1.25x and 2.5x).
 
     Shape: x (M, input_size); children None or (h, c) each (M, N, H) -> (h, c) each (M, H).
     """
