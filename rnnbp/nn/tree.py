@@ -288,7 +288,7 @@ class Recursive(Module):
         return self._run(x, batch)
 
     def _run(self, x: Tensor, batch: TreeBatch):
-        """Level by level over ``batch``; x and the output in batch order."""
+        """Level by level over ``batch``; x and the output in node order, the schedule in level order."""
         cell = self.cell
         name = type(self).__name__
         fixed_width = getattr(cell, "num_children", None)
