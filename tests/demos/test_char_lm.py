@@ -1,8 +1,6 @@
 """demos/char_lm.py: the --quick run learns, saves, reloads and samples; its pieces on their own."""
-import importlib.util
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,19 +9,10 @@ import pytest
 import rnnbp
 from rnnbp import optim
 
+from demo_loader import load_demo
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_demo():
-    path = REPO / "demos" / "char_lm.py"
-    spec = importlib.util.spec_from_file_location("char_lm", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load_demo()
+demo = load_demo("char_lm.py")
 
 
 def _data_root():

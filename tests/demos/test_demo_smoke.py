@@ -1,26 +1,13 @@
 """Each demo and benchmark runs end to end on a tiny budget (full runs are not tests)."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
 import rnnbp
 
-DEMOS = Path(__file__).resolve().parents[2] / "demos"
-
-
-def _load(relative: str):
-    path = DEMOS / relative
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+from demo_loader import load_demo
 
 
 def test_ocr_digits_quick_run_learns_and_saves(tmp_path):
-    demo = _load("ocr_digits.py")
+    demo = load_demo("ocr_digits.py")
     out = tmp_path / "ocr.npz"
     result = demo.main(["--quick", "--out", str(out)])
     # Three epochs already put a 64-512-256-10 MLP far above chance (10 %).
@@ -34,13 +21,13 @@ def test_ocr_digits_quick_run_learns_and_saves(tmp_path):
 
 
 def test_mlp_speed_benchmark_runs(capsys):
-    bench = _load("benchmarks/mlp_speed.py")
+    bench = load_demo("benchmarks/mlp_speed.py")
     result = bench.main(["--batch", "16", "--rounds", "2", "--block", "1", "--warmup", "1"])
     assert result["ratio"] > 0 and "ratio rnnbp/NumPy" in capsys.readouterr().out
 
 
 def test_rnn_speed_benchmark_runs_and_profiles(capsys, monkeypatch):
-    bench = _load("benchmarks/rnn_speed.py")
+    bench = load_demo("benchmarks/rnn_speed.py")
     monkeypatch.setitem(bench.SIZES, "small", (4, 3, 5, 6))
     result = bench.main(["--sizes", "small", "--cells", "lstm", "gru", "--rounds", "1", "--repeats", "1",
                          "--no-torch"])
@@ -52,7 +39,7 @@ def test_rnn_speed_benchmark_runs_and_profiles(capsys, monkeypatch):
 
 
 def test_tree_speed_benchmark_runs_and_its_steps_agree(capsys):
-    bench = _load("benchmarks/tree_speed.py")
+    bench = load_demo("benchmarks/tree_speed.py")
     result = bench.main(["--trees", "6", "--depth", "3", "--hidden", "8", "--rounds", "1"])
     assert set(result) == {"2ary", "childsum"}
     for kind in result.values():

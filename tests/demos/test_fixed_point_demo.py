@@ -1,20 +1,12 @@
 """demos/fixed_point.py: the quick run learns, and its RBP-vs-BPTT table shows flat memory and agreeing gradients."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-DEMO = Path(__file__).resolve().parents[2] / "demos" / "fixed_point.py"
+from demo_loader import load_demo
 
 
 @pytest.fixture(scope="module")
 def demo():
-    spec = importlib.util.spec_from_file_location("fixed_point_demo", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    return load_demo("fixed_point.py")
 
 
 @pytest.fixture(scope="module")

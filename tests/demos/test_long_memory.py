@@ -1,7 +1,5 @@
 """demos/long_memory.py: the quick run's tables and gradient norms, the tasks' scoring, and argument checks."""
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,16 +7,12 @@ import pytest
 
 from rnnbp.data import ADDING_BASELINE_MSE
 
-DEMO = Path(__file__).resolve().parents[2] / "demos" / "long_memory.py"
+from demo_loader import load_demo
 
 
 @pytest.fixture(scope="module")
 def demo():
-    spec = importlib.util.spec_from_file_location("long_memory", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    return load_demo("long_memory.py")
 
 
 @pytest.fixture(scope="module")

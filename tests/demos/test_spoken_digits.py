@@ -4,9 +4,7 @@ The tests that need the FSDD recordings look for them in $RNNBP_DATA (CI sets
 RNNBP_DATA=../shared/data), then ../shared/data beside the checkout, then datasets/; they
 are skipped, with the reason, when none holds them. The padding tests need no data.
 """
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +13,10 @@ import pytest
 import rnnbp
 from rnnbp.data import AudioFileError, Features, file_features, pad_sequences
 
+from demo_loader import load_demo
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_demo():
-    path = REPO / "demos" / "spoken_digits.py"
-    spec = importlib.util.spec_from_file_location("spoken_digits", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load_demo()
+demo = load_demo("spoken_digits.py")
 
 
 def _data_root() -> str:

@@ -1,8 +1,5 @@
 """demos/tree_expressions.py: the --quick run learns, reports each depth; batching changes no logit; bad args stop."""
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,16 +7,12 @@ import pytest
 from rnnbp.data import expression_set
 from rnnbp.structure import Tree, TreeBatch
 
-DEMO = Path(__file__).resolve().parents[2] / "demos" / "tree_expressions.py"
+from demo_loader import load_demo
 
 
 @pytest.fixture(scope="module")
 def demo():
-    spec = importlib.util.spec_from_file_location("tree_expressions", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    return load_demo("tree_expressions.py")
 
 
 @pytest.fixture(scope="module")
