@@ -62,6 +62,23 @@ def check_cell_input(name: str, x, input_size: int) -> bool:
     return x.ndim == 2
 
 
+def add_cell_parameters(cell: Module, rows: int, hh_cols: int, bias: bool, dtype=None) -> None:
+    """Give ``cell`` PyTorch's cell parameters, uninitialised: weight_ih (rows, cell.input_size),
+    weight_hh (rows, hh_cols) and, with ``bias``, bias_ih and bias_hh (rows,); else those two are None."""
+    dtype = np.dtype(dtype or DEFAULT_DTYPE)
+    cell.weight_ih = Parameter(np.empty((rows, cell.input_size), dtype=dtype))
+    cell.weight_hh = Parameter(np.empty((rows, hh_cols), dtype=dtype))
+    for name in ("bias_ih", "bias_hh"):
+        cell.register_parameter(name, Parameter(np.empty(rows, dtype=dtype)) if bias else None)
+
+
+def reset_cell_parameters(cell: Module, generator=None) -> None:
+    """Every parameter of ``cell`` ~ U(-1/sqrt(H), 1/sqrt(H)), H = cell.hidden_size, as PyTorch initialises cells."""
+    bound = 1.0 / math.sqrt(cell.hidden_size)
+    for p in cell.parameters():
+        init.uniform_(p, -bound, bound, generator=generator)
+
+
 class _CellBase(Module):
     """Parameters and argument checks shared by the three cells.
 
@@ -79,23 +96,12 @@ class _CellBase(Module):
                 raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
         self.state_size = self.hidden_size
-        dtype = np.dtype(dtype or DEFAULT_DTYPE)
-        rows = self.gates * hidden_size
-        self.weight_ih = Parameter(np.empty((rows, input_size), dtype=dtype))
-        self.weight_hh = Parameter(np.empty((rows, hidden_size), dtype=dtype))
-        if bias:
-            self.bias_ih = Parameter(np.empty(rows, dtype=dtype))
-            self.bias_hh = Parameter(np.empty(rows, dtype=dtype))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        add_cell_parameters(self, self.gates * hidden_size, hidden_size, bias, dtype)
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator=None) -> None:
         """Every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)), as in PyTorch."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound, generator=generator)
+        reset_cell_parameters(self, generator)
 
     def _check(self, x, h, what: str = "hx"):
         """Validate shapes; returns whether x is batched."""

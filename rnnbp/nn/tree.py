@@ -25,18 +25,15 @@ node has fewer children (zeros contribute nothing). The state is h (M, H) or (h,
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..autograd import ops
-from ..autograd.tensor import DEFAULT_DTYPE, Tensor
+from ..autograd.tensor import Tensor
 from ..structure import Tree, TreeBatch
 from ..structure.gather import GatherPlan, gather_rows
-from . import init
 from .kernels.tree_lstm import ChildSumTreeLSTMLevel, NaryTreeLSTMLevel, TreeLSTMLeaves
 from .module import Module
-from .parameter import Parameter
+from .rnn_cells import add_cell_parameters, reset_cell_parameters
 
 
 def _positive_int(name: str, arg: str, value) -> int:
@@ -64,22 +61,12 @@ class _RecursiveCell(Module):
         self.num_children = None if num_children is None else _positive_int(name, "num_children", num_children)
         self.bias = bool(bias)
         self.state_size = (self.hidden_size, self.hidden_size) if self.has_cell_state else self.hidden_size
-        dtype = np.dtype(dtype or DEFAULT_DTYPE)
-        self.weight_ih = Parameter(np.empty((rows, self.input_size), dtype=dtype))
-        self.weight_hh = Parameter(np.empty((rows, hh_cols), dtype=dtype))
-        if bias:
-            self.bias_ih = Parameter(np.empty(rows, dtype=dtype))
-            self.bias_hh = Parameter(np.empty(rows, dtype=dtype))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        add_cell_parameters(self, rows, hh_cols, bias, dtype)
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator=None) -> None:
         """Every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)), as PyTorch initialises its cells."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound, generator=generator)
+        reset_cell_parameters(self, generator)
 
     def input_projection(self, x: Tensor) -> Tensor:
         """x W_ih^T + b_ih + b_hh for every row: (M, input_size) -> (M, rows)."""
