@@ -81,7 +81,7 @@ class Config:
     train_depth: tuple = (1, 4)        # depths of training and validation (both included)
     test_depths: tuple = (5, 6, 7, 8)  # held-out depths, each its own test set
     balance: bool = True               # every value equally frequent at every depth
-    eval_batch: int = 500              # expressions per forward pass when scoring
+    eval_batch: int = 100              # expressions per forward pass when scoring (the LSTM's buffers grow with it)
     seed: int = 0                      # seeds the data, the initialisation and the batch order
     blas_threads: int = 1              # BLAS threads (0: leave as is)
     progress: bool = False             # a progress bar per epoch
@@ -92,8 +92,8 @@ class Config:
 class TreeModel(nn.Module):
     """Embedding -> binary Tree-LSTM over the expression tree -> linear head on the root.
 
-    Forward: ``logits = model(batch)``, batch a TreeBatch of B expression trees (values: int
-    digits at the leaves, operator tokens inside) -> logits (B, 10).
+    Forward: ``logits = model(batch, ids)``, batch a TreeBatch of B expression trees, ids
+    (batch.num_nodes,) the token id of each node (a digit at a leaf, an operator inside) -> logits (B, 10).
     """
 
     def __init__(self, hidden: int, embed: int):
@@ -102,8 +102,7 @@ class TreeModel(nn.Module):
         self.tree = nn.TreeLSTM(embed, hidden, num_children=2)
         self.head = nn.Linear(hidden, CLASSES)
 
-    def forward(self, batch: TreeBatch) -> rnnbp.Tensor:
-        ids = np.array([NODE_ID[v] for v in batch.values])  # (num_nodes,), batch order
+    def forward(self, batch: TreeBatch, ids: np.ndarray) -> rnnbp.Tensor:
         _, (h_root, _) = self.tree(self.embed(ids), batch)   # (B, H)
         return self.head(h_root)
 
@@ -130,21 +129,27 @@ class Reader:
 
     def __init__(self, kind: str, data: ExpressionSet):
         self.kind, self.data = kind, data
-        self.trees = [Tree.from_nested(t, labelled=True) for t in data.trees] if kind == "tree" else None
+        if kind == "tree":  # each tree and its nodes' token ids, built once
+            self.trees = [Tree.from_nested(t, labelled=True) for t in data.trees]
+            self.ids = [np.array([NODE_ID[v] for v in t.values]) for t in self.trees]
 
     def __call__(self, model: nn.Module, idx: np.ndarray) -> rnnbp.Tensor:
+        """The model's logits (len(idx), 10) for the expressions ``idx`` of the set."""
         if self.kind == "tree":
-            return model(TreeBatch([self.trees[i] for i in idx.tolist()]))
+            batch = TreeBatch([self.trees[i] for i in idx.tolist()])
+            return model(batch, batch.concat([self.ids[i] for i in idx.tolist()]))
         return model(*self.data.token_ids(idx))
 
 
 def build_model(kind: str, cfg: Config) -> nn.Module:
+    """The Tree-LSTM ("tree") or the sequential LSTM ("lstm") of ``cfg``'s sizes."""
     if kind == "tree":
         return TreeModel(cfg.hidden, cfg.embed)
     return SeqModel(cfg.hidden, cfg.embed, cfg.lstm_layers)
 
 
 def num_parameters(model: nn.Module) -> int:
+    """The number of trained scalars."""
     return sum(p.data.size for p in model.parameters())
 
 
@@ -153,10 +158,11 @@ def logits_of(model: nn.Module, reader: Reader, batch: int) -> np.ndarray:
     """The logits of every expression of the reader's set, (N, 10), computed in eval mode ``batch`` at a time."""
     was_training = model.training
     model.eval()
-    n = len(reader.data)
-    out = [reader(model, np.arange(s, min(s + batch, n))).numpy() for s in range(0, n, batch)]
-    model.train(was_training)
-    return np.concatenate(out)
+    try:
+        n = len(reader.data)
+        return np.concatenate([reader(model, np.arange(s, min(s + batch, n))).numpy() for s in range(0, n, batch)])
+    finally:
+        model.train(was_training)
 
 
 def score(model: nn.Module, reader: Reader, batch: int) -> dict:
@@ -244,6 +250,7 @@ def results_table(runs: dict, baseline: dict, cfg: Config) -> str:
     rows += [[MODELS[kind], f"{r['params']:,}", str(r["updates"]), f"{r['seconds']:.0f}"] + accuracies(r)
              for kind, r in runs.items()]
     widths = [max(len(row[i]) for row in [head] + rows) for i in range(len(head))]
+
     def line(items):
         return "  ".join(s.rjust(w) if i else s.ljust(w) for i, (s, w) in enumerate(zip(items, widths)))
 
@@ -271,7 +278,9 @@ def run(cfg: Config, log=print) -> dict:
         runs = {kind: train(kind, splits, cfg, log) for kind in cfg.models}
     seconds = time.perf_counter() - start
     log("\n" + results_table(runs, baseline, cfg))
-    log(f"(majority: always answering {baseline['value']}, the most common value in training; chance 10 %; "
+    majority = ("every value equally common in training, so any constant answer; 0 here" if cfg.balance
+                else "the most common value in training")
+    log(f"(majority: always answering {baseline['value']}, {majority}; chance 10 %; "
         f"seconds: training with validation, per model; total {seconds:.0f} s)")
     return {"config": cfg, "runs": runs, "baseline": baseline, "splits": splits, "seconds": seconds}
 

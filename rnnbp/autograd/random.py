@@ -24,4 +24,10 @@ def default_generator() -> np.random.Generator:
 
 
 def get_generator(generator: np.random.Generator | None) -> np.random.Generator:
-    return _default if generator is None else generator
+    """``generator``, or the default one when it is None; anything else is refused with its type."""
+    if generator is None:
+        return _default
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(f"generator must be a numpy.random.Generator (e.g. np.random.default_rng(seed)) or None, "
+                        f"got {type(generator).__name__}")
+    return generator

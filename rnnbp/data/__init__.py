@@ -4,7 +4,7 @@ from .buckets import Features, bucket_batches, pad_sequences, padded_batches
 from .download import ChecksumError, DatasetError, DatasetNotFoundError, data_root, fetch, sha256_file
 from .expressions import (
     EXPRESSION_TOKENS, OPERATORS, ExpressionSet, ExpressionSplits, evaluate_expression, expression_depth,
-    expression_set, expression_size, expression_splits, expression_tokens, random_expression,
+    expression_set, expression_size, expression_splits, expression_tokens, in_validation_part, random_expression,
 )
 from .features import (
     AudioFileError, FeatureConfig, Normalizer, compute_features, extract_features, feature_cache_path,
@@ -33,4 +33,5 @@ __all__ = [
     "ADDING_BASELINE_MSE", "IGNORE_INDEX",
     "OPERATORS", "EXPRESSION_TOKENS", "ExpressionSet", "ExpressionSplits", "random_expression", "evaluate_expression",
     "expression_depth", "expression_size", "expression_tokens", "expression_set", "expression_splits",
+    "in_validation_part",
 ]

@@ -23,25 +23,28 @@ The *depth* of an expression is the number of operators on its longest root-to-l
 digit alone has depth 0). A tree of exact depth d puts an operator at the root, gives one child
 (left or right, by a fair coin) exact depth d - 1 and the other a depth uniform in 0..d-1, so
 left-heavy, right-heavy, balanced and comb-like shapes all occur. Mean sizes: about 16 nodes
-(32 tokens) at depth 4, 71 nodes (141 tokens, at most about 370) at depth 8.
+(32 tokens) at depth 4, 71 nodes (141 tokens, at most about 380) at depth 8.
 
-:func:`expression_splits` gives the usual protocol: training and validation on depths 1-4, test
-sets at depths 5, 6, 7 and 8 (deeper than anything seen in training) with no expression of the
-training set, each split from its own generator derived from one seed.
+:func:`expression_splits` gives the usual protocol: training and validation on depths 1-4 from
+disjoint parts of the expression space, test sets at depths 5, 6, 7 and 8 (deeper than anything
+seen in training), each split from its own generator derived from one seed.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..autograd import random as _random
+from ._checks import check_int, int_range
 
 __all__ = [
     "OPERATORS", "EXPRESSION_TOKENS", "ExpressionSet", "ExpressionSplits",
     "random_expression", "evaluate_expression", "expression_depth", "expression_size", "expression_tokens",
-    "expression_set", "expression_splits",
+    "expression_set", "expression_splits", "in_validation_part",
 ]
 
 OPERATORS = {
@@ -58,12 +61,6 @@ _TOKEN_ID = {t: i for i, t in enumerate(EXPRESSION_TOKENS)}
 
 
 # ----------------------------------------------------------- one tree
-def _check_int(op: str, name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{op}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_ops(where: str, ops) -> tuple[str, ...]:
     if isinstance(ops, str):
         ops = (ops,)
@@ -106,7 +103,7 @@ def random_expression(depth: int, generator: np.random.Generator | None = None,
     Returns:
         tree : ``int`` (a digit, at depth 0) or ``(op, left, right)`` of such.
     """
-    depth = _check_int("random_expression", "depth", depth, 0)
+    depth = check_int("random_expression", "depth", depth, 0)
     ops = _check_ops("random_expression", ops)
     return _grow(depth, _random.get_generator(generator), ops)
 
@@ -233,10 +230,7 @@ class ExpressionSet:
 
 
 def _depth_range(where: str, depth) -> tuple[int, int]:
-    lo, hi = (depth, depth) if isinstance(depth, (int, np.integer)) and not isinstance(depth, bool) else tuple(depth)
-    for d in (lo, hi):
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
-            raise ValueError(f"{where}: depth must be an int or (low, high) of ints, got {depth!r}")
+    lo, hi = int_range(where, "depth", depth)
     if not 0 <= lo <= hi:
         raise ValueError(f"{where}: depth must be an int >= 0 or (low, high) with 0 <= low <= high, got {depth!r}")
     return int(lo), int(hi)
@@ -244,7 +238,8 @@ def _depth_range(where: str, depth) -> tuple[int, int]:
 
 def expression_set(n: int, depth: int | tuple[int, int], generator: np.random.Generator | None = None, *,
                    ops: Sequence[str] = tuple(OPERATORS), balance: bool = True, unique: bool = False,
-                   exclude: Iterable = (), max_draws: int | None = None) -> ExpressionSet:
+                   exclude: Iterable = (), keep: Callable[[Any], bool] | None = None,
+                   max_draws: int | None = None) -> ExpressionSet:
     """``n`` random expressions, equally many at each depth of a range, optionally label-balanced.
 
     The ``n`` expressions are shared out over the depths ``low..high`` (the first
@@ -262,6 +257,8 @@ def expression_set(n: int, depth: int | tuple[int, int], generator: np.random.Ge
         balance : equal counts of every value at every depth (default True).
         unique : no expression twice (default False: i.i.d. draws).
         exclude : trees (nested tuples) never to return, e.g. a training set's.
+        keep : a predicate on trees, or None; trees it rejects are never returned (how
+            :func:`expression_splits` gives validation a part of the expression space of its own).
         max_draws : int >= 1 or None. Give up with ``RuntimeError`` after this many trees drawn at one
             depth (default ``1000 * share + 10_000``): asking for more distinct depth-1 trees than exist,
             for instance, would otherwise never end.
@@ -269,13 +266,17 @@ def expression_set(n: int, depth: int | tuple[int, int], generator: np.random.Ge
     Returns:
         ExpressionSet of n expressions.
     """
-    n = _check_int("expression_set", "n", n, 1)
+    n = check_int("expression_set", "n", n, 1)
     lo, hi = _depth_range("expression_set", depth)
     ops = _check_ops("expression_set", ops)
     if max_draws is not None:
-        max_draws = _check_int("expression_set", "max_draws", max_draws, 1)
+        max_draws = check_int("expression_set", "max_draws", max_draws, 1)
     rng = _random.get_generator(generator)
-    excluded = set(exclude)
+    try:
+        excluded = set(exclude)
+    except TypeError:
+        raise ValueError("expression_set: exclude must hold trees as nested tuples (hashable), "
+                         f"got {type(exclude).__name__} of unhashable items") from None
     n_excluded = len(excluded)
     depths = np.arange(lo, hi + 1)
     per_depth = np.full(len(depths), n // len(depths)) + (np.arange(len(depths)) < n % len(depths))
@@ -294,7 +295,7 @@ def expression_set(n: int, depth: int | tuple[int, int], generator: np.random.Ge
                     f"(unique={unique}, {n_excluded} excluded). Ask for fewer, or allow repeats (unique=False)")
             draws += 1
             tree = _grow(int(d), rng, ops)
-            if tree in excluded:
+            if tree in excluded or (keep is not None and not keep(tree)):
                 continue
             value = _value(tree)
             if quota is not None:
@@ -324,16 +325,31 @@ class ExpressionSplits:
     test: dict
 
 
+VALIDATION_SHARE = 5
+"""One expression in VALIDATION_SHARE belongs to validation, by a fixed hash of its tokens."""
+
+
+def in_validation_part(tree) -> bool:
+    """Whether ``tree`` belongs to the validation part of the expression space (a fixed fifth of it).
+
+    Splitting the space, not the draws, keeps validation disjoint from training even where
+    few expressions exist: there are only 300 of depth 1 with three operators, and a training
+    set drawn i.i.d. would otherwise contain every one of them.
+    """
+    return zlib.crc32("".join(expression_tokens(tree)).encode()) % VALIDATION_SHARE == 0
+
+
 def expression_splits(n_train: int, n_val: int, n_test: int, *, train_depth: tuple[int, int] = (1, 4),
                       test_depths: Sequence[int] = (5, 6, 7, 8), seed: int = 0,
                       ops: Sequence[str] = tuple(OPERATORS), balance: bool = True) -> ExpressionSplits:
     """The generalisation-to-depth protocol: train and validate on shallow trees, test on deeper ones.
 
-    * ``train``: ``n_train`` i.i.d. expressions, equally many at each depth of ``train_depth``;
-    * ``val``: ``n_val`` more from the same distribution (so at small depths, where there are few
-      distinct expressions -- 300 of depth 1 with three operators -- some also occur in ``train``);
-    * ``test[d]``: ``n_test`` distinct expressions of depth d for each d in ``test_depths``, none of
-      them in ``train``.
+    * ``train``: ``n_train`` i.i.d. expressions, equally many at each depth of ``train_depth``,
+      from the four fifths of the expression space outside :func:`in_validation_part`;
+    * ``val``: ``n_val`` expressions of the same depths from the other fifth, so none of them is
+      in ``train`` (at depth 1 they repeat: that fifth holds about 60 distinct ones);
+    * ``test[d]``: ``n_test`` distinct expressions of depth d for each d in ``test_depths``, all
+      deeper than ``train_depth``, so none is in ``train`` or ``val``.
 
     Each split draws from its own generator, ``np.random.default_rng([seed, k])``, so changing one
     size leaves the other splits as they were.
@@ -341,18 +357,33 @@ def expression_splits(n_train: int, n_val: int, n_test: int, *, train_depth: tup
     Args:
         n_train, n_val, n_test : int >= 1.
         train_depth : (low, high) or int, the training and validation depths.
-        test_depths : depths of the test sets.
+        test_depths : depths of the test sets, each above ``train_depth``'s high end.
         seed : int >= 0.
         ops, balance : as in :func:`expression_set`.
+
+    Returns:
+        ExpressionSplits (train, val, test).
     """
-    seed = _check_int("expression_splits", "seed", seed, 0)
-    test_depths = [_check_int("expression_splits", "test depth", d, 0) for d in test_depths]
+    where = "expression_splits"
+    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+        check_int(where, name, value, 1)
+    seed = check_int(where, "seed", seed, 0)
+    lo, hi = _depth_range(where, train_depth)
+    if isinstance(test_depths, (int, np.integer)):
+        test_depths = (test_depths,)
+    try:
+        test_depths = [check_int(where, "each test depth", d, 0) for d in test_depths]
+    except TypeError:
+        raise ValueError(f"{where}: test_depths must be a sequence of ints, got {test_depths!r}") from None
     if len(set(test_depths)) != len(test_depths):
-        raise ValueError(f"expression_splits: test_depths must be distinct, got {test_depths}")
-    train = expression_set(n_train, train_depth, np.random.default_rng([seed, 0]), ops=ops, balance=balance)
-    val = expression_set(n_val, train_depth, np.random.default_rng([seed, 1]), ops=ops, balance=balance)
-    seen = set(train.trees)
-    test = {d: expression_set(n_test, d, np.random.default_rng([seed, 2, d]), ops=ops, balance=balance,
-                              unique=True, exclude=seen)
+        raise ValueError(f"{where}: test_depths must be distinct, got {test_depths}")
+    if test_depths and min(test_depths) <= hi:
+        raise ValueError(f"{where}: test_depths must all be deeper than the training depths {lo}-{hi}, got "
+                         f"{test_depths}; for a test at the training depths use expression_set(..., exclude=...)")
+    train = expression_set(n_train, (lo, hi), np.random.default_rng([seed, 0]), ops=ops, balance=balance,
+                           keep=lambda tree: not in_validation_part(tree))
+    val = expression_set(n_val, (lo, hi), np.random.default_rng([seed, 1]), ops=ops, balance=balance,
+                         keep=in_validation_part)
+    test = {d: expression_set(n_test, d, np.random.default_rng([seed, 2, d]), ops=ops, balance=balance, unique=True)
             for d in test_depths}
     return ExpressionSplits(train, val, test)

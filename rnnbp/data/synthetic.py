@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..autograd import random as _random
+from ._checks import check_int, int_range
 
 __all__ = [
     "IGNORE_INDEX", "ADDING_BASELINE_MSE",
@@ -28,19 +29,13 @@ ADDING_BASELINE_MSE = 1.0 / 6.0
 (Le et al. 2015 quote 0.1767 for this baseline; the expectation is 1/6.)"""
 
 
-def _check_int(op: str, name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{op}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _one_hot(ids: np.ndarray, n_classes: int) -> np.ndarray:
     return np.eye(n_classes, dtype=np.float32)[ids]  # (..., n_classes)
 
 
 # ------------------------------------------------------------------ adding
 def _lag_range(length: int, lag) -> tuple[int, int]:
-    lo, hi = (lag, lag) if isinstance(lag, (int, np.integer)) else tuple(lag)
+    lo, hi = int_range("adding_problem", "lag", lag)
     if not 2 <= lo <= hi <= length:
         raise ValueError(f"adding_problem: lag must be an int or (low, high) with 2 <= low <= high <= "
                          f"length={length}, got {lag!r}")
@@ -80,8 +75,8 @@ def adding_problem(n: int, length: int, generator: np.random.Generator | None = 
             channel 1 the markers.
         targets : np.ndarray [shape=(N,), dtype=float32].
     """
-    n = _check_int("adding_problem", "n", n, 1)
-    length = _check_int("adding_problem", "length", length, 2)
+    n = check_int("adding_problem", "n", n, 1)
+    length = check_int("adding_problem", "length", length, 2)
     rng = _random.get_generator(generator)
     values = rng.random((length, n), dtype=np.float32)  # (L, N)
     if lag is None:
@@ -127,10 +122,10 @@ def copy_memory(n: int, delay: int, n_symbols: int = 8, length: int = 10,
         inputs : np.ndarray [shape=(T, N, n_symbols + 2), dtype=float32], one-hot.
         targets : np.ndarray [shape=(T, N), dtype=int64], class ids in 0..n_symbols.
     """
-    n = _check_int("copy_memory", "n", n, 1)
-    delay = _check_int("copy_memory", "delay", delay, 1)
-    n_symbols = _check_int("copy_memory", "n_symbols", n_symbols, 1)
-    length = _check_int("copy_memory", "length", length, 1)
+    n = check_int("copy_memory", "n", n, 1)
+    delay = check_int("copy_memory", "delay", delay, 1)
+    n_symbols = check_int("copy_memory", "n_symbols", n_symbols, 1)
+    length = check_int("copy_memory", "length", length, 1)
     steps = delay + 2 * length
     symbols = _random.get_generator(generator).integers(1, n_symbols + 1, size=(length, n))  # (length, N)
     ids = np.zeros((steps, n), dtype=np.int64)
@@ -147,9 +142,9 @@ def copy_memory_baseline(delay: int, n_symbols: int = 8, length: int = 10) -> fl
     It outputs blank for the first ``delay + length`` steps (loss 0) and a uniform guess
     over the symbols for the last ``length``: ``length * log(n_symbols) / (delay + 2 * length)``.
     """
-    delay = _check_int("copy_memory_baseline", "delay", delay, 1)
-    n_symbols = _check_int("copy_memory_baseline", "n_symbols", n_symbols, 1)
-    length = _check_int("copy_memory_baseline", "length", length, 1)
+    delay = check_int("copy_memory_baseline", "delay", delay, 1)
+    n_symbols = check_int("copy_memory_baseline", "n_symbols", n_symbols, 1)
+    length = check_int("copy_memory_baseline", "length", length, 1)
     return length * math.log(n_symbols) / (delay + 2 * length)
 
 
@@ -176,10 +171,10 @@ def delayed_recall(n: int, length: int, delay: int, n_symbols: int,
         targets : np.ndarray [shape=(L, N), dtype=int64]; ``targets[t] = symbol[t - delay]``
             for t >= delay, else -100.
     """
-    n = _check_int("delayed_recall", "n", n, 1)
-    delay = _check_int("delayed_recall", "delay", delay, 0)
-    length = _check_int("delayed_recall", "length", length, delay + 1)
-    n_symbols = _check_int("delayed_recall", "n_symbols", n_symbols, 2)
+    n = check_int("delayed_recall", "n", n, 1)
+    delay = check_int("delayed_recall", "delay", delay, 0)
+    length = check_int("delayed_recall", "length", length, delay + 1)
+    n_symbols = check_int("delayed_recall", "n_symbols", n_symbols, 2)
     symbols = _random.get_generator(generator).integers(0, n_symbols, size=(length, n))  # (L, N)
     targets = np.full((length, n), IGNORE_INDEX, dtype=np.int64)
     targets[delay:] = symbols[:length - delay]
@@ -191,4 +186,4 @@ def delayed_recall_baseline(n_symbols: int) -> float:
 
     Holds for ``delay >= 1``; at ``delay=0`` the task needs no memory and can reach 0.
     """
-    return math.log(_check_int("delayed_recall_baseline", "n_symbols", n_symbols, 2))
+    return math.log(check_int("delayed_recall_baseline", "n_symbols", n_symbols, 2))

@@ -5,7 +5,7 @@ import pytest
 import rnnbp
 from rnnbp.data import (
     EXPRESSION_TOKENS, OPERATORS, evaluate_expression, expression_depth, expression_set, expression_size,
-    expression_splits, expression_tokens, random_expression,
+    expression_splits, expression_tokens, in_validation_part, random_expression,
 )
 
 
@@ -48,7 +48,6 @@ def test_shapes_are_not_degenerate():
     sizes = {expression_size(t) for t in trees}
     assert min(sizes) == 11 and max(sizes) > 40    # a comb of 5 operators has 11 nodes; full would be 63
     ops = [t[0] for t in trees]
-    assert {o: ops.count(o) for o in OPERATORS}.keys() == set(OPERATORS)
     assert min(ops.count(o) for o in OPERATORS) > 550
 
 
@@ -159,6 +158,51 @@ def test_test_sets_are_distinct_and_disjoint_from_train(splits):
     train = set(splits.train.trees)
     for test in splits.test.values():
         assert len(set(test.trees)) == len(test) and not set(test.trees) & train
+
+
+def test_test_sets_hold_no_repeat_even_where_draws_would_repeat():
+    """2000 depth-2 trees out of ~290,000: i.i.d. draws would repeat a few (birthday), a test set never."""
+    split = expression_splits(20, 20, 2000, train_depth=1, test_depths=(2,), seed=3)
+    assert len(set(split.test[2].trees)) == 2000
+
+
+def test_validation_is_its_own_part_of_the_expression_space(splits):
+    """Not one validation expression is in training, even at depth 1, where training holds all it can."""
+    assert all(in_validation_part(t) for t in splits.val.trees)
+    assert not any(in_validation_part(t) for t in splits.train.trees)
+    assert not set(splits.val.trees) & set(splits.train.trees)
+    share = np.mean([in_validation_part(random_expression(3, np.random.default_rng(i))) for i in range(2000)])
+    assert 0.17 < share < 0.23   # a fifth of the space
+
+
+def test_training_and_validation_are_balanced_at_every_depth(splits):
+    for data in (splits.train, splits.val):
+        for d in (1, 2, 3, 4):
+            counts = np.bincount(data.values[data.depths == d], minlength=10)
+            assert counts.max() - counts.min() <= 1, (d, counts)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(test_depths=(4, 5)), r"test_depths must all be deeper than the training depths 1-4, got \[4, 5\]"),
+    (dict(test_depths=5.0), r"must be a sequence of ints, got 5.0"),
+    (dict(train_depth=(1, 2, 3)), r"depth must be an int or a pair \(low, high\) of ints, got \(1, 2, 3\)"),
+    (dict(train_depth=None), r"depth must be an int or a pair \(low, high\) of ints, got None"),
+])
+def test_bad_split_arguments_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        expression_splits(10, 10, 10, **kwargs)
+    with pytest.raises(ValueError, match="expression_splits: n_val must be an integer >= 1, got 0"):
+        expression_splits(10, 0, 10)
+
+
+def test_bad_set_arguments_are_named():
+    with pytest.raises(ValueError, match=r"expression_set: depth must be an int or a pair \(low, high\) of ints, "
+                                         r"got 2.5"):
+        expression_set(10, 2.5)
+    with pytest.raises(TypeError, match="generator must be a numpy.random.Generator .* got int"):
+        expression_set(10, 2, generator=5)
+    with pytest.raises(ValueError, match="exclude must hold trees as nested tuples"):
+        expression_set(10, 1, exclude=[["+", 1, 2]])
 
 
 def test_splits_reproduce_from_the_seed_and_each_split_has_its_own_stream(splits):
