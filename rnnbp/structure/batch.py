@@ -89,8 +89,8 @@ class TreeBatch:
         self.levels = self._build_levels(heights[level_order], level_order, row_of_node)
         n = len(level_order)
         self.to_levels = GatherPlan(n, (0,), (np.arange(n),), (level_order,), (True,))
-        self.from_levels = self._plan_from_levels(row_of_node)
-        self.roots_from_levels = self._plan_from_levels(row_of_node[self.roots])
+        self.from_levels = self._plan(row_of_node, self.levels)
+        self.roots_from_levels = self._plan(row_of_node[self.roots], self.levels)
 
     def _build_levels(self, sorted_heights, level_order, row_of_node) -> list[Level]:
         bounds = np.searchsorted(sorted_heights, np.arange(sorted_heights[-1] + 2))
@@ -125,9 +125,6 @@ class TreeBatch:
                 rows.append(r)
                 unique.append(_unique(r))
         return GatherPlan(len(wanted), tuple(sources), tuple(dest), tuple(rows), tuple(unique))
-
-    def _plan_from_levels(self, level_rows: np.ndarray) -> GatherPlan:
-        return self._plan(level_rows, self.levels)
 
     @property
     def num_trees(self) -> int:

@@ -365,13 +365,8 @@ def test_importing_rnnbp_data_loads_no_audio_library():
 
 # --------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
-def real():
-    root = os.environ.get("RNNBP_DATA")
-    if not root:
-        pytest.skip("RNNBP_DATA is not set (e.g. RNNBP_DATA=../shared/data); the real FSDD recordings are needed")
-    if not (Path(root) / "fsdd" / "recordings" / "0_george_0.wav").is_file():
-        pytest.skip(f"RNNBP_DATA={root} holds no fsdd/recordings/*.wav")
-    return load_fsdd(root, verify="exists")
+def real(real_root):
+    return load_fsdd(real_root, verify="exists")
 
 
 def test_real_recordings_give_39_features_per_16_ms(real, tmp_path):

@@ -53,17 +53,6 @@ def tones(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def real_root():
-    """The data folder named by RNNBP_DATA, when it holds the FSDD recordings."""
-    root = os.environ.get("RNNBP_DATA")
-    if not root:
-        pytest.skip("RNNBP_DATA is not set (e.g. RNNBP_DATA=../shared/data); the real FSDD recordings are needed")
-    if not (Path(root) / "fsdd" / "recordings" / "0_george_0.wav").is_file():
-        pytest.skip(f"RNNBP_DATA={root} holds no fsdd/recordings/*.wav")
-    return root
-
-
-@pytest.fixture(scope="module")
 def real(real_root):
     return load_fsdd(real_root, downloader=no_network)
 
