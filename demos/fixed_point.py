@@ -127,7 +127,7 @@ def _training_step(model: FixedPointNet, x: rnnbp.Tensor, y: np.ndarray) -> None
 
 
 def _gradients(model: FixedPointNet) -> np.ndarray:
-    return np.concatenate([p.grad.ravel() for p in model.parameters()])
+    return np.concatenate([p.grad.numpy().ravel() for p in model.parameters()])
 
 
 def _peak_bytes(model, x, y) -> int:

@@ -155,7 +155,7 @@ def build_model(kind: str, cfg: Config) -> nn.Module:
 
 def num_parameters(model: nn.Module) -> int:
     """The number of trained scalars."""
-    return sum(p.data.size for p in model.parameters())
+    return sum(p.numpy().size for p in model.parameters())
 
 
 @rnnbp.no_grad()

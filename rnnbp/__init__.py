@@ -1,21 +1,80 @@
 """rnnbp: backpropagation for feedforward and recurrent networks on one NumPy autograd core.
 
+The top level holds PyTorch's names (``rnnbp.tensor``, ``rnnbp.float32``, ``rnnbp.cat``,
+``rnnbp.no_grad``, ``rnnbp.save``, ...), so that ``import rnnbp as torch`` (or
+``python -m rnnbp.torch script.py``) runs PyTorch programs.
+
 ``import rnnbp`` stays light: the heavy optional pieces (librosa, matplotlib)
 load only when the code that needs them runs.
 """
+from __future__ import annotations
+
+import builtins as _builtins
+
 from . import autograd
 from .autograd import (
-    Tensor, arange, enable_grad, full, is_grad_enabled, manual_seed, no_grad, ones, ones_like, rand,
-    randn, set_grad_enabled, tensor, zeros, zeros_like,
+    DeviceError, Generator, Size, Tensor, arange, as_tensor, bernoulli, device, empty, empty_like,
+    enable_grad, eye, from_numpy, full, full_like, is_grad_enabled, is_tensor, linspace, manual_seed,
+    multinomial, no_grad, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
+    set_grad_enabled, tensor, zeros, zeros_like,
+)
+from .autograd.dtypes import (  # noqa: A004  (PyTorch's names: rnnbp.float, rnnbp.int, rnnbp.bool)
+    bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long, short, uint8,
 )
 from .autograd.ops import (
-    argmax, argmin, cat, chunk, clamp, exp, log, logsumexp, matmul, maximum, mean, minimum,
-    relu, sigmoid, softmax, split, sqrt, stack, tanh, where,
+    amax, argmax, argmin, argsort, cat, chunk, clamp, clip, clone, concatenate, cos, div, exp, flatten,
+    gather, index_select, isfinite, isinf, isnan, log, log_softmax, logsumexp, masked_fill, matmul,
+    maximum, mean, minimum, mul, narrow, norm, permute, pow, relu, reshape, rsqrt, sigmoid, sign, sin,
+    softmax, sort, split, sqrt, square, squeeze, stack, std, sub, tanh, topk, transpose, tril, triu,
+    unsqueeze, var, where,
 )
-from .autograd.ops import sum, max, min, abs  # noqa: A004  (PyTorch's names, shadowing builtins)
+from .autograd.ops import abs, add, all, any, max, min, round, sum  # noqa: A004  (PyTorch's names)
 from .io import load, save
 from .threads import blas_threads
 
+from . import accelerator, backends, cuda, serialization  # noqa: E402
 from . import bptt, data, nn, optim, train  # noqa: E402  (light: heavy libraries load inside loaders)
 
 __version__ = "0.1.0"
+
+mm = bmm = matmul
+inference_mode = no_grad
+
+
+def get_default_dtype():
+    """float32, rnnbp's default floating dtype."""
+    return float32
+
+
+def numel(t: Tensor) -> int:
+    return t.numel()
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    return a.equal(b)
+
+
+def allclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    return Tensor(a).allclose(b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+def is_floating_point(t: Tensor) -> bool:
+    return t.is_floating_point()
+
+
+def set_num_threads(n: int) -> None:
+    """Limit the BLAS thread pool to ``n`` threads for the rest of the program (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=n, user_api="blas")
+
+
+def get_num_threads() -> int:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return 1
+    counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    return _builtins.max(counts) if counts else 1

@@ -91,7 +91,7 @@ def main(argv=None) -> dict:
     model = build(0)
     opt = optim.SGD(model.parameters(), lr=lr)
     xt = rnnbp.Tensor(x)
-    reference = NumpyMLP([p.data.copy() for p in model.parameters()], lr)
+    reference = NumpyMLP([p.numpy().copy() for p in model.parameters()], lr)
 
     def rnnbp_step():
         opt.zero_grad()

@@ -186,7 +186,7 @@ def _gradient_disagreement(impls, models, head) -> float:
             module.zero_grad()
         fn()
         used = next(m for m in models if m.cell.weight_hh.grad is not None)
-        grads[name] = [p.grad.copy() for p in list(used.parameters()) + list(head.parameters())]
+        grads[name] = [p.grad.numpy().copy() for p in list(used.parameters()) + list(head.parameters())]
     reference = grads.pop("level-batched")
     return max(float(np.abs(g - r).max() / np.abs(r).max()) for gs in grads.values() for g, r in zip(gs, reference))
 

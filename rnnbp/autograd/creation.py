@@ -1,14 +1,21 @@
-"""Tensor factories: ``tensor``, ``zeros``, ``ones``, ``full``, ``arange``, ``randn``, ``rand``."""
+"""Tensor factories with PyTorch's signatures: ``tensor``, ``zeros``, ``arange``, ``randn``, ``randint``, ...
+
+Each takes ``dtype`` (float32 by default for floating results) and, for scripts written for
+PyTorch, ``device`` (the CPU; anything else raises ``DeviceError``). Random ones draw from
+``generator`` or the default generator that ``rnnbp.manual_seed`` reseeds.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from . import random as _random
+from .device import as_device
+from .dtypes import as_dtype
 from .tensor import DEFAULT_DTYPE, Tensor
 
 
-def _dtype(dtype) -> np.dtype:
-    return DEFAULT_DTYPE if dtype is None else np.dtype(dtype)
+def _dtype(dtype, default=DEFAULT_DTYPE) -> np.dtype:
+    return default if dtype is None else as_dtype(dtype)
 
 
 def _size(size) -> tuple:
@@ -17,47 +24,173 @@ def _size(size) -> tuple:
     return tuple(size)
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+def _leaf(array: np.ndarray, requires_grad: bool, device) -> Tensor:
+    as_device(device)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (Python floats become float32)."""
+    as_device(device)
     t = Tensor(data, dtype=dtype)
-    t.data = np.array(t.data, copy=True)
+    t._data = np.array(t._data, copy=True)
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 
-def zeros(*size, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_size(size), dtype=_dtype(dtype)), requires_grad=requires_grad)
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a Tensor, sharing memory with an ndarray or Tensor of the right dtype."""
+    as_device(device)
+    if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) == data.dtype):
+        return data
+    return Tensor(data, dtype=dtype)
 
 
-def ones(*size, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_size(size), dtype=_dtype(dtype)), requires_grad=requires_grad)
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A Tensor sharing memory with ``array`` (its dtype kept: float64 stays float64)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray, got {type(array).__name__}")
+    as_dtype(array.dtype)
+    return Tensor(array)
 
 
-def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.full(tuple(size), fill_value, dtype=_dtype(dtype)), requires_grad=requires_grad)
+def is_tensor(obj) -> bool:
+    """Whether ``obj`` is a Tensor (or Parameter)."""
+    return isinstance(obj, Tensor)
 
 
-def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.zeros(_size(size), dtype=_dtype(dtype)), requires_grad, device)
 
 
-def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.ones(_size(size), dtype=_dtype(dtype)), requires_grad, device)
 
 
-def arange(start, end=None, step=1, dtype=None) -> Tensor:
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Zeros (rnnbp never hands out uninitialised memory)."""
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` everywhere; the dtype follows the value (bool, int64, float32) unless given."""
+    if dtype is None:
+        dtype = np.bool_ if isinstance(fill_value, bool) else np.int64 if isinstance(fill_value, int) else DEFAULT_DTYPE
+    return _leaf(np.full(tuple(size), fill_value, dtype=as_dtype(dtype)), requires_grad, device)
+
+
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return zeros(t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return ones(t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
+
+
+def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return zeros_like(t, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``: int64 for integer arguments, else float32."""
     data = np.arange(start, end, step) if end is not None else np.arange(0, start, step)
-    return Tensor(data if dtype is None and data.dtype.kind == "i" else data.astype(_dtype(dtype)))
+    if dtype is None:
+        dtype = np.int64 if data.dtype.kind in "iu" else DEFAULT_DTYPE
+    return _leaf(data.astype(as_dtype(dtype)), requires_grad, device)
 
 
-def randn(*size, dtype=None, requires_grad: bool = False, generator=None) -> Tensor:
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    if steps < 0:
+        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+    return _leaf(np.linspace(start, end, steps).astype(_dtype(dtype)), requires_grad, device)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.eye(n, m, dtype=_dtype(dtype)), requires_grad, device)
+
+
+def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
     """Standard normal samples from ``generator`` (default: the one ``manual_seed`` sets)."""
     rng = _random.get_generator(generator)
-    data = rng.standard_normal(_size(size)).astype(_dtype(dtype))
-    return Tensor(data, requires_grad=requires_grad)
+    return _leaf(rng.standard_normal(_size(size)).astype(_dtype(dtype)), requires_grad, device)
 
 
-def rand(*size, dtype=None, requires_grad: bool = False, generator=None) -> Tensor:
+def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
     """Uniform [0, 1) samples from ``generator`` (default: the one ``manual_seed`` sets)."""
     rng = _random.get_generator(generator)
-    data = rng.random(_size(size)).astype(_dtype(dtype))
-    return Tensor(data, requires_grad=requires_grad)
+    return _leaf(rng.random(_size(size)).astype(_dtype(dtype)), requires_grad, device)
+
+
+def randn_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    return randn(t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad, generator=generator)
+
+
+def rand_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    return rand(t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad, generator=generator)
+
+
+def randint(*args, size=None, dtype=None, device=None, generator=None, requires_grad: bool = False) -> Tensor:
+    """Integers drawn uniformly from [low, high): ``randint(high, size)`` or ``randint(low, high, size)``.
+
+    int64 unless ``dtype`` is given, as ``torch.randint``.
+    """
+    if size is None:
+        if not args:
+            raise TypeError("randint: missing the size argument")
+        *bounds, size = args
+    else:
+        bounds = list(args)
+    if len(bounds) == 1:
+        low, high = 0, bounds[0]
+    elif len(bounds) == 2:
+        low, high = bounds
+    else:
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {len(bounds) + 1} arguments")
+    if high <= low:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
+    size = tuple(size) if isinstance(size, (tuple, list)) else (size,)
+    rng = _random.get_generator(generator)
+    return _leaf(rng.integers(low, high, size).astype(_dtype(dtype, np.dtype(np.int64))), requires_grad, device)
+
+
+def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
+    """A random permutation of 0..n-1 (int64)."""
+    rng = _random.get_generator(generator)
+    return _leaf(rng.permutation(n).astype(_dtype(dtype, np.dtype(np.int64))), False, device)
+
+
+def multinomial(input, num_samples: int, replacement: bool = False, generator=None) -> Tensor:
+    """Indices drawn with probabilities proportional to the rows of ``input`` (int64).
+
+    Shape: input (C,) or (N, C) of non-negative weights -> (num_samples,) or (N, num_samples).
+    Without replacement, each row needs at least ``num_samples`` nonzero weights.
+    """
+    weights = np.asarray(input._data if isinstance(input, Tensor) else input, dtype=np.float64)
+    if weights.ndim not in (1, 2):
+        raise ValueError(f"multinomial: input must be 1-D or 2-D, got shape {weights.shape}")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("multinomial: probability tensor contains either inf, nan or element < 0")
+    rows = weights.reshape(-1, weights.shape[-1])
+    totals = rows.sum(axis=1)
+    if np.any(totals <= 0):
+        raise ValueError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement and num_samples > int((rows > 0).sum(axis=1).min()):
+        raise ValueError(
+            f"multinomial: cannot draw {num_samples} samples without replacement from a row with fewer "
+            "nonzero weights"
+        )
+    rng = _random.get_generator(generator)
+    out = np.stack([rng.choice(row.size, size=num_samples, replace=replacement, p=row / row.sum()) for row in rows])
+    out = out.astype(np.int64)
+    return Tensor(out.reshape(num_samples) if weights.ndim == 1 else out)
+
+
+def bernoulli(input, generator=None) -> Tensor:
+    """1 with probability ``input`` (elementwise), else 0, in ``input``'s dtype."""
+    p = input._data if isinstance(input, Tensor) else np.asarray(input)
+    rng = _random.get_generator(generator)
+    return Tensor((rng.random(p.shape) < p).astype(p.dtype if p.dtype.kind == "f" else DEFAULT_DTYPE))

@@ -39,24 +39,24 @@ def _toposort(roots):
 
 
 def _accumulate_leaf(tensor, grad, owned_ids):
-    """Add ``grad`` into ``tensor.grad`` without ever sharing one buffer between leaves.
+    """Add ``grad`` into ``tensor._grad`` without ever sharing one buffer between leaves.
 
     ``owned_ids`` holds the arrays leaves took over during this walk; they may still be
     queued as another node's incoming gradient, so they are never written in place.
     """
-    if tensor.grad is None:
+    if tensor._grad is None:
         # The same array (or a view of one) may reach several leaves; .grad must
         # be a buffer of its own so that in-place updates touch only this leaf.
         if grad.base is not None or id(grad) in owned_ids or not grad.flags.writeable:
             grad = grad.copy()
         owned_ids.add(id(grad))
-        tensor.grad = grad
-    elif id(tensor.grad) in owned_ids:
+        tensor._grad = grad
+    elif id(tensor._grad) in owned_ids:
         # Taken over earlier in this walk without a copy: the same array may still be
         # waiting in another node's slot, and adding in place would corrupt that gradient.
-        tensor.grad = tensor.grad + grad
+        tensor._grad = tensor._grad + grad
     else:
-        tensor.grad += grad
+        tensor._grad += grad
 
 
 class _Capture:
@@ -147,7 +147,7 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
         for parent, version in zip(parents, node.versions):
             if parent is not None and parent._version != version:
                 raise RuntimeError(
-                    f"backward: an input of {node.name} (shape {parent.data.shape}) was modified in place "
+                    f"backward: an input of {node.name} (shape {parent._data.shape}) was modified in place "
                     f"after the forward pass (version {parent._version}, saved at version {version}), "
                     "e.g. by optimizer.step() before this backward; run the forward again after updating"
                 )
@@ -173,12 +173,12 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
         for parent, g in zip(parents, in_grads):
             if parent is None or g is None:
                 continue
-            if g.shape != parent.data.shape or g.dtype != parent.data.dtype:
+            if g.shape != parent._data.shape or g.dtype != parent._data.dtype:
                 # A wrong dtype is a bug in the op, not something to cast away: a float64
                 # gradient flowing into float32 layers silently doubles their cost.
                 raise RuntimeError(
                     f"{node.name}.backward returned a gradient of shape {g.shape} and dtype {g.dtype} "
-                    f"for an input of shape {parent.data.shape} and dtype {parent.data.dtype}"
+                    f"for an input of shape {parent._data.shape} and dtype {parent._data.dtype}"
                 )
             parent_node = parent._node
             if parent_node is None:
@@ -256,15 +256,15 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         if not out.requires_grad:
             raise RuntimeError(f"grad: outputs[{i}] (shape {out.shape}) does not require grad and has no grad_fn")
         if g is None:
-            if out.data.size != 1:
+            if out._data.size != 1:
                 raise RuntimeError(
                     f"grad: grad can be implicitly created only for one-element outputs, outputs[{i}] has "
                     f"shape {out.shape}; pass grad_outputs"
                 )
-            g = grad_like(out.data)
+            g = grad_like(out._data)
         else:
-            g = np.array(g.data if isinstance(g, Tensor) else g, dtype=out.data.dtype)
-            if g.shape != out.data.shape:
+            g = np.array(g._data if isinstance(g, Tensor) else g, dtype=out._data.dtype)
+            if g.shape != out._data.shape:
                 raise ValueError(f"grad: grad_outputs[{i}] has shape {g.shape} but outputs[{i}] has shape {out.shape}")
         if out._node is None:
             if id(out) in capture.leaves:  # d out / d out = I

@@ -58,7 +58,7 @@ class Function:
         record = False
         for x in inputs:
             if isinstance(x, Tensor):
-                arrays.append(x.data)
+                arrays.append(x._data)
                 rg = x.requires_grad
                 needs.append(rg)
                 record = record or rg

@@ -28,7 +28,7 @@ def _as_tuple(outputs) -> tuple:
 
 def _projected(fn, inputs, directions) -> float:
     outs = _as_tuple(fn(*inputs))
-    return float(sum(np.sum(o.data * v) for o, v in zip(outs, directions) if v is not None))
+    return float(sum(np.sum(o._data * v) for o, v in zip(outs, directions) if v is not None))
 
 
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
@@ -65,7 +65,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
 
     # Analytic: one backward of the projected outputs.
     for i in checked:
-        inputs[i].grad = None
+        inputs[i]._grad = None
     total = None
     for o, v in zip(outputs, directions):
         if v is not None:
@@ -74,11 +74,11 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     total.backward()
     analytic = {}
     for i in checked:
-        g = inputs[i].grad
+        g = inputs[i]._grad
         if g is not None and g.dtype != np.float64:
             raise GradcheckError(f"gradcheck: gradient of input {i} is {g.dtype}, expected float64")
         analytic[i] = np.zeros(inputs[i].shape) if g is None else g.copy()
-        inputs[i].grad = None
+        inputs[i]._grad = None
 
     def fail(msg: str) -> bool:
         if raise_exception:
@@ -87,7 +87,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
 
     if fast_mode:
         for i in checked:
-            x = inputs[i].data
+            x = inputs[i]._data
             d = rng.standard_normal(x.shape)
             original = x.copy()
             x += eps * d
@@ -105,7 +105,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         return True
 
     for i in checked:
-        x = inputs[i].data
+        x = inputs[i]._data
         numeric = np.zeros(x.shape)
         flat, nflat = x.reshape(-1), numeric.reshape(-1)
         if not np.shares_memory(flat, x):

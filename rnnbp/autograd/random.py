@@ -31,3 +31,35 @@ def get_generator(generator: np.random.Generator | None) -> np.random.Generator:
         raise TypeError(f"generator must be a numpy.random.Generator (e.g. np.random.default_rng(seed)) or None, "
                         f"got {type(generator).__name__}")
     return generator
+
+
+class Generator(np.random.Generator):
+    """``torch.Generator``: a NumPy generator that can be reseeded in place with ``manual_seed``.
+
+    ``rnnbp.Generator().manual_seed(42)`` is what PyTorch scripts pass as ``generator=`` (to
+    ``random_split``, ``DataLoader``, ``randn``); being an ``np.random.Generator``, it is accepted
+    everywhere rnnbp takes one.
+    """
+
+    def __init__(self, device="cpu"):
+        from .device import as_device
+
+        as_device(device)
+        super().__init__(np.random.PCG64())
+        self._seed = None
+
+    def manual_seed(self, seed: int) -> "Generator":
+        """Restart the stream from ``seed``; returns self."""
+        self.bit_generator.state = np.random.PCG64(int(seed)).state
+        self._seed = int(seed)
+        return self
+
+    def initial_seed(self):
+        return self._seed
+
+    def get_state(self) -> dict:
+        return self.bit_generator.state
+
+    def set_state(self, state: dict) -> "Generator":
+        self.bit_generator.state = state
+        return self

@@ -1,7 +1,20 @@
-"""Tensor: an ndarray, its gradient, and a link to the op that made it.
+"""Tensor: an ndarray, its gradient, and a link to the op that made it; its whole method surface.
 
-The Tensor knows no calculus: arithmetic and methods dispatch to the ops in
-``autograd/ops``, and ``backward`` hands the walk to ``engine.backward``.
+The Tensor knows no calculus: every method below is one call into the ops
+(``autograd/ops``), and ``backward`` hands the walk to ``engine.backward``.
+
+Two names matter for speed and for PyTorch's semantics:
+
+* ``t._data`` is the ndarray underneath; rnnbp's ops, kernels, optimizers and clipping work on it
+  directly. ``t.data`` is PyTorch's: a Tensor sharing that memory, outside autograd, so
+  ``p.data.add_(p.grad, alpha=-lr)`` updates ``p`` in place without recording anything.
+* ``t._grad`` is the gradient ndarray the graph walk accumulates into; ``t.grad`` is PyTorch's:
+  None until a backward, then a Tensor sharing that array (``p.grad.zero_()`` zeroes it).
+
+In-place methods (``add_``, ``zero_``, ``x[i] = v``, ...) follow PyTorch's rules: they bump the
+version counter (a backward through a node that saved the old values then refuses to run);
+a leaf that requires grad may only be changed under ``no_grad()``; on a tensor inside a
+recorded graph they record the op and the tensor takes the result's place in the graph.
 """
 from __future__ import annotations
 
@@ -10,6 +23,9 @@ from collections import namedtuple
 import numpy as np
 
 from . import engine, grad_mode
+from . import random as _random
+from .device import CPU, as_device, refuse_cuda
+from .dtypes import TYPE_NAMES, as_dtype
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 
@@ -18,10 +34,24 @@ _NUMBER_TYPES = (int, float, bool, np.generic)
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
+class Size(tuple):
+    """``torch.Size``: the shape tuple ``Tensor.size()`` returns."""
+
+    def numel(self) -> int:
+        """The number of elements a tensor of this shape holds."""
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"rnnbp.Size({list(self)})"
+
+
 def _as_array(data, dtype=None) -> np.ndarray:
     """Convert user data to an ndarray: ndarrays keep their dtype, Python floats become float32."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if dtype is not None:
         return np.asarray(data, dtype=dtype)
     if isinstance(data, np.ndarray):
@@ -38,19 +68,19 @@ class Tensor:
     Args:
         data: array-like. NumPy arrays keep their dtype; Python floats give float32.
         requires_grad: whether ``backward`` should fill ``.grad`` (floating dtypes only).
-        dtype: optional dtype to convert ``data`` to.
+        dtype: optional dtype to convert ``data`` to (``rnnbp.float64``, ``'int64'``, ...).
     """
 
-    # _version counts in-place writes to ``data`` (optimizer steps, nn.init, load_state_dict),
+    # _version counts in-place writes to ``_data`` (optimizer steps, nn.init, add_, x[i] = v),
     # so that backward can refuse arrays that changed after an op saved them.
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "_out_index", "_nondiff_op", "_version", "__weakref__")
+    __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_out_index", "_nondiff_op", "_version", "__weakref__")
     # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of looping over the array.
     __array_priority__ = 1000
     __hash__ = object.__hash__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
-        self.data = _as_array(data, dtype)
-        self.grad = None
+        self._data = _as_array(data, None if dtype is None else as_dtype(dtype))
+        self._grad = None
         self._node = None
         self._out_index = 0
         self._nondiff_op = None
@@ -63,14 +93,42 @@ class Tensor:
     def _make(cls, data: np.ndarray, node=None, index: int = 0) -> "Tensor":
         """Wrap an op's output without the checks of ``__init__`` (hot path)."""
         t = object.__new__(Tensor)
-        t.data = data
-        t.grad = None
+        t._data = data
+        t._grad = None
         t._node = node
         t._out_index = index
         t._nondiff_op = None
         t._version = 0
         t._requires_grad = node is not None
         return t
+
+    # ------------------------------------------------------- data and grad (PyTorch's)
+    @property
+    def data(self) -> "Tensor":
+        """This tensor's values as a Tensor outside autograd, sharing memory (writes show here)."""
+        return Tensor._make(self._data)
+
+    @data.setter
+    def data(self, value) -> None:
+        self._data = _as_array(value)
+
+    @property
+    def grad(self) -> "Tensor | None":
+        """dL/dself after ``backward`` (a Tensor sharing the accumulated array), or None."""
+        return None if self._grad is None else Tensor._make(self._grad)
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is None:
+            self._grad = None
+            return
+        array = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if array.shape != self._data.shape or array.dtype != self._data.dtype:
+            raise ValueError(
+                f"grad: assigned grad has shape {array.shape} and dtype {array.dtype}, but the tensor has "
+                f"shape {self._data.shape} and dtype {self._data.dtype}"
+            )
+        self._grad = array
 
     # ------------------------------------------------------------------ autograd
     @property
@@ -87,9 +145,9 @@ class Tensor:
             raise RuntimeError(
                 "requires_grad_: you can only change requires_grad of leaf tensors; use detach() instead"
             )
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self._data.dtype.kind not in "fc":
             raise TypeError(
-                f"requires_grad_: only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+                f"requires_grad_: only floating-point tensors can require gradients, got dtype {self._data.dtype}"
             )
         self._requires_grad = bool(requires_grad)
         return self
@@ -113,15 +171,25 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data, cut from the graph."""
-        return Tensor._make(self.data)
+        return Tensor._make(self._data)
 
-    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph in place; it becomes a leaf that does not require grad."""
+        self._node = None
+        self._out_index = 0
+        self._requires_grad = False
+        return self
+
+    def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf), weighted by ``gradient``, into every leaf's ``.grad``.
 
         Args:
             gradient: dL/dself, same shape as self; may be omitted for one-element tensors.
             retain_graph: keep the graph's saved arrays so backward can run through it again.
+            create_graph: not supported (rnnbp has no higher-order gradients); True raises.
         """
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not supported by rnnbp")
         if not self._requires_grad:
             if self._nondiff_op is not None:
                 raise RuntimeError(
@@ -129,17 +197,17 @@ class Tensor:
                 )
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
         if gradient is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"backward: grad can be implicitly created only for one-element outputs, "
-                    f"got shape {self.data.shape}; pass gradient="
+                    f"got shape {self._data.shape}; pass gradient="
                 )
-            gradient = engine.grad_like(self.data)
+            gradient = engine.grad_like(self._data)
         else:
-            gradient = np.array(_as_array(gradient), dtype=self.data.dtype)
-            if gradient.shape != self.data.shape:
+            gradient = np.array(_as_array(gradient), dtype=self._data.dtype)
+            if gradient.shape != self._data.shape:
                 raise ValueError(
-                    f"backward: gradient has shape {gradient.shape} but the tensor has shape {self.data.shape}"
+                    f"backward: gradient has shape {gradient.shape} but the tensor has shape {self._data.shape}"
                 )
         if self._node is None:
             engine._accumulate_leaf(self, gradient, set())
@@ -149,79 +217,150 @@ class Tensor:
     # ------------------------------------------------------------- array facts
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
+
+    @property
+    def device(self):
+        """Always the CPU (``rnnbp.device('cpu')``)."""
+        return CPU
+
+    is_cuda = False
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     def size(self, dim: int | None = None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        """The shape as a ``Size`` (a tuple), or the size of one ``dim``."""
+        return Size(self._data.shape) if dim is None else self._data.shape[dim]
 
     def numel(self) -> int:
-        return self.data.size
+        return self._data.size
+
+    def nelement(self) -> int:
+        return self._data.size
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self._data.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return self._data.flags.c_contiguous
 
     def __len__(self) -> int:
-        return len(self.data)
+        if not self._data.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self._data)
 
     def item(self):
-        return self.data.item()
+        """The value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise ValueError(
+                f"item: a Tensor with {self._data.size} elements cannot be converted to a Python number "
+                f"(shape {self._data.shape})"
+            )
+        return self._data.item()
 
-    def numpy(self) -> np.ndarray:
-        return self.data
+    def numpy(self, force: bool = False) -> np.ndarray:
+        """The ndarray underneath (shared: later in-place writes show in it)."""
+        return self._data
 
     def tolist(self):
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __array__(self, dtype=None, copy=None):
-        # np.array(t) must not hand out the live buffer (a later optimizer step would change it).
-        array = self.data if dtype is None else self.data.astype(dtype, copy=False)
-        if copy is False and array is not self.data:
+        data = np.asarray(self._data)  # an op may leave a NumPy scalar for a 0-d result
+        array = data if dtype is None else data.astype(dtype, copy=False)
+        if copy is False and array is not data:
             raise ValueError("a copy is needed to convert this tensor to the requested dtype")
-        return array.copy() if copy and array is self.data else array
+        return array.copy() if copy and array is data else array
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self._data, separator=", ", prefix="tensor(")
         extras = []
-        if self.data.dtype != DEFAULT_DTYPE:
-            extras.append(f"dtype={self.data.dtype}")
+        if self._data.dtype != DEFAULT_DTYPE:
+            extras.append(f"dtype={self._data.dtype}")
         if self._node is not None:
             extras.append(f"grad_fn={self._node!r}")
         elif self._requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0 and spec:
+            return format(self._data.item(), spec)
+        return format(repr(self), spec)
+
     def __bool__(self) -> bool:
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self) -> float:
-        return float(self.data)
+        return float(self._data)
 
     def __int__(self) -> int:
-        return int(self.data)
+        return int(self._data)
+
+    def __index__(self) -> int:
+        if self._data.ndim or self._data.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, got shape "
+                            f"{self._data.shape} and dtype {self._data.dtype}")
+        return int(self._data)
 
     def __iter__(self):
+        if not self._data.ndim:
+            raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(len(self)))
 
-    # ------------------------------------------------------------------- dtype
-    def to(self, dtype) -> "Tensor":
-        """Cast to ``dtype``: differentiable between float types, a constant otherwise."""
-        return _ops.cast(self, dtype)
+    def __reduce_ex__(self, protocol):
+        # copy.deepcopy(module) goes through here; pickling to a file is refused by rnnbp.save.
+        return (_rebuild_tensor, (self._data.copy(), self._requires_grad, type(self)))
 
-    astype = to
+    # ------------------------------------------------------------- dtype and device
+    def to(self, *args, **kwargs) -> "Tensor":
+        """Cast and/or move, as ``Tensor.to``: ``to(dtype)``, ``to(device)``, ``to('cpu')``,
+        ``to(other)`` (its dtype), ``to(device, dtype)``, with ``dtype=``, ``device=``, ``copy=``,
+        ``non_blocking=`` keywords. Casts between float types are differentiable; any device
+        other than the CPU raises ``DeviceError``.
+        """
+        dtype, copy = _parse_to(args, kwargs)
+        out = self if dtype is None else _ops.cast(self, dtype)
+        if copy and out is self:
+            out = _ops.clone(self)
+        return out
+
+    def type(self, dtype=None):
+        """With no argument, the legacy type name (``'torch.FloatTensor'``); else ``to(dtype)``."""
+        if dtype is None:
+            return TYPE_NAMES.get(self._data.dtype, f"torch.{self._data.dtype}Tensor")
+        return self.to(as_dtype(dtype))
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.to(other.dtype)
+
+    def cpu(self) -> "Tensor":
+        return self
+
+    def cuda(self, *args, **kwargs):
+        raise refuse_cuda(".cuda()")
 
     def float(self) -> "Tensor":
         return self.to(np.float32)
 
     def double(self) -> "Tensor":
         return self.to(np.float64)
+
+    def half(self) -> "Tensor":
+        return self.to(np.float16)
 
     def long(self) -> "Tensor":
         return self.to(np.int64)
@@ -232,7 +371,63 @@ class Tensor:
     def bool(self) -> "Tensor":
         return self.to(np.bool_)
 
-    # -------------------------------------------------------------- arithmetic
+    # --------------------------------------------------------------- new tensors
+    def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """A new leaf holding a copy of ``data``, in this tensor's dtype unless ``dtype`` is given."""
+        as_device(device)
+        t = Tensor(np.array(_as_array(data), dtype=as_dtype(dtype) if dtype is not None else self._data.dtype))
+        return t.requires_grad_(requires_grad) if requires_grad else t
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        as_device(device)
+        array = np.full(_size_args((size,)), fill_value, dtype=self._new_dtype(dtype))
+        return Tensor(array, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """Zeros of ``size`` in this tensor's dtype (``weight.new_zeros(layers, batch, hidden)``)."""
+        return self.new_full(_size_args(size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return self.new_full(_size_args(size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return self.new_full(_size_args(size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def _new_dtype(self, dtype) -> np.dtype:
+        return self._data.dtype if dtype is None else as_dtype(dtype)
+
+    def clone(self, memory_format=None) -> "Tensor":
+        """A copy with its own memory, still in the graph."""
+        return _ops.clone(self)
+
+    def contiguous(self, memory_format=None) -> "Tensor":
+        """Self if C-contiguous, else a contiguous copy (in the graph)."""
+        return self if self._data.flags.c_contiguous else _ops.clone(self)
+
+    # ------------------------------------------------------------------ arithmetic
+    def add(self, other, alpha=1) -> "Tensor":
+        """self + alpha * other."""
+        return _ops.add(self, other, alpha=alpha)
+
+    def sub(self, other, alpha=1) -> "Tensor":
+        """self - alpha * other."""
+        return _ops.sub(self, other, alpha=alpha)
+
+    def mul(self, other) -> "Tensor":
+        return _ops.mul(self, other)
+
+    def div(self, other, rounding_mode: str | None = None) -> "Tensor":
+        """self / other; ``rounding_mode`` ``'trunc'`` or ``'floor'`` as ``torch.div``."""
+        return _ops.div(self, other, rounding_mode=rounding_mode)
+
+    def pow(self, exponent) -> "Tensor":
+        return _ops.pow(self, exponent)
+
+    def neg(self) -> "Tensor":
+        return _ops.neg(self)
+
+    multiply, divide, subtract, true_divide = mul, div, sub, div
+
     def __add__(self, other):
         return _ops.add(self, other)
 
@@ -257,6 +452,12 @@ class Tensor:
     def __rtruediv__(self, other):
         return _ops.div(other, self)
 
+    def __floordiv__(self, other):
+        return _ops.div(self, other, rounding_mode="floor")
+
+    def __rfloordiv__(self, other):
+        return _ops.div(other, self, rounding_mode="floor")
+
     def __pow__(self, other):
         return _ops.pow(self, other)
 
@@ -275,9 +476,20 @@ class Tensor:
     def __rmatmul__(self, other):
         return _ops.matmul(other, self)
 
-    def __getitem__(self, index):
-        return _ops.getitem(self, index)
+    # In place, as PyTorch: ``x += y`` writes into x.
+    def __iadd__(self, other):
+        return self.add_(other)
 
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    # ----------------------------------------------------------- comparisons
     # Comparisons give constant boolean tensors (not differentiable).
     def __lt__(self, other):
         return _ops.compare("lt", self, other)
@@ -296,6 +508,468 @@ class Tensor:
 
     def __ne__(self, other):
         return _ops.compare("ne", self, other)
+
+    def lt(self, other):
+        return _ops.compare("lt", self, other)
+
+    def le(self, other):
+        return _ops.compare("le", self, other)
+
+    def gt(self, other):
+        return _ops.compare("gt", self, other)
+
+    def ge(self, other):
+        return _ops.compare("ge", self, other)
+
+    def eq(self, other):
+        return _ops.compare("eq", self, other)
+
+    def ne(self, other):
+        return _ops.compare("ne", self, other)
+
+    def equal(self, other) -> bool:
+        """True if ``other`` has the same shape and elements (``torch.equal``)."""
+        other = other._data if isinstance(other, Tensor) else np.asarray(other)
+        return self._data.shape == other.shape and bool(np.array_equal(self._data, other))
+
+    def allclose(self, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+        other = other._data if isinstance(other, Tensor) else np.asarray(other)
+        return bool(np.allclose(self._data, other, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    # ------------------------------------------------------------ pointwise
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def rsqrt(self):
+        return _ops.rsqrt(self)
+
+    def square(self):
+        return _ops.square(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def sin(self):
+        return _ops.sin(self)
+
+    def cos(self):
+        return _ops.cos(self)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01):
+        return _ops.leaky_relu(self, negative_slope)
+
+    def softplus(self, beta: float = 1.0, threshold: float = 20.0):
+        return _ops.softplus(self, beta, threshold)
+
+    def gelu(self, approximate: str = "none"):
+        return _ops.gelu(self, approximate)
+
+    def clamp(self, min=None, max=None):
+        return _ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return _ops.maximum(self, other)
+
+    def minimum(self, other):
+        return _ops.minimum(self, other)
+
+    def floor(self):
+        return _ops.floor(self)
+
+    def ceil(self):
+        return _ops.ceil(self)
+
+    def round(self, decimals: int = 0):
+        return _ops.round(self, decimals)
+
+    def sign(self):
+        return _ops.sign(self)
+
+    def isnan(self):
+        return _ops.isnan(self)
+
+    def isinf(self):
+        return _ops.isinf(self)
+
+    def isfinite(self):
+        return _ops.isfinite(self)
+
+    def masked_fill(self, mask, value):
+        """Self with ``value`` where the bool ``mask`` is True."""
+        return _ops.masked_fill(self, mask, value)
+
+    def where(self, condition, other):
+        """``self`` where ``condition`` holds, else ``other`` (``Tensor.where``)."""
+        return _ops.where(condition, self, other)
+
+    def tril(self, diagonal: int = 0):
+        return _ops.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0):
+        return _ops.triu(self, diagonal)
+
+    # ------------------------------------------------------------- reductions
+    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        out = _ops.sum(self, dim=dim, keepdim=keepdim)
+        return out if dtype is None else out.to(dtype)
+
+    def mean(self, dim=None, keepdim: bool = False):
+        return _ops.mean(self, dim=dim, keepdim=keepdim)
+
+    def var(self, dim=None, keepdim: bool = False, correction: int = 1, unbiased: bool | None = None):
+        return _ops.var(self, dim=dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
+
+    def std(self, dim=None, keepdim: bool = False, correction: int = 1, unbiased: bool | None = None):
+        return _ops.std(self, dim=dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
+
+    def norm(self, p=2, dim=None, keepdim: bool = False):
+        """The ``p``-norm of all elements or along ``dim`` (``p.grad.norm()``)."""
+        return _ops.norm(self, p=p, dim=dim, keepdim=keepdim)
+
+    def max(self, dim=None, keepdim: bool = False):
+        return _ops.max(self, dim=dim, keepdim=keepdim)
+
+    def min(self, dim=None, keepdim: bool = False):
+        return _ops.min(self, dim=dim, keepdim=keepdim)
+
+    def amax(self, dim, keepdim: bool = False):
+        return _ops.amax(self, dim=dim, keepdim=keepdim)
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        return _ops.argmax(self, dim=dim, keepdim=keepdim)
+
+    def argmin(self, dim=None, keepdim: bool = False):
+        return _ops.argmin(self, dim=dim, keepdim=keepdim)
+
+    def logsumexp(self, dim=-1, keepdim: bool = False):
+        return _ops.logsumexp(self, dim=dim, keepdim=keepdim)
+
+    def softmax(self, dim: int = -1):
+        return _ops.softmax(self, dim=dim)
+
+    def log_softmax(self, dim: int = -1):
+        return _ops.log_softmax(self, dim=dim)
+
+    # ``axis`` is PyTorch's alias of ``dim``; it also lets ``np.all(t)`` and ``np.any(t)`` work.
+    def any(self, dim=None, keepdim: bool = False, *, axis=None, out=None, keepdims=None):
+        return _ops.any(self, dim=_dim_alias(dim, axis, out), keepdim=bool(keepdims) or keepdim)
+
+    def all(self, dim=None, keepdim: bool = False, *, axis=None, out=None, keepdims=None):
+        return _ops.all(self, dim=_dim_alias(dim, axis, out), keepdim=bool(keepdims) or keepdim)
+
+    # ---------------------------------------------------- sorting and selection
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        return _ops.sort(self, dim=dim, descending=descending, stable=stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        return _ops.argsort(self, dim=dim, descending=descending, stable=stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        return _ops.topk(self, k, dim=dim, largest=largest, sorted=sorted)
+
+    def gather(self, dim: int, index):
+        return _ops.gather(self, dim, index)
+
+    def index_select(self, dim: int, index):
+        return _ops.index_select(self, dim, index)
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape):
+        return _ops.reshape(self, *shape)
+
+    def view(self, *shape):
+        """Same as ``reshape`` (rnnbp makes a view whenever NumPy can, and copies otherwise)."""
+        return _ops.reshape(self, *shape)
+
+    def view_as(self, other):
+        return _ops.reshape(self, other.shape)
+
+    def reshape_as(self, other):
+        return _ops.reshape(self, other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def permute(self, *dims):
+        return _ops.permute(self, *dims)
+
+    def transpose(self, dim0: int, dim1: int):
+        return _ops.transpose(self, dim0, dim1)
+
+    def t(self):
+        """The transpose of a 2-D tensor (a 0-d or 1-D one is returned as is)."""
+        if self._data.ndim > 2:
+            raise ValueError(f"t: expects a tensor with <= 2 dimensions, got shape {self._data.shape}")
+        return _ops.transpose(self, 0, -1) if self._data.ndim == 2 else self
+
+    @property
+    def T(self):
+        """All dims reversed."""
+        return _ops.permute(self, *reversed(range(self._data.ndim)))
+
+    @property
+    def mT(self):
+        """The last two dims swapped."""
+        return _ops.transpose(self, -2, -1)
+
+    def squeeze(self, dim=None):
+        return _ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int):
+        return _ops.unsqueeze(self, dim)
+
+    def expand(self, *sizes):
+        return _ops.expand(self, *sizes)
+
+    def expand_as(self, other):
+        return _ops.expand_as(self, other)
+
+    def repeat(self, *repeats):
+        return _ops.repeat(self, *repeats)
+
+    def narrow(self, dim: int, start: int, length: int):
+        return _ops.narrow(self, dim, start, length)
+
+    def split(self, split_size_or_sections, dim: int = 0):
+        return _ops.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        return _ops.chunk(self, chunks, dim)
+
+    def unbind(self, dim: int = 0):
+        """The slices along ``dim``, as a tuple."""
+        n = self._data.shape[dim]
+        index = (slice(None),) * (dim % self._data.ndim)
+        return tuple(_ops.getitem(self, index + (i,)) for i in range(n))
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+    mm = bmm = matmul
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    # ------------------------------------------------------------------ in place
+    def _check_inplace(self, op: str) -> None:
+        if self._requires_grad and self._node is None and grad_mode._enabled:
+            raise RuntimeError(
+                f"{op}: a leaf Tensor that requires grad is being used in an in-place operation; "
+                "do it under rnnbp.no_grad() or on .data"
+            )
+
+    def _own_array(self) -> np.ndarray:
+        """The array to write into directly: a private copy if an op of the graph may have saved it."""
+        if self._node is not None:
+            self._data = self._data.copy()
+        return self._data
+
+    def _assign(self, result: "Tensor", op: str) -> "Tensor":
+        """Make ``result`` (computed out of place from this tensor) this tensor's new value.
+
+        Outside a recorded graph the values are written into the existing array, so every
+        alias (``p.data``, a view) sees them. Inside one, this tensor takes the result's place
+        in the graph (the old array stays intact for the ops that saved it).
+        """
+        if result._node is None:
+            try:
+                np.copyto(self._own_array(), result._data, casting="same_kind")
+            except TypeError:
+                raise TypeError(
+                    f"{op}: result type {result._data.dtype} can't be cast to the tensor's dtype {self._data.dtype}"
+                ) from None
+            except ValueError:
+                raise ValueError(
+                    f"{op}: the result of shape {result._data.shape} does not fit the tensor of shape "
+                    f"{self._data.shape} (an in-place op cannot change the shape)"
+                ) from None
+        else:
+            if result._data.shape != self._data.shape:
+                raise ValueError(
+                    f"{op}: the result of shape {result._data.shape} does not fit the tensor of shape "
+                    f"{self._data.shape} (an in-place op cannot change the shape)"
+                )
+            if result._data.dtype != self._data.dtype:
+                result = _ops.cast(result, self._data.dtype)
+            self._data, self._node, self._out_index = result._data, result._node, result._out_index
+            self._requires_grad = True
+        self._version += 1
+        return self
+
+    def _inplace(self, op: str, fn, *args, **kwargs) -> "Tensor":
+        self._check_inplace(op)
+        alias = Tensor._make(self._data, self._node, self._out_index)
+        alias._requires_grad = self._requires_grad
+        return self._assign(fn(alias, *args, **kwargs), op)
+
+    def add_(self, other, alpha=1) -> "Tensor":
+        """self += alpha * other, in place."""
+        return self._inplace("add_", _ops.add, other, alpha=alpha)
+
+    def sub_(self, other, alpha=1) -> "Tensor":
+        return self._inplace("sub_", _ops.sub, other, alpha=alpha)
+
+    def mul_(self, other) -> "Tensor":
+        return self._inplace("mul_", _ops.mul, other)
+
+    def div_(self, other, rounding_mode: str | None = None) -> "Tensor":
+        return self._inplace("div_", _ops.div, other, rounding_mode=rounding_mode)
+
+    def pow_(self, exponent) -> "Tensor":
+        return self._inplace("pow_", _ops.pow, exponent)
+
+    def clamp_(self, min=None, max=None) -> "Tensor":
+        return self._inplace("clamp_", _ops.clamp, min, max)
+
+    clip_ = clamp_
+
+    def neg_(self) -> "Tensor":
+        return self._inplace("neg_", _ops.neg)
+
+    def exp_(self) -> "Tensor":
+        return self._inplace("exp_", _ops.exp)
+
+    def sqrt_(self) -> "Tensor":
+        return self._inplace("sqrt_", _ops.sqrt)
+
+    def tanh_(self) -> "Tensor":
+        return self._inplace("tanh_", _ops.tanh)
+
+    def sigmoid_(self) -> "Tensor":
+        return self._inplace("sigmoid_", _ops.sigmoid)
+
+    def relu_(self) -> "Tensor":
+        return self._inplace("relu_", _ops.relu)
+
+    def masked_fill_(self, mask, value) -> "Tensor":
+        return self._inplace("masked_fill_", _ops.masked_fill, mask, value)
+
+    def copy_(self, src, non_blocking: bool = False) -> "Tensor":
+        """Write ``src`` (broadcast to this shape, cast to this dtype) into self; in the graph if src is."""
+        self._check_inplace("copy_")
+        if isinstance(src, Tensor) and src._requires_grad and grad_mode._enabled:
+            src = _ops.cast(src, self._data.dtype) if src._data.dtype.kind == "f" else src
+            return self._assign(_ops.expand(src, self._data.shape) if src.shape != self.shape else _ops.clone(src), "copy_")
+        array = src._data if isinstance(src, Tensor) else np.asarray(src)
+        try:
+            np.copyto(self._own_array(), array, casting="unsafe")
+        except ValueError:
+            raise ValueError(f"copy_: source of shape {array.shape} does not broadcast to the tensor of shape "
+                             f"{self._data.shape}") from None
+        return self._written()
+
+    def fill_(self, value) -> "Tensor":
+        """Set every element to ``value`` (a number or a one-element tensor)."""
+        self._check_inplace("fill_")
+        if isinstance(value, Tensor):
+            if value._data.size != 1:
+                raise ValueError(f"fill_: value must be a number or a one-element tensor, got shape {value.shape}")
+            value = value._data.item()
+        self._own_array()[...] = value
+        return self._written()
+
+    def zero_(self) -> "Tensor":
+        """Set every element to zero."""
+        return self.fill_(0)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> "Tensor":
+        """Fill with samples from U(a, b), drawn from ``generator`` or the default one."""
+        self._check_inplace("uniform_")
+        self._own_array()[...] = _random.get_generator(generator).uniform(a, b, self._data.shape)
+        return self._written()
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> "Tensor":
+        """Fill with samples from N(mean, std^2), drawn from ``generator`` or the default one."""
+        self._check_inplace("normal_")
+        self._own_array()[...] = _random.get_generator(generator).normal(mean, std, self._data.shape)
+        return self._written()
+
+    def _written(self) -> "Tensor":
+        # A direct write cuts the tensor from its graph, as its values no longer come from it.
+        if self._node is not None:
+            self._node, self._out_index = None, 0
+            self._requires_grad = False
+        self._version += 1
+        return self
+
+    def __setitem__(self, index, value) -> None:
+        """``x[index] = value``: in place; differentiable for ``x`` and ``value`` as in PyTorch."""
+        self._check_inplace("setitem")
+        recording = grad_mode._enabled and (self._requires_grad or (isinstance(value, Tensor) and value._requires_grad))
+        if recording:
+            alias = Tensor._make(self._data, self._node, self._out_index)
+            alias._requires_grad = self._requires_grad
+            self._assign(_ops.setitem(alias, index, value), "setitem")
+            return
+        array = value._data if isinstance(value, Tensor) else value
+        try:
+            self._own_array()[_ops.index_arrays(index)] = array
+        except (IndexError, ValueError) as exc:
+            raise type(exc)(
+                f"setitem: cannot assign a value of shape {np.shape(array)} to index {index!r} of a tensor "
+                f"of shape {self._data.shape}: {exc}"
+            ) from None
+        self._version += 1
+
+
+def _dim_alias(dim, axis, out):
+    if out is not None:
+        raise TypeError("out= is not supported by rnnbp")
+    return dim if axis is None else axis
+
+
+def _rebuild_tensor(data, requires_grad, cls):
+    t = Tensor.__new__(cls)
+    Tensor.__init__(t, data)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _size_args(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def _parse_to(args, kwargs):
+    """(dtype or None, copy) from ``Tensor.to``'s / ``Module.to``'s many call forms."""
+    dtype = kwargs.pop("dtype", None)
+    as_device(kwargs.pop("device", None))
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to: unexpected keyword argument(s) {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif isinstance(arg, bool) or arg is None:
+            continue
+        elif isinstance(arg, str) and not arg.startswith(("float", "int", "bool", "torch.", "rnnbp.", "double", "long")):
+            as_device(arg)
+        elif isinstance(arg, (str, np.dtype, type)):
+            dtype = as_dtype(arg)
+        else:
+            as_device(arg)
+    return (None if dtype is None else as_dtype(dtype)), copy
 
 
 class _OpsNamespace:

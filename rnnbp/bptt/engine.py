@@ -262,7 +262,7 @@ class TBPTT:
 
     def _finish(self, result: dict, probe, chunk: int, steps: tuple, window: tuple) -> dict:
         """Check and clip the gradients, report, and step the optimizer."""
-        named = [(n, p) for n, p in self.model.named_parameters() if p.grad is not None]
+        named = [(n, p) for n, p in self.model.named_parameters() if p._grad is not None]
         grads = {n: _grad_array(p) for n, p in named}
         if self.check_finite:
             bad = nonfinite_arrays(grads)
@@ -405,8 +405,7 @@ def _cat_time(outs):
 
 
 def _grad_array(p) -> np.ndarray:
-    g = p.grad
-    return g.numpy() if isinstance(g, Tensor) else g
+    return p._grad
 
 
 def _global_norm(grads: list[np.ndarray], norm_type: float) -> float:

@@ -136,12 +136,12 @@ class FixedPoint(Module):
             h, info = iterate(step, h, self.tol, self.max_iter)
         self.last_forward = info
         self._accept(info, self.max_iter)
-        return _ImplicitFixedPoint.apply(x, *self.f.parameters(), h_star=h.data, layer=self)
+        return _ImplicitFixedPoint.apply(x, *self.f.parameters(), h_star=h._data, layer=self)
 
     def _initial_state(self, x: Tensor, h0) -> Tensor:
         if h0 is not None:
             h0 = h0.detach() if isinstance(h0, Tensor) else Tensor(h0)
-            if not np.all(np.isfinite(h0.data)):
+            if not np.all(np.isfinite(h0._data)):
                 raise FixedPointError("FixedPoint: h0 holds NaN or Inf", "forward")
             return h0
         size = getattr(self.f, "state_size", None)

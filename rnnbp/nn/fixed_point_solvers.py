@@ -97,7 +97,7 @@ def iterate(step: Callable, h, tol: float, max_iter: int, method: str = "iterati
     residual = math.inf
     for k in range(1, max_iter + 1):
         new = step(h)
-        diff = new.data - h.data
+        diff = new._data - h._data
         residual = float(np.max(np.abs(diff))) if diff.size else 0.0
         if not math.isfinite(residual):
             raise FixedPointError(

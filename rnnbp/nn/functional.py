@@ -1,11 +1,14 @@
 """Functional forms of the layers and losses (``rnnbp.nn.functional as F``), PyTorch's names."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd.ops import (  # noqa: F401  (re-exported)
     dropout, gelu, leaky_relu, linear, log_softmax, logsumexp, relu, sigmoid, softmax, softplus, tanh,
 )
+from ..autograd.ops import cast as _cast, where as _where
 from ..autograd.ops.embedding import EmbeddingLookup
 from ..autograd.ops.loss import (  # noqa: F401  (re-exported)
     binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss,
@@ -18,7 +21,7 @@ def embedding(indices, weight, padding_idx: int | None = None):
 
     Row ``padding_idx`` (negative counts from the end, as in PyTorch) gets no gradient.
     """
-    idx = indices.data if isinstance(indices, Tensor) else indices
+    idx = indices._data if isinstance(indices, Tensor) else indices
     return EmbeddingLookup.apply(np.asarray(idx), weight, padding_idx=padding_idx)
 
 
@@ -47,3 +50,138 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     if bias is not None:
         y = y + bias
     return y
+
+
+# ------------------------------------------------------------------ attention
+def _mask_bias(mask, dtype: np.dtype, op: str, name: str, true_means_keep: bool):
+    """An attention mask as an additive bias of ``dtype``: 0 where a key takes part, -inf where not.
+
+    A bool mask's True keeps a key (``scaled_dot_product_attention``'s convention) or masks it
+    out (``MultiheadAttention``'s and the Transformer layers'), as ``true_means_keep`` says. A
+    float mask is the bias itself, cast to ``dtype`` so that a float64 mask never promotes float32
+    attention; a float Tensor that requires grad stays in the graph. Returns None, an ndarray or
+    a Tensor.
+    """
+    if mask is None:
+        return None
+    data = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+    if data.dtype == np.bool_:
+        keep = data if true_means_keep else ~data
+        return np.where(keep, dtype.type(0), dtype.type(-np.inf))
+    if data.dtype.kind != "f":
+        raise TypeError(f"{op}: {name} must be a bool or floating-point mask, got dtype {data.dtype}")
+    if isinstance(mask, Tensor) and mask.requires_grad:
+        return _cast(mask, dtype)
+    return data.astype(dtype, copy=False)
+
+
+def _attend(query, key, value, bias=None, dropout_p: float = 0.0, scale: float | None = None,
+            zero_masked_rows: bool = True):
+    """(dropout(softmax(query key^T * scale + bias)) @ value, the weights): the attention both
+    ``scaled_dot_product_attention`` and ``MultiheadAttention`` run, composed from ops.
+
+    ``bias`` (ndarray or Tensor) broadcasts to the scores (*, L, S). A query whose every key is
+    masked (a row of -inf) gets zero weights and gradients when ``zero_masked_rows`` (PyTorch's
+    SDPA) and NaN otherwise (PyTorch's MultiheadAttention when it returns weights).
+    Shape: query (*, L, E), key (*, S, E), value (*, S, Ev) -> (*, L, Ev) and (*, L, S).
+    """
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    scores = (query @ key.transpose(-2, -1)) * scale  # (*, L, S)
+    dead = None
+    if bias is not None:
+        scores = scores + bias
+        if zero_masked_rows:
+            dead = np.isneginf(bias._data if isinstance(bias, Tensor) else bias).all(axis=-1, keepdims=True)
+            if dead.any():
+                scores = _where(dead, 0.0, scores)  # keeps the softmax (and its backward) finite
+            else:
+                dead = None
+    weights = softmax(scores, dim=-1)
+    if dead is not None:
+        weights = _where(dead, 0.0, weights)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    return weights @ value, weights
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, *, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """softmax(Q K^T * scale + mask) V (Vaswani et al. 2017), with PyTorch's arguments and masks.
+
+    Args:
+        query, key, value : Tensors of one floating dtype; batch dims broadcast.
+        attn_mask : broadcastable to (*, L, S). bool: True means the key takes part (the
+            opposite of MultiheadAttention's bool masks); float: added to the scores.
+        dropout_p : float in [0, 1], applied to the weights on every call, as in PyTorch
+            (pass ``p if self.training else 0.0``).
+        is_causal : query i sees keys 0..i (upper-left aligned when L != S); not with attn_mask.
+        scale : the score scale, 1/sqrt(E) by default.
+        enable_gqa : let key and value have fewer heads (dim -3) than query, each shared by a
+            group of query heads (grouped-query attention).
+
+    Shape: query (*, L, E), key (*, S, E), value (*, S, Ev) -> (*, L, Ev).
+    A query with every key masked gets zeros (and zero gradients), as in PyTorch, not NaN.
+    """
+    op = "scaled_dot_product_attention"
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+        if t.ndim < 2:
+            raise ValueError(f"{op}: {name} must have at least 2 dims (*, length, features), got shape {t.shape}")
+    if not query.dtype == key.dtype == value.dtype or query.dtype.kind != "f":
+        raise TypeError(
+            f"{op}: query, key and value must have one floating dtype, got {query.dtype}, {key.dtype} and {value.dtype}"
+        )
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(
+            f"{op}: query of shape {query.shape} and key of shape {key.shape} must end in the same size E"
+        )
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"{op}: key of shape {key.shape} and value of shape {value.shape} must have the same length S (dim -2)"
+        )
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{op}: dropout_p must be in [0, 1], got {dropout_p}")
+    if enable_gqa:
+        key, value = (_repeat_heads(t, query, name, op) for t, name in ((key, "key"), (value, "value")))
+    L, S = query.shape[-2], key.shape[-2]
+    try:
+        scores_shape = np.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2]) + (L, S)
+    except ValueError:
+        raise ValueError(
+            f"{op}: the batch dims of query {query.shape}, key {key.shape} and value {value.shape} do not broadcast"
+        ) from None
+    dtype = query.dtype
+    bias = _mask_bias(attn_mask, dtype, op, "attn_mask", true_means_keep=True)
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError(f"{op}: pass attn_mask or is_causal=True, not both")
+        bias = np.where(np.tril(np.ones((L, S), dtype=bool)), dtype.type(0), dtype.type(-np.inf))
+    if bias is not None and _broadcast_or_none(np.shape(bias), scores_shape) != scores_shape:
+        raise ValueError(
+            f"{op}: attn_mask of shape {tuple(np.shape(bias))} does not broadcast to the attention weights' "
+            f"shape {scores_shape} (*, L, S)"
+        )
+    return _attend(query, key, value, bias, dropout_p, scale)[0]
+
+
+def _broadcast_or_none(a: tuple, b: tuple):
+    try:
+        return np.broadcast_shapes(a, b)
+    except ValueError:
+        return None
+
+
+def _repeat_heads(t, query, name: str, op: str):
+    """key/value (*, Hk, S, E) with each head repeated for its group of query heads -> (*, Hq, S, E)."""
+    if t.ndim < 3 or query.ndim < 3 or query.shape[-3] % t.shape[-3]:
+        raise ValueError(
+            f"{op}: enable_gqa needs query (*, Hq, L, E) and {name} (*, Hk, S, E) with Hq a multiple of Hk, "
+            f"got shapes {query.shape} and {t.shape}"
+        )
+    group = query.shape[-3] // t.shape[-3]
+    lead, (heads, length, features) = t.shape[:-3], t.shape[-3:]
+    t = t.unsqueeze(-3).expand(*lead, heads, group, length, features)
+    return t.reshape(*lead, heads * group, length, features)

@@ -1,6 +1,6 @@
 """Weight initialisation, in place, with PyTorch's names and formulas.
 
-Every function fills ``tensor.data`` in place (no graph is recorded), keeps its
+Every function fills ``tensor._data`` in place (no graph is recorded), keeps its
 dtype, takes an optional ``generator`` (default: the one ``rnnbp.manual_seed``
 seeds) and returns the tensor.
 """
@@ -43,7 +43,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 
 
 def _fill(tensor: Tensor, values) -> Tensor:
-    tensor.data[...] = values
+    tensor._data[...] = values
     tensor._version += 1  # written in place: graphs that saved the old values are stale
     return tensor
 
@@ -112,7 +112,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got shape {tensor.shape}")
     rows = tensor.shape[0]
-    cols = tensor.data.size // rows
+    cols = tensor._data.size // rows
     rng = _random.get_generator(generator)
     flat = rng.standard_normal((rows, cols))
     if rows < cols:

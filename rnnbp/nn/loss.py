@@ -34,7 +34,7 @@ def _buffer_array(name: str, arg: str, value, per_class: bool = False):
     """A weight argument as an array for ``register_buffer`` (lists of floats become float32)."""
     if value is None:
         return None
-    arr = Tensor(value.data if isinstance(value, Tensor) else value).data
+    arr = Tensor(value._data if isinstance(value, Tensor) else value)._data
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name}: {arg} must be a numeric array, got dtype {arr.dtype}")
     if arr.dtype.kind != "f":

@@ -184,10 +184,10 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            if set_to_none or p.grad is None:
-                p.grad = None
+            if set_to_none or p._grad is None:
+                p._grad = None
             else:
-                p.grad[...] = 0
+                p._grad[...] = 0
 
     def to(self, dtype) -> "Module":
         """Cast every floating parameter, gradient and buffer to ``dtype`` in place; returns self."""
@@ -195,12 +195,12 @@ class Module:
         if dtype.kind != "f":
             raise TypeError(f"Module.to: only floating dtypes are supported, got {dtype}")
         for p in self.parameters():
-            p.data = p.data.astype(dtype, copy=False)
-            if p.grad is not None:
-                p.grad = p.grad.astype(dtype, copy=False)
+            p._data = p._data.astype(dtype, copy=False)
+            if p._grad is not None:
+                p._grad = p._grad.astype(dtype, copy=False)
         for m in self.modules():
             for name, b in m._buffers.items():
-                arr = b.data if isinstance(b, Tensor) else b
+                arr = b._data if isinstance(b, Tensor) else b
                 if isinstance(arr, np.ndarray) and arr.dtype.kind == "f":
                     cast = arr.astype(dtype, copy=False)
                     m._buffers[name] = Tensor(cast) if isinstance(b, Tensor) else cast
@@ -220,10 +220,10 @@ class Module:
             head = f"{mod_name}." if mod_name else ""
             for name, p in module._parameters.items():
                 if p is not None:
-                    out[head + name] = p.data
+                    out[head + name] = p._data
             for name, b in module._buffers.items():
                 if b is not None and name not in module._non_persistent:
-                    out[head + name] = b.data if isinstance(b, Tensor) else np.asarray(b)
+                    out[head + name] = b._data if isinstance(b, Tensor) else np.asarray(b)
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
@@ -248,7 +248,7 @@ class Module:
             if key not in targets:
                 continue
             current = self._state_value(*targets[key][1:])
-            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            value = np.asarray(value._data if isinstance(value, Tensor) else value)
             if value.shape != current.shape:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, "
@@ -266,7 +266,7 @@ class Module:
         for key, value in state_dict.items():
             if key in targets:
                 kind, module, name = targets[key]
-                value = np.asarray(value.data if isinstance(value, Tensor) else value)
+                value = np.asarray(value._data if isinstance(value, Tensor) else value)
                 current = self._state_value(module, name)
                 np.copyto(current, value, casting="same_kind")
                 if kind == "param":
@@ -276,10 +276,10 @@ class Module:
     @staticmethod
     def _state_value(module: "Module", name: str) -> np.ndarray:
         if name in module._parameters:
-            return module._parameters[name].data
+            return module._parameters[name]._data
         b = module._buffers[name]
         if isinstance(b, Tensor):
-            return b.data
+            return b._data
         if not isinstance(b, np.ndarray):
             b = module._buffers[name] = np.asarray(b)
         return b

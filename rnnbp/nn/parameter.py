@@ -15,9 +15,9 @@ class Parameter(Tensor):
     """
 
     def __init__(self, data, requires_grad: bool = True):
-        super().__init__(data.data if isinstance(data, Tensor) else data)
-        if self.data.dtype.kind != "f":
-            self.data = self.data.astype(np.float32)
+        super().__init__(data._data if isinstance(data, Tensor) else data)
+        if self._data.dtype.kind != "f":
+            self._data = self._data.astype(np.float32)
         self.requires_grad_(requires_grad)
 
     def __repr__(self) -> str:

@@ -92,13 +92,13 @@ class Adagrad(Optimizer):
         _check_nonnegative("epsilon value", group["eps"])
 
     def _init_state(self, param, group):
-        return {"step": 0, "sum": np.full_like(param.data, float(group["initial_accumulator_value"]))}
+        return {"step": 0, "sum": np.full_like(param._data, float(group["initial_accumulator_value"]))}
 
     def _update(self, param, grad, state, group):
         state["step"] += 1
         new_param, state_sum = adagrad_update(
-            param.data, grad, state["sum"], state["step"],
+            param._data, grad, state["sum"], state["step"],
             lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
-            eps=group["eps"], maximize=group["maximize"], out=param.data,
+            eps=group["eps"], maximize=group["maximize"], out=param._data,
         )
         state["sum"] = state_sum

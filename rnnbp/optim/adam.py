@@ -123,11 +123,11 @@ class Adam(Optimizer):
     def _init_state(self, param, group):
         state = {
             "step": 0,
-            "exp_avg": np.zeros_like(param.data),
-            "exp_avg_sq": np.zeros_like(param.data),
+            "exp_avg": np.zeros_like(param._data),
+            "exp_avg_sq": np.zeros_like(param._data),
         }
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = np.zeros_like(param.data)
+            state["max_exp_avg_sq"] = np.zeros_like(param._data)
         return state
 
     def _update(self, param, grad, state, group):
@@ -135,13 +135,13 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         amsgrad = group["amsgrad"]
         if amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on after some steps
-            state["max_exp_avg_sq"] = np.zeros_like(param.data)
+            state["max_exp_avg_sq"] = np.zeros_like(param._data)
         new_param, exp_avg, exp_avg_sq, max_exp_avg_sq = adam_update(
-            param.data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
+            param._data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
             lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], amsgrad=amsgrad,
             max_exp_avg_sq=state.get("max_exp_avg_sq"), decoupled=group["decoupled_weight_decay"],
-            maximize=group["maximize"], out=param.data,
+            maximize=group["maximize"], out=param._data,
         )
         state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
         if amsgrad:

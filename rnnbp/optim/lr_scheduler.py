@@ -527,7 +527,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     def step(self, metrics) -> None:  # type: ignore[override]
         """Record this epoch's metric (a number or 0-d array/Tensor) and reduce the lr if it is time."""
-        current = float(metrics.data if isinstance(metrics, Tensor) else metrics)
+        current = float(metrics._data if isinstance(metrics, Tensor) else metrics)
         self.last_epoch += 1
         if self._is_better(current, self.best):
             self.best = current

@@ -44,7 +44,7 @@ class Optimizer:
             arrays are NumPy arrays of the parameter's dtype, ``step`` a Python number.
 
     Subclasses implement ``_check_group(group)`` (raise ``ValueError`` on a bad hyperparameter)
-    and ``_update(param, grad, state, group)`` (update ``param.data`` in place and ``state``).
+    and ``_update(param, grad, state, group)`` (update ``param._data`` in place and ``state``).
     """
 
     def __init__(self, params, defaults: dict[str, Any]):
@@ -123,12 +123,12 @@ class Optimizer:
         """Reset the gradients of all parameters: to None (default) or to zeros in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                if p._grad is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None
                 else:
-                    p.grad[...] = 0
+                    p._grad[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None):
         """Update every parameter that has a gradient; parameters whose ``.grad`` is None are skipped.
@@ -146,21 +146,21 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             for index, p in enumerate(group["params"]):
-                if p.grad is None:
+                if p._grad is None:
                     continue
-                grad = p.grad.data if isinstance(p.grad, Tensor) else p.grad
-                if grad.shape != p.data.shape:
+                grad = p._grad
+                if grad.shape != p._data.shape:
                     raise ValueError(
-                        f"{type(self).__name__}.step: params[{index}] has shape {p.data.shape} but its "
+                        f"{type(self).__name__}.step: params[{index}] has shape {p._data.shape} but its "
                         f"grad has shape {grad.shape}"
                     )
                 # Cast at the boundary: a float64 grad must not promote a float32 parameter.
-                grad = np.asarray(grad, dtype=p.data.dtype)
+                grad = np.asarray(grad, dtype=p._data.dtype)
                 state = self.state.get(p)
                 if state is None:
                     state = self._init_state(p, group)
                 self._update(p, grad, state, group)
-                p._version += 1  # p.data changed in place: graphs saved before this step are stale
+                p._version += 1  # p._data changed in place: graphs saved before this step are stale
                 if state:  # SGD without momentum keeps no state, as in torch
                     self.state[p] = state
         return loss
@@ -229,10 +229,10 @@ class Optimizer:
                     if isinstance(value, float) and value.is_integer():
                         value = int(value)
                 elif isinstance(value, np.ndarray) or hasattr(value, "__array__"):
-                    value = np.array(value, dtype=p.data.dtype)
-                    if value.shape != p.data.shape:
+                    value = np.array(value, dtype=p._data.dtype)
+                    if value.shape != p._data.shape:
                         problems.append(
-                            f"state[{key}][{name!r}] has shape {value.shape}, the parameter has shape {p.data.shape}"
+                            f"state[{key}][{name!r}] has shape {value.shape}, the parameter has shape {p._data.shape}"
                         )
                 entry[name] = value
             new_state[p] = entry

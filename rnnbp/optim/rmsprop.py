@@ -103,21 +103,21 @@ class RMSprop(Optimizer):
         _check_nonnegative("alpha value", group["alpha"])
 
     def _init_state(self, param, group):
-        state = {"step": 0, "square_avg": np.zeros_like(param.data)}
+        state = {"step": 0, "square_avg": np.zeros_like(param._data)}
         if group["momentum"] > 0:
-            state["momentum_buffer"] = np.zeros_like(param.data)
+            state["momentum_buffer"] = np.zeros_like(param._data)
         if group["centered"]:
-            state["grad_avg"] = np.zeros_like(param.data)
+            state["grad_avg"] = np.zeros_like(param._data)
         return state
 
     def _update(self, param, grad, state, group):
         state["step"] += 1
         new_param, square_avg, buf, grad_avg = rmsprop_update(
-            param.data, grad, state["square_avg"],
+            param._data, grad, state["square_avg"],
             lr=group["lr"], alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
             momentum=group["momentum"], centered=group["centered"],
             momentum_buffer=state.get("momentum_buffer"), grad_avg=state.get("grad_avg"),
-            maximize=group["maximize"], out=param.data,
+            maximize=group["maximize"], out=param._data,
         )
         state["square_avg"] = square_avg
         if buf is not None:

@@ -89,10 +89,10 @@ class SGD(Optimizer):
 
     def _update(self, param, grad, state, group):
         new_param, buf = sgd_update(
-            param.data, grad, state.get("momentum_buffer"),
+            param._data, grad, state.get("momentum_buffer"),
             lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
             weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"],
-            out=param.data,
+            out=param._data,
         )
         if buf is not None:
             state["momentum_buffer"] = buf

@@ -588,7 +588,7 @@ class Trainer:
 # ------------------------------------------------------------------ helpers
 def _to_float(value, where: str) -> float:
     if isinstance(value, Tensor):
-        value = value.data
+        value = value._data
     if isinstance(value, np.ndarray):
         if value.size != 1:
             raise TypeError(f"Trainer: {where} must be a number, got an array of shape {value.shape}")

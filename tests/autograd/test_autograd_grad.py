@@ -1,4 +1,4 @@
-"""rnnbp.autograd.grad: torch.autograd.grad's contract on the same walk as backward."""
+"""rnnbp.autograd.grad.numpy(): torch.autograd.grad.numpy()'s contract on the same walk as backward."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,17 +32,17 @@ def test_equals_backward_on_leaves_and_leaves_grad_untouched():
     assert x.grad is None and w.grad is None and b.grad is None
     loss.backward()
     for got, leaf in zip((gx, gw, gb), (x, w, b)):
-        np.testing.assert_array_equal(got, leaf.grad)
-        assert got is not leaf.grad
+        np.testing.assert_array_equal(got, leaf.grad.numpy())
+        assert got is not leaf.grad.numpy()
 
 
 def test_existing_grads_and_other_leaves_are_not_touched():
     x, w, b = _leaves()
     w.grad = np.full(w.shape, 7.0)
-    before = w.grad.copy()
+    before = w.grad.numpy().copy()
     _, y, _ = _net(x, w, b)
     (gx,) = grad(y.sum(), x)
-    np.testing.assert_array_equal(w.grad, before)
+    np.testing.assert_array_equal(w.grad.numpy(), before)
     assert x.grad is None and b.grad is None and gx.shape == x.shape
 
 
@@ -54,8 +54,8 @@ def test_intermediate_input_gets_the_gradient_retain_grad_would_give():
     h.retain_grad()
     y.backward(g_y, retain_graph=True)
     s.backward()
-    np.testing.assert_allclose(gh, h.grad, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(gx, x.grad, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gh, h.grad.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gx, x.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
 def test_only_the_gradients_asked_for_are_computed():
@@ -139,7 +139,7 @@ def test_dtype_is_kept():
     (lambda x, y: grad(y, x, grad_outputs=np.ones((5, 4))), ValueError, r"grad_outputs\[0\] has shape \(5, 4\)"),
     (lambda x, y: grad(y.sum(), Tensor(np.ones(3))), RuntimeError, r"inputs\[0\].*does not require grad"),
     (lambda x, y: grad(Tensor(np.ones(3)).sum(), x), RuntimeError, r"outputs\[0\].*does not require grad"),
-    (lambda x, y: grad(y.sum(), [x, x.data]), TypeError, r"inputs\[1\] must be a Tensor, got ndarray"),
+    (lambda x, y: grad(y.sum(), [x, x.numpy()]), TypeError, r"inputs\[1\] must be a Tensor, got ndarray"),
     (lambda x, y: grad([y, y], x, grad_outputs=[None]), ValueError, "1 grad_outputs for 2 outputs"),
 ])
 def test_bad_calls_raise(call, error, match):
@@ -152,7 +152,7 @@ def test_bad_calls_raise(call, error, match):
 def test_matches_torch_autograd_grad():
     torch = pytest.importorskip("torch")
     x, w, b = _leaves(seed=3)
-    tx, tw, tb = (torch.tensor(t.data, requires_grad=True) for t in (x, w, b))
+    tx, tw, tb = (torch.tensor(t.numpy(), requires_grad=True) for t in (x, w, b))
     g_y = np.random.default_rng(4).standard_normal((4, 5))
 
     h, y, s = _net(x, w, b)
@@ -171,7 +171,7 @@ def test_grad_is_exported_from_the_package():
 
 
 def test_a_freed_branch_raises_even_when_it_does_not_lead_to_the_inputs():
-    """Documented divergence from torch.autograd.grad: what is behind a freed node is unknown."""
+    """Documented divergence from torch.autograd.grad.numpy(): what is behind a freed node is unknown."""
     x = rnnbp.tensor(np.ones(3), requires_grad=True)
     y = rnnbp.tensor(np.ones(3), requires_grad=True)
     z = y * 2.0

@@ -32,24 +32,24 @@ def test_var_backward_with_n_at_most_correction_gives_nan_not_zerodivision(dtype
     v = x.var()
     v.backward()
     assert v.dtype == dtype and np.isnan(v.item())
-    assert x.grad.dtype == dtype and np.isnan(x.grad).all()
+    assert x.grad.numpy().dtype == dtype and np.isnan(x.grad.numpy()).all()
     y = t(2, 1, dtype=dtype)
     y.var(dim=1, keepdim=True).sum().backward()
-    assert y.grad.dtype == dtype and np.isnan(y.grad).all()
+    assert y.grad.numpy().dtype == dtype and np.isnan(y.grad.numpy()).all()
     z = Tensor(np.array([1.0, 3.0], dtype=dtype), requires_grad=True)
     ops.var(z, correction=2).backward()  # centred values are +-1: +-inf, as PyTorch
-    np.testing.assert_array_equal(z.grad, [-np.inf, np.inf])
+    np.testing.assert_array_equal(z.grad.numpy(), [-np.inf, np.inf])
 
 
 def test_var_matches_torch_when_n_equals_correction():
     torch = pytest.importorskip("torch")
     x = t(1)
     x.var().backward()
-    tx = torch.tensor(x.data, requires_grad=True)
+    tx = torch.tensor(x.numpy(), requires_grad=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tx.var().backward()
-    np.testing.assert_array_equal(np.isnan(x.grad), np.isnan(tx.grad.numpy()))
+    np.testing.assert_array_equal(np.isnan(x.grad.numpy()), np.isnan(tx.grad.numpy()))
 
 
 # ----------------------------------------------------------------- 3. flatten
@@ -77,10 +77,10 @@ def test_flatten_rejects_start_after_end_and_keeps_valid_cases():
 def test_pow_zero_exponent_at_zero_base_has_zero_gradient(no_warnings):
     x = Tensor(np.zeros(3), requires_grad=True)
     (x ** 0).sum().backward()
-    np.testing.assert_array_equal(x.grad, [0, 0, 0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 0])
     x32 = Tensor(np.zeros(2, np.float32), requires_grad=True)
     (x32 ** Tensor(np.zeros(2, np.float32))).sum().backward()
-    assert x32.grad.dtype == np.float32 and (x32.grad == 0).all()
+    assert x32.grad.numpy().dtype == np.float32 and (x32.grad.numpy() == 0).all()
 
 
 def test_pow_gradients_follow_torch_at_zero_and_negative_bases():
@@ -92,14 +92,14 @@ def test_pow_gradients_follow_torch_at_zero_and_negative_bases():
         warnings.simplefilter("error")
         out.backward()
     # d/db: 0 where a == 0 and b >= 0; NaN for a negative base (not hidden); -inf for 0 ** -1.
-    assert b.grad[0] == 0 and b.grad[4] == 0 and b.grad[1] == -np.inf and np.isnan(b.grad[2])
-    np.testing.assert_allclose(b.grad[3], 2.0 ** 1.5 * np.log(2.0))
-    np.testing.assert_array_equal(a.grad[[0, 1, 2, 4]], [0, -np.inf, -2, 0])
+    assert b.grad.numpy()[0] == 0 and b.grad.numpy()[4] == 0 and b.grad.numpy()[1] == -np.inf and np.isnan(b.grad.numpy()[2])
+    np.testing.assert_allclose(b.grad.numpy()[3], 2.0 ** 1.5 * np.log(2.0))
+    np.testing.assert_array_equal(a.grad.numpy()[[0, 1, 2, 4]], [0, -np.inf, -2, 0])
     torch = pytest.importorskip("torch")
     ta, tb = torch.tensor(a_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
     (ta ** tb).sum().backward()
-    np.testing.assert_allclose(a.grad, ta.grad.numpy(), equal_nan=True)
-    np.testing.assert_allclose(b.grad, tb.grad.numpy(), equal_nan=True)
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), equal_nan=True)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), equal_nan=True)
 
 
 def test_pow_scalar_base_gradient_matches_torch():
@@ -111,7 +111,7 @@ def test_pow_scalar_base_gradient_matches_torch():
             (base ** e).sum().backward()
         te = torch.tensor(e_np, requires_grad=True)
         (base ** te).sum().backward()
-        np.testing.assert_allclose(e.grad, te.grad.numpy(), equal_nan=True, err_msg=f"base {base}")
+        np.testing.assert_allclose(e.grad.numpy(), te.grad.numpy(), equal_nan=True, err_msg=f"base {base}")
 
 
 def test_pow_still_passes_gradcheck():
@@ -127,11 +127,11 @@ def test_embedding_negative_padding_idx_gets_no_gradient(padding_idx):
     idx = np.array([[0, 3], [3, 1]])
     F.embedding(idx, w, padding_idx=padding_idx).sum().backward()
     row = padding_idx % 4
-    assert (w.grad[row] == 0).all()
+    assert (w.grad.numpy()[row] == 0).all()
     expected = np.zeros((4, 2))
     np.add.at(expected, idx.reshape(-1), 1.0)
     expected[row] = 0
-    np.testing.assert_array_equal(w.grad, expected)
+    np.testing.assert_array_equal(w.grad.numpy(), expected)
 
 
 def test_embedding_padding_idx_out_of_range_raises():
@@ -149,8 +149,8 @@ def test_max_min_with_nan_route_the_gradient_to_the_nans(mode, dtype, no_warning
     out = getattr(x, mode)()
     assert np.isnan(out.item())
     out.backward()
-    assert x.grad.dtype == dtype
-    np.testing.assert_array_equal(x.grad, [0, 0.5, 0, 0.5])
+    assert x.grad.numpy().dtype == dtype
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0.5, 0, 0.5])
 
 
 @pytest.mark.parametrize("mode", ["max", "min"])
@@ -161,14 +161,14 @@ def test_max_min_ties_share_in_the_input_dtype(mode, no_warnings):
     assert share.dtype == np.float32
     out.backward()
     expected = np.array([1, 0, 1, 0, 1]) / 3 if mode == "max" else np.array([0, 1, 0, 1, 0]) / 2
-    np.testing.assert_allclose(x.grad, expected)
+    np.testing.assert_allclose(x.grad.numpy(), expected)
     torch = pytest.importorskip("torch")
     for data in ([1.0, np.nan, 3.0, np.nan], [3.0, 1.0, 3.0]):
         xa = Tensor(np.array(data), requires_grad=True)
         tx = torch.tensor(data, requires_grad=True)
         getattr(xa, mode)().backward()
         getattr(tx, mode)().backward()
-        np.testing.assert_array_equal(xa.grad, tx.grad.numpy())
+        np.testing.assert_array_equal(xa.grad.numpy(), tx.grad.numpy())
 
 
 # --------------------------------------------------------------- 7. errors
@@ -244,12 +244,12 @@ def test_logsumexp_accepts_a_tuple_of_dims_like_torch():
     x = t(2, 3, 4)
     out = ops.logsumexp(x, (0, 2))
     assert out.shape == (3,)
-    np.testing.assert_allclose(out.data, np.log(np.exp(x.data).sum(axis=(0, 2))))
+    np.testing.assert_allclose(out.numpy(), np.log(np.exp(x.numpy()).sum(axis=(0, 2))))
     assert ops.logsumexp(x, (0, -1), keepdim=True).shape == (1, 3, 1)
     gradcheck(lambda a: ops.logsumexp(a, (0, 2)), [x])
     gradcheck(lambda a: ops.logsumexp(a, (1, 0), keepdim=True), [t(2, 3)])
     torch = pytest.importorskip("torch")
-    np.testing.assert_allclose(out.data, torch.logsumexp(torch.tensor(x.data), (0, 2)).numpy())
+    np.testing.assert_allclose(out.numpy(), torch.logsumexp(torch.tensor(x.numpy()), (0, 2)).numpy())
 
 
 def test_clamp_with_tensor_bounds_matches_torch():
@@ -265,24 +265,24 @@ def test_clamp_with_tensor_bounds_matches_torch():
         tlo = torch.tensor(lo_np, requires_grad=True) if lo_given else None
         thi = torch.tensor(hi_np, requires_grad=True) if hi_given else None
         tout = torch.clamp(tx, tlo, thi)
-        np.testing.assert_array_equal(out.data, tout.detach().numpy())
-        w = np.arange(out.data.size).reshape(out.shape) + 1.0
+        np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())
+        w = np.arange(out.numpy().size).reshape(out.shape) + 1.0
         (out * w).sum().backward()
         (tout * torch.tensor(w)).sum().backward()
-        np.testing.assert_array_equal(x.grad, tx.grad.numpy())
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
         if lo_given:
-            np.testing.assert_array_equal(lo.grad, tlo.grad.numpy())
+            np.testing.assert_array_equal(lo.grad.numpy(), tlo.grad.numpy())
         if hi_given:
-            np.testing.assert_array_equal(hi.grad, thi.grad.numpy())
+            np.testing.assert_array_equal(hi.grad.numpy(), thi.grad.numpy())
 
 
 def test_clamp_with_constant_tensor_bounds_and_dtypes():
     x = Tensor(np.array([-2.0, 0.0, 2.0], np.float32), requires_grad=True)
     out = x.clamp(Tensor(np.array([-1.0, -1.0, -1.0], np.float32)), Tensor(np.float32(1.0)))
     assert out.dtype == np.float32
-    np.testing.assert_array_equal(out.data, [-1, 0, 1])
+    np.testing.assert_array_equal(out.numpy(), [-1, 0, 1])
     out.sum().backward()
-    np.testing.assert_array_equal(x.grad, [0, 1, 0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 1, 0])
     assert ops.clamp(x, np.float64(-1.0), 1).dtype == np.float32
     assert ops.clamp(x, min=Tensor(np.zeros(3))).dtype == np.float64  # a float64 tensor promotes, as in torch
     gradcheck(lambda a, lo, hi: ops.clamp(a, lo, hi),

@@ -20,9 +20,9 @@ def leaf(values, dtype=np.float64) -> Tensor:
 def test_grad_accumulates_across_backward_calls():
     x = leaf([1.0, 2.0, 3.0])
     (x * x).sum().backward()
-    np.testing.assert_array_equal(x.grad, [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0, 6.0])
     (x * 3.0).sum().backward()
-    np.testing.assert_array_equal(x.grad, [5.0, 7.0, 9.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, 7.0, 9.0])
 
 
 def test_second_backward_through_freed_graph_names_the_op():
@@ -47,9 +47,9 @@ def test_retain_graph_allows_a_second_backward():
     x = leaf([1.0, -2.0])
     loss = (x.tanh() * x).sum()
     loss.backward(retain_graph=True)
-    first = x.grad.copy()
+    first = x.grad.numpy().copy()
     loss.backward()
-    np.testing.assert_allclose(x.grad, 2 * first)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first)
     with pytest.raises(GraphFreedError, match="Sum"):
         loss.backward()
 
@@ -100,7 +100,7 @@ def test_long_chain_backpropagates_without_recursion():
     for _ in range(n):
         y = y * 1.0001 + 0.0  # two nodes per step: 20,000 in all
     y.backward()
-    np.testing.assert_allclose(x.grad, 1.0001 ** n, rtol=1e-9)
+    np.testing.assert_allclose(x.grad.numpy(), 1.0001 ** n, rtol=1e-9)
 
 
 def test_long_recurrent_chain_gradient():
@@ -118,7 +118,7 @@ def test_long_recurrent_chain_gradient():
         da = dh * (1 - hs[t] ** 2)
         grad_w += da * hs[t - 1]
         dh = da * w0
-    np.testing.assert_allclose(w.grad, grad_w, rtol=1e-10)
+    np.testing.assert_allclose(w.grad.numpy(), grad_w, rtol=1e-10)
 
 
 # ---------------------------------------------------------------- grad mode
@@ -182,10 +182,10 @@ def test_grad_mode_restored_after_exception():
 def test_detach_shares_data_and_cuts_the_graph():
     x = leaf([1.0, 2.0])
     d = x.detach()
-    assert not d.requires_grad and d.is_leaf and d.data is x.data
+    assert not d.requires_grad and d.is_leaf and d.numpy() is x.numpy()
     y = (x * x.detach()).sum()  # d/dx = x, not 2x
     y.backward()
-    np.testing.assert_array_equal(x.grad, [1.0, 2.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0])
     assert not (d * 3.0).requires_grad
 
 
@@ -194,7 +194,7 @@ def test_requires_grad_():
     assert not x.requires_grad and x.is_leaf
     assert x.requires_grad_() is x and x.requires_grad
     (x * 2.0).sum().backward()
-    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
     x.requires_grad_(False)
     assert not (x * 2.0).requires_grad
     y = leaf([1.0]) * 2.0
@@ -207,13 +207,13 @@ def test_requires_grad_():
 def test_leaf_grads_never_alias():
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (a + b).sum().backward()
-    assert a.grad is not b.grad and not np.shares_memory(a.grad, b.grad)
+    assert a._grad is not b._grad and not np.shares_memory(a.grad.numpy(), b.grad.numpy())
     a.grad += 10.0
-    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
     c, d = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (c - (-d)).backward(np.array([1.0, 1.0]))
     c.grad *= 0.0
-    np.testing.assert_array_equal(d.grad, [1.0, 1.0])
+    np.testing.assert_array_equal(d.grad.numpy(), [1.0, 1.0])
 
 
 def test_leaf_grad_does_not_alias_the_gradient_argument():
@@ -232,8 +232,8 @@ def test_leaf_accumulation_does_not_corrupt_a_pending_gradient():
     s = a + c  # a adopts the incoming gradient array that c also receives
     u = a * c  # runs before c: a's accumulation must not write into c's pending gradient
     (s + u).backward(np.ones(2))
-    np.testing.assert_array_equal(a.grad, 1 + 3 * b.data)
-    np.testing.assert_array_equal(b.grad, 3 * (1 + a.data))
+    np.testing.assert_array_equal(a.grad.numpy(), 1 + 3 * b.numpy())
+    np.testing.assert_array_equal(b.grad.numpy(), 3 * (1 + a.numpy()))
 
 
 def test_split_with_unused_outputs():
@@ -242,12 +242,12 @@ def test_split_with_unused_outputs():
     (first * 2.0).sum().backward()
     expected = np.zeros((5, 2))
     expected[:2] = 2.0
-    np.testing.assert_array_equal(x.grad, expected)
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
     x.grad = None
     p = x.chunk(3)
     (p[1] * p[1]).sum().backward()
-    np.testing.assert_array_equal(x.grad[2:4], 2 * x.data[2:4])
-    assert not x.grad[:2].any() and not x.grad[4:].any()
+    np.testing.assert_array_equal(x.grad.numpy()[2:4], 2 * x.numpy()[2:4])
+    assert not x.grad.numpy()[:2].any() and not x.grad.numpy()[4:].any()
 
 
 def test_retain_grad_on_a_non_leaf():
@@ -256,11 +256,11 @@ def test_retain_grad_on_a_non_leaf():
     y.retain_grad()
     h = y.tanh()
     (h * h).sum().backward()
-    np.testing.assert_allclose(y.grad, 2 * h.data * (1 - h.data ** 2))
+    np.testing.assert_allclose(y.grad.numpy(), 2 * h.numpy() * (1 - h.numpy() ** 2))
     assert h.grad is None
-    np.testing.assert_allclose(x.grad, 3 * y.grad)
+    np.testing.assert_allclose(x.grad.numpy(), 3 * y.grad.numpy())
     y.grad += 1.0  # the retained grad is its own buffer
-    np.testing.assert_allclose(x.grad, 3 * (y.grad - 1.0))
+    np.testing.assert_allclose(x.grad.numpy(), 3 * (y.grad.numpy() - 1.0))
 
 
 def test_backward_on_a_non_scalar_needs_gradient():
@@ -271,7 +271,7 @@ def test_backward_on_a_non_scalar_needs_gradient():
     with pytest.raises(ValueError, match=r"\(3,\)"):
         y.backward(np.ones(3))
     y.backward(np.array([1.0, 0.5]))
-    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
     z = leaf([[2.0]]) * 3.0
     z.backward()  # one element: implicit gradient 1
     assert z.shape == (1, 1)
@@ -280,19 +280,19 @@ def test_backward_on_a_non_scalar_needs_gradient():
 def test_backward_on_a_leaf():
     x = leaf([1.0, 2.0])
     x.backward(np.array([3.0, 4.0]))
-    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 4.0])
 
 
 def test_diamond_graphs_accumulate():
     a = leaf([0.5, -1.5])
     (a * a + a).sum().backward()
-    np.testing.assert_allclose(a.grad, 2 * a.data + 1)
+    np.testing.assert_allclose(a.grad.numpy(), 2 * a.numpy() + 1)
     a.grad = None
     b = a.exp()
     c = b * b + b.tanh() * b
     c.sum().backward()
-    e, t = np.exp(a.data), np.tanh(np.exp(a.data))
-    np.testing.assert_allclose(a.grad, (2 * e + (1 - t ** 2) * e + t) * e, rtol=1e-12)
+    e, t = np.exp(a.numpy()), np.tanh(np.exp(a.numpy()))
+    np.testing.assert_allclose(a.grad.numpy(), (2 * e + (1 - t ** 2) * e + t) * e, rtol=1e-12)
 
 
 def test_shared_subexpression_used_many_times():
@@ -302,7 +302,7 @@ def test_shared_subexpression_used_many_times():
     for _ in range(49):
         total = total + y
     total.backward()
-    np.testing.assert_allclose(x.grad, 100.0)
+    np.testing.assert_allclose(x.grad.numpy(), 100.0)
 
 
 def test_tensor_basics():
@@ -318,13 +318,13 @@ def test_tensor_basics():
     src = np.ones(2)
     t = rnnbp.tensor(src)
     src[0] = 5.0
-    assert t.data[0] == 1.0  # tensor() copies
+    assert t.numpy()[0] == 1.0  # tensor() copies
 
 
 def test_manual_seed_reproducible():
     rnnbp.manual_seed(3)
-    a = rnnbp.randn(4).data.copy()
-    d1 = ops.dropout(Tensor(np.ones(8)), 0.5).data.copy()
+    a = rnnbp.randn(4).numpy().copy()
+    d1 = ops.dropout(Tensor(np.ones(8)), 0.5).numpy().copy()
     rnnbp.manual_seed(3)
     np.testing.assert_array_equal(rnnbp.randn(4).data, a)
     np.testing.assert_array_equal(ops.dropout(Tensor(np.ones(8)), 0.5).data, d1)

@@ -75,12 +75,12 @@ def _compare(fn, arrays, consts=None):
     theirs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
     out, ref = fn(ours_lib, *ours), fn(torch_lib, *theirs)
     assert out.dtype == np.float64 and out.shape == tuple(ref.shape)
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-10)
     out.backward()
     ref.backward()
     for i, (x, r) in enumerate(zip(ours, theirs)):
-        assert x.grad is not None and np.abs(x.grad).max() > 0, f"input {i} got no gradient"
-        np.testing.assert_allclose(x.grad, r.grad.numpy(), rtol=1e-10, atol=1e-10, err_msg=f"input {i}")
+        assert x.grad is not None and np.abs(x.grad.numpy()).max() > 0, f"input {i} got no gradient"
+        np.testing.assert_allclose(x.grad.numpy(), r.grad.numpy(), rtol=1e-10, atol=1e-10, err_msg=f"input {i}")
 
 
 def test_mlp_matches_torch():
@@ -129,10 +129,10 @@ def test_elementwise_values_match_torch(approximate):
         (ops.logsumexp(ours.reshape(1, -1), 1), torch.logsumexp(theirs.reshape(1, -1), 1)),
     ]
     for i, (a, b) in enumerate(pairs):
-        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=str(i))
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=str(i))
         w = np.cos(np.arange(a.numel())).reshape(a.shape)
         ours.grad = None
         theirs.grad = None
         (a * Tensor(w)).sum().backward()
         (b * torch.from_numpy(w)).sum().backward()
-        np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=str(i))
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=str(i))

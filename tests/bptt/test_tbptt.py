@@ -39,7 +39,7 @@ def _stream(L=11, N=3, seed=0):
 
 
 def _grads(model):
-    return {n: p.grad.copy() for n, p in model.named_parameters()}
+    return {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
 
 
 def _engine_grads(model, x, y, k1, k2, **run):
@@ -275,7 +275,7 @@ def test_diagnostics_show_the_gradient_reaching_back_from_the_last_step():
         states.append(s)
     loss = ((model.head(out) - rnnbp.tensor(y[7:8])) ** 2).sum() / 2
     loss.backward()
-    by_hand = [np.linalg.norm(st.grad) for st in states[:7]] + [np.linalg.norm(out.grad)]
+    by_hand = [np.linalg.norm(st.grad.numpy()) for st in states[:7]] + [np.linalg.norm(out.grad.numpy())]
     np.testing.assert_allclose(norms, by_hand, rtol=1e-10)
     assert norms[0] < norms[-1]
 

@@ -91,8 +91,8 @@ def _randn(rng, *shape):
 def _backward_and_grads(outs, directions, module, leaves):
     loss = sum((o * rnnbp.tensor(d)).sum() for o, d in zip(outs, directions))
     loss.backward()
-    grads = {n: p.grad.copy() for n, p in module.named_parameters()}
-    grads.update({f"leaf{i}": t.grad.copy() for i, t in enumerate(leaves)})
+    grads = {n: p.grad.numpy().copy() for n, p in module.named_parameters()}
+    grads.update({f"leaf{i}": t.grad.numpy().copy() for i, t in enumerate(leaves)})
     for t in list(module.parameters()) + leaves:
         t.grad = None
     return [o.numpy().copy() for o in outs], grads
@@ -152,12 +152,12 @@ def test_unroll_with_unsorted_lengths_equals_each_row_alone():
     assert out.shape == (T, B, 4) and h_n.shape == (B, 4)
     assert np.all(out.numpy()[np.arange(T)[:, None] >= lengths[None, :]] == 0)
     ((out * rnnbp.tensor(d_out)).sum() + (h_n * rnnbp.tensor(d_h)).sum()).backward()
-    batch_grads = {n: p.grad.copy() for n, p in cell.named_parameters()}
+    batch_grads = {n: p.grad.numpy().copy() for n, p in cell.named_parameters()}
     total = {n: np.zeros_like(g) for n, g in batch_grads.items()}
     # the length-0 row keeps its initial state, and its gradient passes straight through
     np.testing.assert_array_equal(h_n.numpy()[2], hs[2])
-    np.testing.assert_array_equal(h0.grad[2], d_h[2])
-    assert np.all(x.grad[:, 2] == 0)
+    np.testing.assert_array_equal(h0.grad.numpy()[2], d_h[2])
+    assert np.all(x.grad.numpy()[:, 2] == 0)
     for b in np.flatnonzero(lengths):
         cell.zero_grad()
         L = lengths[b]
@@ -166,10 +166,10 @@ def test_unroll_with_unsorted_lengths_equals_each_row_alone():
         np.testing.assert_allclose(out_b.numpy()[:, 0], out.numpy()[:L, b], **TOL)
         np.testing.assert_allclose(h_b.numpy()[0], h_n.numpy()[b], **TOL)
         ((out_b * rnnbp.tensor(d_out[:L, b:b + 1])).sum() + (h_b * rnnbp.tensor(d_h[b:b + 1])).sum()).backward()
-        np.testing.assert_allclose(xb.grad[:, 0], x.grad[:L, b], **TOL)
-        np.testing.assert_allclose(hb.grad[0], h0.grad[b], **TOL)
+        np.testing.assert_allclose(xb.grad.numpy()[:, 0], x.grad.numpy()[:L, b], **TOL)
+        np.testing.assert_allclose(hb.grad.numpy()[0], h0.grad.numpy()[b], **TOL)
         for n, p in cell.named_parameters():
-            total[n] += p.grad
+            total[n] += p.grad.numpy()
     for n in batch_grads:
         np.testing.assert_allclose(batch_grads[n], total[n], err_msg=n, **TOL)
 
@@ -186,8 +186,8 @@ def test_unroll_batch_first_equals_time_major():
         out_tm = out.transpose(0, 1) if batch_first else out
         assert out.shape == x.shape[:2] + (4,)
         (out_tm * rnnbp.tensor(d)).sum().backward()
-        grad_x = x.grad.transpose(1, 0, 2) if batch_first else x.grad
-        results.append((out_tm.numpy(), h_n.numpy(), grad_x, cell.u_h.grad.copy()))
+        grad_x = x.grad.numpy().transpose(1, 0, 2) if batch_first else x.grad.numpy()
+        results.append((out_tm.numpy(), h_n.numpy(), grad_x, cell.u_h.grad.numpy().copy()))
         cell.zero_grad()
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, **TOL)

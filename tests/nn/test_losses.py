@@ -168,7 +168,7 @@ def test_cross_entropy_fused_equals_composed(case):
             x, t, weight=w, ignore_index=ii, reduction=red, label_smoothing=ls)
         g = np.random.default_rng(6).standard_normal(out.shape)
         out.backward(g)
-        results.append((out.data, x.grad, t.grad if probs else None))
+        results.append((out.numpy(), x.grad.numpy(), t.grad.numpy() if probs else None))
     (fused, composed) = results
     np.testing.assert_allclose(fused[0], composed[0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(fused[1], composed[1], rtol=1e-12, atol=1e-12)
@@ -192,8 +192,8 @@ def test_nll_of_log_softmax_equals_cross_entropy():
     lb = nll_loss(ops.log_softmax(b, dim=1), t, weight=w)
     la.backward()
     lb.backward()
-    np.testing.assert_allclose(la.data, lb.data, rtol=1e-13)
-    np.testing.assert_allclose(a.grad, b.grad, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(la.numpy(), lb.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
 # -------------------------------------------------------------- semantics
@@ -217,7 +217,7 @@ def test_ignored_targets_add_nothing():
     assert full == pytest.approx(kept, rel=1e-14)
     xt = Tensor(x, requires_grad=True)
     cross_entropy(xt, t, reduction="sum").backward()
-    assert np.all(xt.grad[[2, 4]] == 0) and np.all(xt.grad[[0, 1, 3]] != 0)
+    assert np.all(xt.grad.numpy()[[2, 4]] == 0) and np.all(xt.grad.numpy()[[0, 1, 3]] != 0)
 
 
 def test_all_targets_ignored_gives_nan_mean_and_zero_grads():
@@ -225,7 +225,7 @@ def test_all_targets_ignored_gives_nan_mean_and_zero_grads():
     loss = cross_entropy(x, np.full(3, -100), label_smoothing=0.2, weight=np.ones(4))
     loss.backward()
     assert np.isnan(loss.item())
-    np.testing.assert_array_equal(x.grad, np.zeros((3, 4)))
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 4)))
 
 
 def test_one_dimensional_input_gives_scalar_for_every_reduction():
@@ -241,8 +241,8 @@ def test_bce_with_logits_is_stable_for_huge_logits():
     t = np.array([1.0, 0.0, 0.0, 1.0], dtype=np.float32)
     loss = binary_cross_entropy_with_logits(x, t, reduction="none")
     loss.sum().backward()
-    np.testing.assert_allclose(loss.data, [1000.0, 1000.0, 0.0, 0.0], atol=1e-6)
-    np.testing.assert_allclose(x.grad, [-1.0, 1.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(loss.numpy(), [1000.0, 1000.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), [-1.0, 1.0, 0.0, 0.0], atol=1e-6)
 
 
 # ----------------------------------------------------------------- errors
@@ -326,7 +326,7 @@ def test_float32_in_gives_float32_out_and_grads(name):
     out = FLOAT32_CASES[name](x, t_target)
     assert out.dtype == np.float32
     out.backward(np.ones(out.shape, dtype=np.float32))
-    assert x.grad.dtype == np.float32
+    assert x.grad.numpy().dtype == np.float32
 
 
 def test_float32_probability_target_gets_float32_grad():
@@ -335,7 +335,7 @@ def test_float32_probability_target_gets_float32_grad():
     t = Tensor(rng.random((2, 3, 4)).astype(np.float32), requires_grad=True)
     out = cross_entropy(x, t)
     out.backward()
-    assert (out.dtype, x.grad.dtype, t.grad.dtype) == (np.float32,) * 3
+    assert (out.dtype, x.grad.numpy().dtype, t.grad.numpy().dtype) == (np.float32,) * 3
 
 
 # ----------------------------------------------------------------- modules
@@ -354,7 +354,7 @@ def test_modules_call_the_functional_losses():
          binary_cross_entropy_with_logits(x, t_float, weight=w, pos_weight=w)),
     ]
     for got, want in pairs:
-        np.testing.assert_array_equal(got.data, want.data)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
 
 
 def test_loss_weights_are_buffers():
@@ -402,9 +402,9 @@ def _torch_parity(fn_ours, fn_torch, inputs, torch, grads_for):
     g = np.random.default_rng(13).standard_normal(out.shape)
     out.backward(g)
     out_t.backward(torch.tensor(g))
-    np.testing.assert_allclose(out.data, out_t.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(out.numpy(), out_t.detach().numpy(), rtol=1e-10, atol=1e-10)
     for i in grads_for:
-        np.testing.assert_allclose(ours[i].grad, theirs[i].grad.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(ours[i].grad.numpy(), theirs[i].grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("case", CE_CASES, ids=_ce_id)
@@ -486,4 +486,4 @@ def test_all_ignored_matches_pytorch():
         a.backward()
         b.backward()
         assert np.isnan(a.item()) and np.isnan(b.item())
-        np.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())

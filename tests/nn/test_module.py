@@ -60,7 +60,7 @@ def test_zero_grad_set_to_none_and_zero():
     (a.sum() + b.sum()).backward()
     assert all(p.grad is not None for p in net.parameters())
     net.zero_grad(set_to_none=False)
-    assert all(np.all(p.grad == 0) for p in net.parameters())
+    assert all(np.all(p.grad.numpy() == 0) for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
 
@@ -78,7 +78,7 @@ def test_state_dict_round_trip_into_fresh_module():
         assert k == k2 and np.array_equal(v, v2) and v is not v2
     x = rnnbp.randn(3, 4)
     for a, b in zip(src(x), dst(x)):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_load_state_dict_reports_every_problem_at_once():

@@ -50,9 +50,9 @@ def test_float32_in_float32_out_and_grads(case):
     assert y.dtype == np.float32
     (y * 0.5).sum().backward()
     for name, p in module.named_parameters():
-        assert p.grad is not None and p.grad.dtype == np.float32, name
+        assert p.grad is not None and p.grad.numpy().dtype == np.float32, name
     if x.requires_grad:
-        assert x.grad.dtype == np.float32
+        assert x.grad.numpy().dtype == np.float32
 
 
 def test_batch_equals_items_one_by_one(case):

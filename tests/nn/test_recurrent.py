@@ -84,8 +84,8 @@ def _outs_and_grads(layer, run, leaves, directions, rename=lambda k: k):
     outs = _flat(run())
     loss = sum((o * rnnbp.tensor(d)).sum() for o, d in zip(outs, directions))
     loss.backward()
-    grads = {rename(n): p.grad.copy() for n, p in layer.named_parameters()}
-    grads.update({f"leaf{i}": t.grad.copy() for i, t in enumerate(leaves)})
+    grads = {rename(n): p.grad.numpy().copy() for n, p in layer.named_parameters()}
+    grads.update({f"leaf{i}": t.grad.numpy().copy() for i, t in enumerate(leaves)})
     return [o.numpy().copy() for o in outs], grads
 
 
@@ -186,7 +186,7 @@ def _ln_cell(input_size=3, hidden=4, bias=True, seed=0):
     rng = np.random.default_rng(seed + 100)
     for name, p in cell.named_parameters():
         if name.startswith("layernorm"):
-            p.data[...] += 0.3 * rng.standard_normal(p.shape)
+            p.numpy()[...] += 0.3 * rng.standard_normal(p.shape)
     return cell
 
 
@@ -249,7 +249,7 @@ def test_layernorm_lstm_stacked_bidirectional_ragged_gradcheck():
     rng = np.random.default_rng(0)
     for name, p in rec.named_parameters():
         if "layernorm" in name:
-            p.data[...] += 0.3 * rng.standard_normal(p.shape)
+            p.numpy()[...] += 0.3 * rng.standard_normal(p.shape)
     T, B = 4, 3
     lengths = np.array([2, 4, 0])
     x = rnnbp.tensor(rng.standard_normal((T, B, 2)), requires_grad=True)
@@ -355,9 +355,9 @@ def test_recurrent_float32_in_float32_out_and_grads(factory):
     assert out.dtype == np.float32 and out.shape == (3, 5, 8)
     assert all(s.dtype == np.float32 and s.shape == (4, 3, 4) for s in states)
     (out.sum() + states[0].sum() * 0.5).backward()
-    assert x.grad.dtype == np.float32 and h0.grad.dtype == np.float32
+    assert x.grad.numpy().dtype == np.float32 and h0.grad.numpy().dtype == np.float32
     for name, p in rec.named_parameters():
-        assert p.grad is not None and p.grad.dtype == np.float32, name
+        assert p.grad is not None and p.grad.numpy().dtype == np.float32, name
 
 
 def test_recurrent_dropout_acts_between_layers_only_in_training():

@@ -80,8 +80,8 @@ def _run_and_grads(layer, x, hx, lengths, directions):
     outs = _flat(layer(x, hx, lengths=lengths))
     loss = sum((o * rnnbp.tensor(d)).sum() for o, d in zip(outs, directions))
     loss.backward()
-    grads = {name: p.grad.copy() for name, p in layer.named_parameters()}
-    grads.update({f"input{i}": t.grad.copy() for i, t in enumerate(leaves)})
+    grads = {name: p.grad.numpy().copy() for name, p in layer.named_parameters()}
+    grads.update({f"input{i}": t.grad.numpy().copy() for i, t in enumerate(leaves)})
     return [o.numpy().copy() for o in outs], grads
 
 
@@ -162,7 +162,7 @@ def test_each_sequence_alone_gives_the_same_outputs_states_and_gradients(kind):
     h_n = states[0] if layer.has_cell_state else states
     (out * rnnbp.tensor(d_out)).sum().backward()
     assert np.all(out.numpy()[np.arange(T)[:, None] >= lengths[None, :]] == 0)
-    batch_grads = {n: p.grad.copy() for n, p in layer.named_parameters()}
+    batch_grads = {n: p.grad.numpy().copy() for n, p in layer.named_parameters()}
     total = {n: np.zeros_like(g) for n, g in batch_grads.items()}
     for b in range(B):
         layer.zero_grad()
@@ -173,9 +173,9 @@ def test_each_sequence_alone_gives_the_same_outputs_states_and_gradients(kind):
         np.testing.assert_allclose(out_b.numpy()[:, 0], out.numpy()[:L, b], rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose(hb.numpy()[:, 0], h_n.numpy()[:, b], rtol=1e-12, atol=1e-13)
         (out_b * rnnbp.tensor(d_out[:L, b:b + 1])).sum().backward()
-        np.testing.assert_allclose(xb.grad[:, 0], x.grad[:L, b], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(xb.grad.numpy()[:, 0], x.grad.numpy()[:L, b], rtol=1e-10, atol=1e-12)
         for n, p in layer.named_parameters():
-            total[n] += p.grad
+            total[n] += p.grad.numpy()
     for n in batch_grads:
         np.testing.assert_allclose(batch_grads[n], total[n], rtol=1e-10, atol=1e-12, err_msg=n)
 
@@ -188,9 +188,9 @@ def test_long_sequence_2000_steps(kind, fused_flag):
     x = rnnbp.randn(2000, 2, 4, requires_grad=True)
     out, _ = layer(x)
     out[-1].sum().backward()
-    assert out.shape == (2000, 2, 8) and np.all(np.isfinite(x.grad))
-    assert all(np.all(np.isfinite(p.grad)) for p in layer.parameters())
-    assert np.abs(x.grad[-1]).sum() > 0
+    assert out.shape == (2000, 2, 8) and np.all(np.isfinite(x.grad.numpy()))
+    assert all(np.all(np.isfinite(p.grad.numpy())) for p in layer.parameters())
+    assert np.abs(x.grad.numpy()[-1]).sum() > 0
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -203,8 +203,8 @@ def test_float32_stays_float32(kind):
     for s in states if isinstance(states, tuple) else (states,):
         assert s.dtype == np.float32
     out.sum().backward()
-    assert x.grad.dtype == np.float32
-    assert all(p.grad.dtype == np.float32 for p in layer.parameters())
+    assert x.grad.numpy().dtype == np.float32
+    assert all(p.grad.numpy().dtype == np.float32 for p in layer.parameters())
 
 
 def test_batch_first_and_unbatched_agree_with_time_major():
@@ -242,7 +242,7 @@ def test_unused_outputs_get_no_gradient_and_states_only_loss_works():
     layer.double()
     _, (h_n, _) = layer(x)
     h_n.sum().backward()
-    assert np.abs(x.grad).sum() > 0
+    assert np.abs(x.grad.numpy()).sum() > 0
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -335,7 +335,7 @@ def test_kernels_never_read_unwritten_buffers_or_padding(monkeypatch, kind, opts
         x = rnnbp.tensor(xs, requires_grad=True)
         out, _ = layer(x, lengths=lengths)
         out.sum().backward()
-        grads.append({n: p.grad.copy() for n, p in layer.named_parameters()})
+        grads.append({n: p.grad.numpy().copy() for n, p in layer.named_parameters()})
         assert np.all(np.isfinite(out.numpy()))
     for name in grads[0]:
         assert np.all(np.isfinite(grads[0][name])), name
@@ -348,10 +348,10 @@ def test_double_backward_with_retain_graph_doubles_the_gradients():
     out, (h, c) = fused(x, lengths=np.array([4, 1, 3]))
     loss = out.sum() + h.sum() + c.sum()
     loss.backward(retain_graph=True)
-    once = {n: p.grad.copy() for n, p in fused.named_parameters()}
+    once = {n: p.grad.numpy().copy() for n, p in fused.named_parameters()}
     loss.backward()
     for n, p in fused.named_parameters():
-        np.testing.assert_allclose(p.grad, 2 * once[n], rtol=1e-12, err_msg=n)
+        np.testing.assert_allclose(p.grad.numpy(), 2 * once[n], rtol=1e-12, err_msg=n)
 
 
 def test_packed_input_is_checked_like_a_padded_one():
@@ -429,10 +429,10 @@ def test_workspace_reuse_never_overwrites_live_buffers(kind, ragged):
     outs = [layer(x, lengths=lengths)[0] for x in xs[:2]]           # two graphs alive at once
     kept = [o.numpy().copy() for o in outs]
     outs[1].sum().backward()                                         # backward in reverse order
-    g1 = {n: p.grad.copy() for n, p in layer.named_parameters()}
+    g1 = {n: p.grad.numpy().copy() for n, p in layer.named_parameters()}
     layer.zero_grad()
     outs[0].sum().backward()
-    g0 = {n: p.grad.copy() for n, p in layer.named_parameters()}
+    g0 = {n: p.grad.numpy().copy() for n, p in layer.named_parameters()}
     with rnnbp.no_grad():
         layer(xs[2], lengths=lengths)                                # a third call may reuse freed buffers
     for o, k in zip(outs, kept):
@@ -441,7 +441,7 @@ def test_workspace_reuse_never_overwrites_live_buffers(kind, ragged):
         reference.zero_grad()
         reference(x.detach(), lengths=lengths)[0].sum().backward()
         for n, p in reference.named_parameters():
-            np.testing.assert_allclose(g[n], p.grad, rtol=1e-10, atol=1e-12, err_msg=n)
+            np.testing.assert_allclose(g[n], p.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=n)
     size = len(layer._workspace._buffers)
     for _ in range(3):
         layer(xs[0], lengths=lengths)[0].sum().backward()

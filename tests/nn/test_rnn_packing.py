@@ -36,7 +36,7 @@ def test_pad_sequence_time_major():
         [[3, 4], [-1, -1], [11, 12]],
         [[5, 6], [-1, -1], [-1, -1]],
     ], dtype=np.float64)
-    np.testing.assert_array_equal(out.data, expected)
+    np.testing.assert_array_equal(out.numpy(), expected)
 
 
 def test_pad_sequence_batch_first_default_padding():
@@ -46,13 +46,13 @@ def test_pad_sequence_batch_first_default_padding():
         [[7, 8], [0, 0], [0, 0]],
         [[9, 10], [11, 12], [0, 0]],
     ], dtype=np.float64)
-    np.testing.assert_array_equal(out.data, expected)
+    np.testing.assert_array_equal(out.numpy(), expected)
 
 
 def test_pad_sequence_keeps_float32():
     out = pad_sequence([Tensor(np.ones((2, 3), np.float32)), Tensor(np.ones((1, 3), np.float32))], padding_value=2.5)
     assert out.dtype == np.float32 and out.shape == (2, 2, 3)
-    assert out.data[1, 1, 0] == np.float32(2.5)
+    assert out.numpy()[1, 1, 0] == np.float32(2.5)
 
 
 def test_pad_sequence_errors():
@@ -77,8 +77,8 @@ def test_pack_unsorted_layout_by_hand():
     np.testing.assert_array_equal(packed.sorted_indices, [1, 2, 0])
     np.testing.assert_array_equal(packed.unsorted_indices, [2, 0, 1])
     # rows: (t0, b1) (t0, b2) (t0, b0) (t1, b1) (t1, b2) (t2, b1)
-    np.testing.assert_array_equal(packed.data.data[:, 0], [10, 20, 0, 11, 21, 12])
-    np.testing.assert_array_equal(packed.data.data[:, 1], [-10, -20, 0, -11, -21, -12])
+    np.testing.assert_array_equal(packed.data.numpy()[:, 0], [10, 20, 0, 11, 21, 12])
+    np.testing.assert_array_equal(packed.data.numpy()[:, 1], [-10, -20, 0, -11, -21, -12])
     assert packed.batch_sizes.dtype == np.int64
 
 
@@ -86,20 +86,20 @@ def test_pack_sorted_layout_by_hand():
     packed = pack_padded_sequence(Tensor(_coded(3, 4)), [3, 2, 2, 1])
     np.testing.assert_array_equal(packed.batch_sizes, [4, 3, 1])
     assert packed.sorted_indices is None and packed.unsorted_indices is None
-    np.testing.assert_array_equal(packed.data.data[:, 0], [0, 10, 20, 30, 1, 11, 21, 2])
+    np.testing.assert_array_equal(packed.data.numpy()[:, 0], [0, 10, 20, 30, 1, 11, 21, 2])
 
 
 def test_pack_sorted_input_with_enforce_sorted_false_records_identity():
     packed = pack_padded_sequence(Tensor(_coded(3, 3)), [3, 2, 1], enforce_sorted=False)
     np.testing.assert_array_equal(packed.sorted_indices, [0, 1, 2])
     np.testing.assert_array_equal(packed.unsorted_indices, [0, 1, 2])
-    np.testing.assert_array_equal(packed.data.data[:, 0], [0, 10, 20, 1, 11, 2])
+    np.testing.assert_array_equal(packed.data.numpy()[:, 0], [0, 10, 20, 1, 11, 2])
 
 
 def test_pack_batch_first_layout():
     x = _coded(3, 3).transpose(1, 0, 2)  # (B, T, F)
     packed = pack_padded_sequence(Tensor(x), [1, 3, 2], batch_first=True, enforce_sorted=False)
-    np.testing.assert_array_equal(packed.data.data[:, 0], [10, 20, 0, 11, 21, 12])
+    np.testing.assert_array_equal(packed.data.numpy()[:, 0], [10, 20, 0, 11, 21, 12])
 
 
 def test_pad_packed_by_hand():
@@ -107,11 +107,11 @@ def test_pad_packed_by_hand():
     seq = PackedSequence(data, np.array([3, 2, 1]), np.array([1, 2, 0]), np.array([2, 0, 1]))
     padded, lengths = pad_packed_sequence(seq, padding_value=-1.0)
     expected = np.array([[0, 10, 20], [-1, 11, 21], [-1, 12, -1]], dtype=np.float64)[..., None]
-    np.testing.assert_array_equal(padded.data, expected)
+    np.testing.assert_array_equal(padded.numpy(), expected)
     np.testing.assert_array_equal(lengths, [1, 3, 2])
     padded_bf, _ = pad_packed_sequence(seq, batch_first=True, total_length=4)
     expected_bf = np.array([[0, 0, 0, 0], [10, 11, 12, 0], [20, 21, 0, 0]], dtype=np.float64)[..., None]
-    np.testing.assert_array_equal(padded_bf.data, expected_bf)
+    np.testing.assert_array_equal(padded_bf.numpy(), expected_bf)
 
 
 # ------------------------------------------------------------------ round trips
@@ -124,18 +124,18 @@ def test_pack_pad_round_trip_exact(lengths, enforce_sorted, batch_first):
     x = rng.standard_normal((B, T, 3) if batch_first else (T, B, 3))
     packed = pack_padded_sequence(Tensor(x), np.array(lengths), batch_first=batch_first,
                                   enforce_sorted=enforce_sorted)
-    assert packed.data.shape == (sum(lengths), 3)
+    assert packed.data.numpy().shape == (sum(lengths), 3)
     assert len(packed.batch_sizes) == max(lengths)
     padded, out_lengths = pad_packed_sequence(packed, batch_first=batch_first, padding_value=-7.0)
     np.testing.assert_array_equal(out_lengths, lengths)
     tm_in = x.transpose(1, 0, 2) if batch_first else x
-    tm_out = padded.data.transpose(1, 0, 2) if batch_first else padded.data
+    tm_out = padded.numpy().transpose(1, 0, 2) if batch_first else padded.numpy()
     assert tm_out.shape == (max(lengths), B, 3)
     for b, n in enumerate(lengths):
         np.testing.assert_array_equal(tm_out[:n, b], tm_in[:n, b])
         assert np.all(tm_out[n:, b] == -7.0)
     full, _ = pad_packed_sequence(packed, batch_first=batch_first, total_length=9)
-    tm_full = full.data.transpose(1, 0, 2) if batch_first else full.data
+    tm_full = full.numpy().transpose(1, 0, 2) if batch_first else full.numpy()
     assert tm_full.shape == (9, B, 3)
     np.testing.assert_array_equal(tm_full[:max(lengths)], np.where(tm_out == -7.0, 0.0, tm_out))
     assert np.all(tm_full[max(lengths):] == 0.0)
@@ -184,7 +184,7 @@ def test_pack_gradcheck():
 def test_pad_packed_gradcheck():
     rng = np.random.default_rng(3)
     packed = pack_padded_sequence(Tensor(np.zeros((5, 4, 2))), [3, 5, 1, 4], enforce_sorted=False)
-    data = _leaf(rng.standard_normal(packed.data.shape))
+    data = _leaf(rng.standard_normal(packed.data.numpy().shape))
 
     def fn(d):
         seq = PackedSequence(d, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
@@ -201,7 +201,7 @@ def test_pack_then_pad_gradient_is_masked_projection():
     padded, _ = pad_packed_sequence(pack_padded_sequence(x, lengths, enforce_sorted=False))
     (padded * Tensor(v)).sum().backward()
     mask = (np.arange(5)[:, None] < lengths[None, :])[..., None]
-    np.testing.assert_array_equal(x.grad, np.where(mask, v, 0.0))
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(mask, v, 0.0))
     assert gradcheck(lambda x: pad_packed_sequence(pack_padded_sequence(x, lengths, enforce_sorted=False))[0], [x])
 
 
@@ -212,15 +212,15 @@ def test_pack_sequence():
     np.testing.assert_array_equal(packed.batch_sizes, [3, 2, 1])
     np.testing.assert_array_equal(packed.sorted_indices, [0, 2, 1])
     np.testing.assert_array_equal(packed.unsorted_indices, [0, 2, 1])
-    np.testing.assert_array_equal(packed.data.data, [[1, 2], [9, 10], [7, 8], [3, 4], [11, 12], [5, 6]])
+    np.testing.assert_array_equal(packed.data.numpy(), [[1, 2], [9, 10], [7, 8], [3, 4], [11, 12], [5, 6]])
     with pytest.raises(ValueError, match="enforce_sorted"):
         pack_sequence(seqs)
     ordered = pack_sequence([seqs[0], seqs[2], seqs[1]])
     assert ordered.sorted_indices is None
-    np.testing.assert_array_equal(ordered.data.data, packed.data.data)
+    np.testing.assert_array_equal(ordered.data.numpy(), packed.data.numpy())
     padded, lengths = pad_packed_sequence(packed, batch_first=True)
     np.testing.assert_array_equal(lengths, [3, 1, 2])
-    np.testing.assert_array_equal(padded.data, pad_sequence(seqs, batch_first=True).data)
+    np.testing.assert_array_equal(padded.numpy(), pad_sequence(seqs, batch_first=True).data)
 
 
 def test_pack_sequence_gradcheck():
@@ -257,7 +257,7 @@ def test_lstm_on_packed_equals_lengths_argument(lengths, enforce_sorted, fused):
         assert (got is None) == (want is None)
         if want is not None:
             np.testing.assert_array_equal(got, want)
-    assert packed_out.data.shape == (lengths.sum(), 8)
+    assert packed_out.data.numpy().shape == (lengths.sum(), 8)
     padded, out_lengths = pad_packed_sequence(packed_out, total_length=T)
     np.testing.assert_array_equal(out_lengths, lengths)
     ((padded * Tensor(v)).sum() + h.sum() + (c * c).sum()).backward()
@@ -267,14 +267,14 @@ def test_lstm_on_packed_equals_lengths_argument(lengths, enforce_sorted, fused):
     out, (rh, rc) = ref(rx, (rh0, rc0), lengths=lengths)
     ((out * Tensor(v)).sum() + rh.sum() + (rc * rc).sum()).backward()
 
-    np.testing.assert_allclose(padded.data, out.data, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(h.data, rh.data, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(c.data, rc.data, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(padded.numpy(), out.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(h.numpy(), rh.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(c.numpy(), rc.numpy(), rtol=0, atol=1e-12)
     for a, b in ((x, rx), (h0, rh0), (c0, rc0)):
-        np.testing.assert_allclose(a.grad, b.grad, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=0, atol=1e-12)
     ref_params = dict(ref.named_parameters())
     for name, p in lstm.named_parameters():
-        np.testing.assert_allclose(p.grad, ref_params[name].grad, rtol=0, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(p.grad.numpy(), ref_params[name].grad.numpy(), rtol=0, atol=1e-12, err_msg=name)
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "composed"])
@@ -287,10 +287,10 @@ def test_lengths_batch_equals_sequences_run_alone(fused):
     out, (h, c) = lstm(Tensor(x), lengths=lengths)
     for b, n in enumerate(lengths):
         o_b, (h_b, c_b) = lstm(Tensor(x[:n, b:b + 1]))
-        np.testing.assert_allclose(out.data[:n, b:b + 1], o_b.data, rtol=0, atol=1e-12)
-        assert np.all(out.data[n:, b] == 0.0)
-        np.testing.assert_allclose(h.data[:, b:b + 1], h_b.data, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(c.data[:, b:b + 1], c_b.data, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(out.numpy()[:n, b:b + 1], o_b.numpy(), rtol=0, atol=1e-12)
+        assert np.all(out.numpy()[n:, b] == 0.0)
+        np.testing.assert_allclose(h.numpy()[:, b:b + 1], h_b.numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(c.numpy()[:, b:b + 1], c_b.numpy(), rtol=0, atol=1e-12)
 
 
 def test_packed_input_ignores_batch_first():
@@ -300,8 +300,8 @@ def test_packed_input_ignores_batch_first():
     packed = pack_padded_sequence(Tensor(x), [3, 5, 2], enforce_sorted=False)
     out_tm, (h_tm, _) = _lstm(batch_first=False, seed=2)(packed)
     out_bf, (h_bf, _) = _lstm(batch_first=True, seed=2)(packed)
-    np.testing.assert_array_equal(out_tm.data.data, out_bf.data.data)
-    np.testing.assert_array_equal(h_tm.data, h_bf.data)
+    np.testing.assert_array_equal(out_tm.data.numpy(), out_bf.data.numpy())
+    np.testing.assert_array_equal(h_tm.numpy(), h_bf.numpy())
 
 
 def test_packed_input_with_lengths_raises():

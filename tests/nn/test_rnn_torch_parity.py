@@ -68,7 +68,7 @@ def _flatten(out):
 
 def _close(ours, theirs, what):
     theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
-    ours = ours.data if isinstance(ours, Tensor) else np.asarray(ours)
+    ours = ours.numpy() if isinstance(ours, Tensor) else np.asarray(ours)
     assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} vs torch {theirs.shape}"
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL, err_msg=what)
 
@@ -88,7 +88,7 @@ def _compare_param_grads(ours, theirs):
     assert list(ours_params) == list(torch_params)
     for name, p in ours_params.items():
         assert p.grad is not None, f"no gradient for {name}"
-        _close(p.grad, torch_params[name].grad, f"grad of {name}")
+        _close(p.grad.numpy(), torch_params[name].grad.numpy(), f"grad of {name}")
 
 
 def _leaf_pair(array):
@@ -119,9 +119,9 @@ def test_layer_matches_torch(kind, num_layers, bias, bidirectional, batch_first,
         _close(o, t, name)
 
     _backward_both(outs, touts, rng)
-    _close(x.grad, tx.grad, "grad of input")
+    _close(x.grad.numpy(), tx.grad.numpy(), "grad of input")
     for name, (s, ts) in zip(["h_0", "c_0"], pairs):
-        _close(s.grad, ts.grad, f"grad of {name}")
+        _close(s.grad.numpy(), ts.grad.numpy(), f"grad of {name}")
     _compare_param_grads(ours, theirs)
 
 
@@ -137,9 +137,9 @@ def test_unbatched_layer_matches_torch(kind, with_state):
     for name, o, t in zip(["output", "h_n", "c_n"], outs, touts):
         _close(o, t, name)
     _backward_both(outs, touts, rng)
-    _close(x.grad, tx.grad, "grad of input")
+    _close(x.grad.numpy(), tx.grad.numpy(), "grad of input")
     for name, (s, ts) in zip(["h_0", "c_0"], pairs):
-        _close(s.grad, ts.grad, f"grad of {name}")
+        _close(s.grad.numpy(), ts.grad.numpy(), f"grad of {name}")
     _compare_param_grads(ours, theirs)
 
 
@@ -162,7 +162,7 @@ def test_packed_sequence_matches_torch(kind, with_state, bidirectional, fused):
     np.testing.assert_array_equal(packed.batch_sizes, tpacked.batch_sizes.numpy())
     np.testing.assert_array_equal(packed.sorted_indices, tpacked.sorted_indices.numpy())
     np.testing.assert_array_equal(packed.unsorted_indices, tpacked.unsorted_indices.numpy())
-    _close(packed.data, tpacked.data, "packed input")
+    _close(packed.data, tpacked.data.detach().numpy(), "packed input")
 
     pairs = [_leaf_pair(s) for s in _states(kind, 2, 2 if bidirectional else 1, B, rng)] if with_state else []
     out, state = ours(packed, _as_hx(kind, [p[0] for p in pairs]) if with_state else None)
@@ -170,7 +170,7 @@ def test_packed_sequence_matches_torch(kind, with_state, bidirectional, fused):
     assert isinstance(out, rnn_utils.PackedSequence)
     np.testing.assert_array_equal(out.batch_sizes, tout.batch_sizes.numpy())
     np.testing.assert_array_equal(out.sorted_indices, tout.sorted_indices.numpy())
-    _close(out.data, tout.data, "packed output")
+    _close(out.data, tout.data.detach().numpy(), "packed output")
     padded, out_lengths = rnn_utils.pad_packed_sequence(out)
     tpadded, tlengths = torch.nn.utils.rnn.pad_packed_sequence(tout)
     np.testing.assert_array_equal(out_lengths, tlengths.numpy())
@@ -180,9 +180,9 @@ def test_packed_sequence_matches_torch(kind, with_state, bidirectional, fused):
         _close(o, t, name)
 
     _backward_both(outs, touts, rng)
-    _close(x.grad, tx.grad, "grad of input")
+    _close(x.grad.numpy(), tx.grad.numpy(), "grad of input")
     for name, (s, ts) in zip(["h_0", "c_0"], pairs):
-        _close(s.grad, ts.grad, f"grad of {name}")
+        _close(s.grad.numpy(), ts.grad.numpy(), f"grad of {name}")
     _compare_param_grads(ours, theirs)
 
 
@@ -206,16 +206,16 @@ def test_lengths_argument_matches_torch_packed(kind, lengths, batch_first, fused
     outs, touts = _flatten(out), [tpadded] + _flatten((None, tstate))[1:]
     for name, o, t in zip(["output", "h_n", "c_n"], outs, touts):
         _close(o, t, name)
-    time_major = outs[0].data if not batch_first else outs[0].data.transpose(1, 0, 2)
+    time_major = outs[0].numpy() if not batch_first else outs[0].numpy().transpose(1, 0, 2)
     for b, n in enumerate(lengths):
         assert np.all(time_major[n:, b] == 0.0), f"output of sequence {b} not zero past its length {n}"
         if kind != "rnn_relu":  # a relu row can be exactly zero by chance
             assert np.all(np.abs(time_major[:n, b]).max(axis=-1) > 0), f"sequence {b} zero inside its length"
 
     _backward_both(outs, touts, rng)
-    _close(x.grad, tx.grad, "grad of input")
+    _close(x.grad.numpy(), tx.grad.numpy(), "grad of input")
     for name, (s, ts) in zip(["h_0", "c_0"], pairs):
-        _close(s.grad, ts.grad, f"grad of {name}")
+        _close(s.grad.numpy(), ts.grad.numpy(), f"grad of {name}")
     _compare_param_grads(ours, theirs)
 
 
@@ -255,9 +255,9 @@ def test_cell_matches_torch(kind, with_state, batched, bias):
     for name, o, t in zip(["h'", "c'"], outs, touts):
         _close(o, t, name)
     _backward_both(outs, touts, rng)
-    _close(x.grad, tx.grad, "grad of input")
+    _close(x.grad.numpy(), tx.grad.numpy(), "grad of input")
     for name, (s, ts) in zip(["h", "c"], pairs):
-        _close(s.grad, ts.grad, f"grad of {name}")
+        _close(s.grad.numpy(), ts.grad.numpy(), f"grad of {name}")
     _compare_param_grads(ours, theirs)
 
 
@@ -280,7 +280,7 @@ def test_default_init_is_uniform_within_bound(name):
     make_ours, _ = INIT_CASES[name]
     ours = make_ours(np.random.default_rng(0))
     bound = 1.0 / math.sqrt(16)
-    values = np.concatenate([p.data.ravel() for p in ours.parameters()])
+    values = np.concatenate([p.numpy().ravel() for p in ours.parameters()])
     assert all(p.dtype == np.float32 for p in ours.parameters())
     assert np.all(np.abs(values) <= bound)
     # U(-b, b): mean 0, std b/sqrt(3), and the extremes reach close to +-b.
@@ -288,7 +288,7 @@ def test_default_init_is_uniform_within_bound(name):
     assert abs(values.std() - bound / math.sqrt(3)) < 0.05 * bound
     assert values.min() < -0.95 * bound and values.max() > 0.95 * bound
     for pname, p in ours.named_parameters():
-        assert np.all(np.abs(p.data) <= bound) and np.ptp(p.data) > 0.5 * bound, pname
+        assert np.all(np.abs(p.numpy()) <= bound) and np.ptp(p.numpy()) > 0.5 * bound, pname
 
 
 @pytest.mark.parametrize("name", sorted(INIT_CASES))

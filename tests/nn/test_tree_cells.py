@@ -109,12 +109,12 @@ def test_batch_matches_node_by_node_reference(name):
     assert output.shape == (batch.num_nodes, 4) and root_h.shape == (len(trees), 4)
     for i, tree in enumerate(trees):
         pos = batch.positions(i)
-        h_ref, c_ref = reference_tree(model.cell, tree, x.data[pos])
+        h_ref, c_ref = reference_tree(model.cell, tree, x.numpy()[pos])
         for node in range(tree.num_nodes):
-            np.testing.assert_allclose(output.data[pos[node]], h_ref[node], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(root_h.data[i], h_ref[tree.root], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(output.numpy()[pos[node]], h_ref[node], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(root_h.numpy()[i], h_ref[tree.root], rtol=1e-12, atol=1e-12)
         if isinstance(root, tuple):
-            np.testing.assert_allclose(root[1].data[i], c_ref[tree.root], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(root[1].numpy()[i], c_ref[tree.root], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
@@ -129,21 +129,21 @@ def test_batch_equals_trees_one_by_one_values_and_gradients(name):
     output, root = model(x, batch)
     root_h = root[0] if isinstance(root, tuple) else root
     (root_h * rnnbp.tensor(weights)).sum().backward()
-    batch_grads = {k: p.grad.copy() for k, p in model.named_parameters()}
-    batch_x_grad = x.grad.copy()
+    batch_grads = {k: p.grad.numpy().copy() for k, p in model.named_parameters()}
+    batch_x_grad = x.grad.numpy().copy()
     model.zero_grad()
     summed = {k: 0.0 for k in batch_grads}
     for i, tree in enumerate(trees):
         pos = batch.positions(i)
-        xi = rnnbp.tensor(x.data[pos], requires_grad=True)   # the tree's rows, by node id
+        xi = rnnbp.tensor(x.numpy()[pos], requires_grad=True)   # the tree's rows, by node id
         out, r = model(xi, tree if i % 2 else TreeBatch([tree]))  # a Tree alone is a batch of one
-        np.testing.assert_allclose(out.data, output.data[pos], rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(out.numpy(), output.numpy()[pos], rtol=1e-12, atol=1e-13)
         ri = r[0] if isinstance(r, tuple) else r
-        np.testing.assert_allclose(ri.data[0], root_h.data[i], rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(ri.numpy()[0], root_h.numpy()[i], rtol=1e-12, atol=1e-13)
         (ri * rnnbp.tensor(weights[i:i + 1])).sum().backward()
-        np.testing.assert_allclose(xi.grad, batch_x_grad[pos], rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(xi.grad.numpy(), batch_x_grad[pos], rtol=1e-10, atol=1e-13)
         for k, p in model.named_parameters():
-            summed[k] = summed[k] + (0.0 if p.grad is None else p.grad)  # a lone leaf never uses weight_hh
+            summed[k] = summed[k] + (0.0 if p.grad is None else p.grad.numpy())  # a lone leaf never uses weight_hh
         model.zero_grad()
     for k in batch_grads:
         np.testing.assert_allclose(batch_grads[k], summed[k], rtol=1e-10, atol=1e-12, err_msg=k)
@@ -179,7 +179,7 @@ def test_gradcheck_on_a_dag_with_a_shared_subtree(name):
         return output
 
     assert gradcheck(fn, [x] + list(model.parameters()), atol=1e-6, rtol=1e-4)
-    h_ref, _ = reference_tree(model.cell, dag, x.data[batch.positions(0)])
+    h_ref, _ = reference_tree(model.cell, dag, x.numpy()[batch.positions(0)])
     np.testing.assert_allclose(model(x, batch)[0].data[batch.roots[0]], h_ref[dag.root], rtol=1e-12)
 
 
@@ -201,9 +201,9 @@ def test_tree_lstm_on_a_chain_is_nn_lstm(kind):
     batch = TreeBatch([chain(T)] * B)
     # node t of tree b is row b * T + t
     output, (h_root, c_root) = tree_lstm(rnnbp.tensor(xs.transpose(1, 0, 2).reshape(B * T, I)), batch)
-    np.testing.assert_allclose(output.data.reshape(B, T, H).transpose(1, 0, 2), out.data, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(h_root.data, h_n.data[0], rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(c_root.data, c_n.data[0], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(output.numpy().reshape(B, T, H).transpose(1, 0, 2), out.numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(h_root.numpy(), h_n.numpy()[0], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(c_root.numpy(), c_n.numpy()[0], rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("num_children", [None, 1])
@@ -216,8 +216,8 @@ def test_recursive_rnn_on_a_chain_is_nn_rnn(num_children):
     xs = np.random.default_rng(6).standard_normal((T, B, I))
     out, h_n = rnn(rnnbp.tensor(xs))
     output, h_root = rec(rnnbp.tensor(xs.transpose(1, 0, 2).reshape(B * T, I)), TreeBatch([chain(T)] * B))
-    np.testing.assert_allclose(output.data.reshape(B, T, H).transpose(1, 0, 2), out.data, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(h_root.data, h_n.data[0], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(output.numpy().reshape(B, T, H).transpose(1, 0, 2), out.numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(h_root.numpy(), h_n.numpy()[0], rtol=1e-12, atol=1e-13)
 
 
 def test_one_cell_call_per_level_not_per_node():
@@ -246,10 +246,10 @@ def test_float32_by_default_and_deep_trees_backpropagate(depth):
     output, (h, c) = model(x, batch)
     assert output.dtype == h.dtype == c.dtype == np.float32
     h.sum().backward()
-    assert x.grad.dtype == np.float32 and model.cell.weight_hh.grad.dtype == np.float32
-    assert np.isfinite(x.grad).all()
+    assert x.grad.numpy().dtype == np.float32 and model.cell.weight_hh.grad.numpy().dtype == np.float32
+    assert np.isfinite(x.grad.numpy()).all()
     if depth == 40:
-        assert np.abs(x.grad[0]).sum() > 1e-12  # node 0 of the chain: the leaf 39 levels below the root
+        assert np.abs(x.grad.numpy()[0]).sum() > 1e-12  # node 0 of the chain: the leaf 39 levels below the root
 
 
 def test_state_dict_uses_pytorch_style_names():
@@ -271,7 +271,7 @@ def test_cells_called_directly():
     h0, c0 = cell(x)
     zeros = rnnbp.zeros(2, 1, 4)
     h1, c1 = cell(x, (zeros, zeros))
-    np.testing.assert_allclose(h0.data, h1.data, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(h0.numpy(), h1.numpy(), rtol=1e-6, atol=1e-7)
     kids = (rnnbp.randn(2, 2, 4), rnnbp.randn(2, 2, 4))
     padded = tuple(rnnbp.cat([k, rnnbp.zeros(2, 1, 4)], dim=1) for k in kids)
     np.testing.assert_allclose(cell(x, kids)[0].data, cell(x, padded)[0].data, rtol=1e-6, atol=1e-7)
@@ -329,7 +329,7 @@ def test_fused_levels_equal_the_composed_cells(num_children, loss_on):
         loss = {"all-h": (output * rnnbp.tensor(w_out)).sum(), "root-c": (c * rnnbp.tensor(w_c)).sum(),
                 "both": (output * rnnbp.tensor(w_out)).sum() + (c * rnnbp.tensor(w_c)).sum()}[loss_on]
         loss.backward()
-        grads[fused] = [output.data, c.data, x.grad] + [p.grad for p in model.parameters()]
+        grads[fused] = [output.numpy(), c.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in model.parameters()]
     for got, want in zip(grads[True], grads[False]):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
 
@@ -342,4 +342,4 @@ def test_fused_levels_keep_float32():
         x = rnnbp.randn(batch.num_nodes, 3, requires_grad=True)
         output, (h, c) = model(x, batch)
         (output.sum() + c.sum()).backward()
-        assert output.dtype == c.dtype == x.grad.dtype == model.cell.weight_hh.grad.dtype == np.float32
+        assert output.dtype == c.dtype == x.grad.numpy().dtype == model.cell.weight_hh.grad.numpy().dtype == np.float32

@@ -139,8 +139,8 @@ def test_plans_move_rows_between_node_order_and_level_order():
     x = rnnbp.tensor(rng.standard_normal((batch.num_nodes, 3)))
     in_levels = gather_rows([x], batch.to_levels)
     parts = in_levels.split(batch.level_sizes, dim=0) if batch.height else (in_levels,)
-    np.testing.assert_array_equal(gather_rows(list(parts), batch.from_levels).data, x.data)
-    np.testing.assert_array_equal(gather_rows(list(parts), batch.roots_from_levels).data, x.data[batch.roots])
+    np.testing.assert_array_equal(gather_rows(list(parts), batch.from_levels).data, x.numpy())
+    np.testing.assert_array_equal(gather_rows(list(parts), batch.roots_from_levels).data, x.numpy()[batch.roots])
 
 
 def test_concat_lays_out_per_node_data_tree_after_tree():
@@ -179,7 +179,7 @@ def test_gather_rows_gradcheck_including_repeated_rows(seed):
         out = fn(*used)
         assert out.shape == (level.size * level.max_children, 2)
         flat = level.children.reshape(-1)
-        everything = np.concatenate([p.data for p in parts])  # level order
+        everything = np.concatenate([p.numpy() for p in parts])  # level order
         expected = np.where((flat >= 0)[:, None], everything[np.maximum(flat, 0)], 0.0)
-        np.testing.assert_array_equal(out.data, expected)
+        np.testing.assert_array_equal(out.numpy(), expected)
         assert gradcheck(fn, used)

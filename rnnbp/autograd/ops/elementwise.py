@@ -172,6 +172,28 @@ class Sqrt(Function):
         return grad / (2 * ctx.y)
 
 
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * np.cos(ctx.x)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad * np.sin(ctx.x)
+
+
 class Abs(Function):
     @staticmethod
     def forward(ctx, x):

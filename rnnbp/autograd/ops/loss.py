@@ -40,19 +40,19 @@ def _float_input(op: str, x, what: str) -> Tensor:
     """``x`` as a Tensor of floating dtype (arrays are wrapped, never copied)."""
     if not isinstance(x, Tensor):
         x = Tensor(x)
-    if x.data.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input ({what}), got {x.data.dtype}")
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input ({what}), got {x._data.dtype}")
     return x
 
 
 def _float_operand(x, dtype: np.dtype):
     """A float target or weight in ``dtype``: Tensors keep their graph (cast if needed)."""
     if isinstance(x, Tensor):
-        if x.data.dtype == dtype:
+        if x._data.dtype == dtype:
             return x
         if x.requires_grad:
             return Cast.apply(x, dtype=dtype)
-        return x.data.astype(dtype)
+        return x._data.astype(dtype)
     return np.asarray(x).astype(dtype, copy=False)
 
 
@@ -60,7 +60,7 @@ def _constant(x, dtype: np.dtype | None = None):
     """A constant operand (weight, pos_weight) as an array of ``dtype``, or None."""
     if x is None:
         return None
-    arr = np.asarray(x.data if isinstance(x, Tensor) else x)
+    arr = np.asarray(x._data if isinstance(x, Tensor) else x)
     return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
@@ -250,9 +250,9 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     x = _float_input(op, input, "logits")
     n_classes, index_shape = _class_shapes(op, x.shape)
-    dtype = x.data.dtype
+    dtype = x._data.dtype
     w = _class_weight(op, weight, n_classes, dtype)
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind in "iu":
         if t.shape != index_shape:
             raise ValueError(
@@ -324,8 +324,8 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     _check_reduction(op, reduction)
     x = _float_input(op, input, "log-probabilities")
     n_classes, index_shape = _class_shapes(op, x.shape)
-    w = _class_weight(op, weight, n_classes, x.data.dtype)
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    w = _class_weight(op, weight, n_classes, x._data.dtype)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         raise ValueError(
             f"{op}: expected target of integer dtype (class indices), got {t.dtype} of shape {t.shape}"
@@ -350,7 +350,7 @@ def _same_shape(op: str, x: Tensor, t) -> None:
 
 def _pair(op: str, input, target, what: str):
     x = _float_input(op, input, what)
-    t = _float_operand(target, x.data.dtype)
+    t = _float_operand(target, x._data.dtype)
     _same_shape(op, x, t)
     return x, t
 
@@ -474,7 +474,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     op = "binary_cross_entropy_with_logits"
     _check_reduction(op, reduction)
     x, t = _pair(op, input, target, "logits")
-    dtype = x.data.dtype
+    dtype = x._data.dtype
     w, pw = _constant(weight, dtype), _constant(pos_weight, dtype)
     for name, arr in (("weight", w), ("pos_weight", pw)):
         if arr is not None:

@@ -1,4 +1,4 @@
-"""Shape ops: reshape, permute, expand, indexing, concatenation and splitting.
+"""Shape ops: reshape, permute, expand, repeat, indexing (read, write, gather), concatenation, splitting.
 
 Most forwards return NumPy views (no copy); backwards put the gradient back into
 the input's layout.
@@ -100,6 +100,118 @@ class GetItem(Function):
         else:
             out[ctx.index] = grad
         return out
+
+
+class SetItem(Function):
+    """``x[index] = value`` as a new array: the out-of-place form behind ``Tensor.__setitem__``.
+
+    The gradient of ``x`` is the incoming one with the overwritten elements zeroed; ``value``
+    gets the gradient of the elements it wrote, summed back over broadcasting (for repeated
+    integer indices the last write wins in the forward, and every copy is credited, as
+    PyTorch's ``index_put_`` does).
+    """
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        out = x.copy()
+        try:
+            out[index] = value
+        except (IndexError, ValueError) as exc:
+            raise type(exc)(
+                f"setitem: cannot assign a value of shape {np.shape(value)} to index {index!r} "
+                f"of a tensor of shape {x.shape}: {exc}"
+            ) from None
+        ctx.index, ctx.value_shape = index, np.shape(value)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        need_x, need_value = ctx.needs_input_grad[:2]
+        gx = gv = None
+        if need_x:
+            gx = grad.copy()
+            gx[ctx.index] = 0
+        if need_value:
+            gv = unbroadcast(grad[ctx.index], ctx.value_shape)
+        return gx, gv
+
+
+class Gather(Function):
+    """``out[i][j][k] = x[i][index[i][j][k]][k]`` along ``dim`` (``torch.gather``); backward scatters.
+
+    Shapes: ``index`` has ``x``'s number of dims and, on every other dim, a size no larger
+    than ``x``'s; the output has ``index``'s shape.
+    """
+
+    @staticmethod
+    def forward(ctx, x, index, dim):
+        if index.ndim != x.ndim:
+            raise ValueError(
+                f"gather: index of shape {index.shape} must have as many dims as the input of shape {x.shape}"
+            )
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"gather: index must be an integer tensor, got dtype {index.dtype}")
+        bad = [d for d in range(x.ndim) if d != dim and index.shape[d] > x.shape[d]]
+        if bad:
+            raise ValueError(
+                f"gather: index of shape {index.shape} is larger than the input of shape {x.shape} on dim {bad[0]}"
+            )
+        if index.size and (index.min() < -x.shape[dim] or index.max() >= x.shape[dim]):
+            raise IndexError(
+                f"gather: index out of range for dim {dim} of size {x.shape[dim]} "
+                f"(got values from {index.min()} to {index.max()})"
+            )
+        # take_along_axis needs the other dims equal: view the input's leading block.
+        src = x[tuple(slice(None) if d == dim else slice(0, index.shape[d]) for d in range(x.ndim))]
+        ctx.in_shape, ctx.index, ctx.dim = x.shape, index, dim
+        return np.take_along_axis(src, index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = np.zeros(ctx.in_shape, dtype=grad.dtype)
+        block = tuple(slice(None) if d == ctx.dim else slice(0, ctx.index.shape[d]) for d in range(out.ndim))
+        view = out[block]
+        idx = np.indices(ctx.index.shape, sparse=True)
+        idx = tuple(ctx.index if d == ctx.dim else idx[d] for d in range(out.ndim))
+        np.add.at(view, idx, grad)
+        return out
+
+
+class Repeat(Function):
+    """Tile ``x`` ``repeats`` times along each dim (``Tensor.repeat``); backward sums the tiles."""
+
+    @staticmethod
+    def forward(ctx, x, repeats):
+        repeats = tuple(int(r) for r in repeats)
+        if len(repeats) < x.ndim:
+            raise ValueError(
+                f"repeat: number of repeat dims ({len(repeats)}) can not be smaller than the number of "
+                f"dims of the tensor of shape {x.shape}"
+            )
+        ctx.in_shape = (1,) * (len(repeats) - x.ndim) + x.shape
+        ctx.repeats = repeats
+        ctx.orig_shape = x.shape
+        return np.tile(x.reshape(ctx.in_shape), repeats)
+
+    @staticmethod
+    def backward(ctx, grad):
+        split = []
+        for r, n in zip(ctx.repeats, ctx.in_shape):
+            split += [r, n]
+        summed = grad.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return summed.reshape(ctx.orig_shape)
+
+
+class Clone(Function):
+    """A copy of ``x`` with its own memory; the gradient passes through unchanged."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
 
 
 class Cat(Function):

@@ -19,10 +19,8 @@ def _grads(parameters: Tensor | Iterable[Tensor]) -> list[np.ndarray]:
         parameters = [parameters]
     grads = []
     for p in parameters:
-        g = p.grad
-        if g is None:
-            continue
-        grads.append(g.data if isinstance(g, Tensor) else g)
+        if p._grad is not None:
+            grads.append(p._grad)
     return grads
 
 

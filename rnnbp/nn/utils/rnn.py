@@ -28,7 +28,7 @@ class PackedSequence(NamedTuple):
 
 def check_lengths(lengths, T: int, batch: int, op: str, shortest: int = 0) -> np.ndarray:
     """``lengths`` as int64 (batch,), each in [shortest, T]; every error names ``op``."""
-    lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    lengths = np.asarray(lengths._data if isinstance(lengths, Tensor) else lengths)
     if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
         raise ValueError(f"{op}: lengths must be a 1-D array of integers, got {lengths.dtype} of shape {lengths.shape}")
     if len(lengths) != batch:

@@ -1,0 +1,59 @@
+"""PyTorch's dtype names (``rnnbp.float32``, ``rnnbp.long``, ...) as the NumPy dtypes they are.
+
+rnnbp's dtypes *are* ``numpy.dtype`` objects, so ``t.dtype == rnnbp.float32``,
+``t.dtype is rnnbp.float32``, ``dtype=rnnbp.long`` and NumPy code all agree, with no
+conversion on any path. ``as_dtype`` reads every spelling a script may use: these objects,
+NumPy types, strings, and Python's ``float`` / ``int`` / ``bool`` (float64 / int64 / bool,
+as ``torch.tensor(..., dtype=float)`` gives).
+
+Differs from PyTorch: ``repr(rnnbp.float32)`` is ``dtype('float32')``, and there is no
+bfloat16 or complex support (rnnbp is real-valued).
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+float16 = half = np.dtype(np.float16)
+float32 = float = np.dtype(np.float32)
+float64 = double = np.dtype(np.float64)
+int8 = np.dtype(np.int8)
+uint8 = np.dtype(np.uint8)
+int16 = short = np.dtype(np.int16)
+int32 = int = np.dtype(np.int32)
+int64 = long = np.dtype(np.int64)
+bool = np.dtype(np.bool_)
+
+_PYTHON_TYPES = {builtins.float: float64, builtins.int: int64, builtins.bool: bool}
+# The legacy tensor-type strings of Tensor.type() ("torch.FloatTensor"), both ways.
+TYPE_NAMES = {
+    float16: "torch.HalfTensor", float32: "torch.FloatTensor", float64: "torch.DoubleTensor",
+    int8: "torch.CharTensor", uint8: "torch.ByteTensor", int16: "torch.ShortTensor",
+    int32: "torch.IntTensor", int64: "torch.LongTensor", bool: "torch.BoolTensor",
+}
+_BY_TYPE_NAME = {name: dtype for dtype, name in TYPE_NAMES.items()}
+_BY_TYPE_NAME.update({name.replace("torch.", "rnnbp."): dtype for name, dtype in _BY_TYPE_NAME.items()})
+
+
+def as_dtype(spec) -> np.dtype:
+    """The NumPy dtype a user's ``dtype=`` means; complex and object dtypes are refused by name."""
+    if isinstance(spec, np.dtype):
+        dtype = spec
+    elif spec in _PYTHON_TYPES:
+        dtype = _PYTHON_TYPES[spec]
+    elif isinstance(spec, str) and spec in _BY_TYPE_NAME:
+        dtype = _BY_TYPE_NAME[spec]
+    else:
+        try:
+            dtype = np.dtype(spec.replace("torch.", "").replace("rnnbp.", "") if isinstance(spec, str) else spec)
+        except TypeError:
+            raise TypeError(f"dtype: {spec!r} is not a dtype (expected e.g. rnnbp.float32 or 'float64')") from None
+    if dtype.kind not in "biuf":
+        raise TypeError(f"dtype: rnnbp tensors are real-valued (bool, integer or float); {dtype} is not supported")
+    return dtype
+
+
+def is_floating_point(dtype: np.dtype) -> builtins.bool:
+    """Whether ``dtype`` is a floating type (``torch.dtype.is_floating_point``)."""
+    return dtype.kind == "f"

@@ -1,0 +1,4 @@
+"""``rnnbp.backends``: the backend checks PyTorch scripts make (``backends.mps.is_available()``,
+``backends.cudnn.deterministic = True``), answered for the CPU: no MPS, no cuDNN.
+"""
+from . import cudnn, mps  # noqa: F401
