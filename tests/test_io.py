@@ -78,6 +78,8 @@ VALUES = {
     "strings": ["", "line\nbreak", "quote\"s", "\x00nul", "\ud800 lone surrogate"],
     "ordered": OrderedDict([("z", 1), ("a", 2)]),
     "top-level-array": np.ones((2, 2), dtype=np.float32),
+    "sets": [{1, 2, 3}, frozenset({"a", "b"}), set(), {(1, "x"), (2, "y")}],
+    "dtypes-as-values": [np.dtype("float32"), np.dtype(">i2"), np.dtype("M8[s]"), np.float64, np.int8, float, int],
 }
 
 
@@ -87,12 +89,44 @@ def test_values_round_trip_exactly(tmp_path, name):
     assert_identical(VALUES[name], rnnbp.load(tmp_path / "v.npz"))
 
 
-def test_tensors_and_parameters_are_saved_as_arrays(tmp_path):
+def test_tensors_and_parameters_load_as_tensors_and_parameters(tmp_path):
     t = rnnbp.tensor(np.arange(3.0), requires_grad=True)
-    p = nn.Parameter(np.ones((2, 2), dtype=np.float32))
-    rnnbp.save({"t": t, "p": p}, tmp_path / "t.npz")
+    p = nn.Parameter(np.ones((2, 2), dtype=np.float32), requires_grad=False)
+    ints = rnnbp.tensor(np.arange(4, dtype=np.int64))
+    rnnbp.save({"t": t, "p": p, "ints": ints, "weights": p._data}, tmp_path / "t.npz")
     out = rnnbp.load(tmp_path / "t.npz")
-    assert_identical(out, {"t": t.data, "p": p.data})
+    assert type(out["t"]) is rnnbp.Tensor and out["t"].requires_grad and out["t"].is_leaf
+    assert type(out["p"]) is nn.Parameter and not out["p"].requires_grad
+    assert type(out["ints"]) is rnnbp.Tensor and not out["ints"].requires_grad
+    for name, original in (("t", t), ("p", p), ("ints", ints)):
+        assert_identical(original._data, out[name]._data, name)
+    # A bare array stays an array (state_dict values), and still shares memory with the Parameter.
+    assert type(out["weights"]) is np.ndarray and out["weights"] is out["p"]._data
+
+
+def test_version_1_files_still_load(tmp_path):
+    """Written by the first rnnbp.save: no per-array records, Tensors stored as bare arrays."""
+    path = tmp_path / "v1.npz"
+    root = {"w": {"$array": "a0"}, "step": {"$scalar": "a1"}, "ids": {"$tuple": [1, 2]}}
+    _write_npz(path, __rnnbp__=_skeleton(root), a0=np.arange(6.0).reshape(2, 3), a1=np.array(3, dtype=np.int64))
+    out = rnnbp.load(path)
+    assert_identical(out, {"w": np.arange(6.0).reshape(2, 3), "step": np.int64(3), "ids": (1, 2)})
+
+
+def test_every_array_is_checked_against_its_record(tmp_path):
+    path = tmp_path / "c.npz"
+    rnnbp.save({"w": np.ones((2, 3), dtype=np.float32)}, path)
+    with zipfile.ZipFile(path) as z:
+        header = json.loads(np.load(io.BytesIO(z.read("__rnnbp__.npy"))).tobytes())
+    assert header["version"] == 2
+    assert header["arrays"] == {"a0": {"dtype": "<f4", "shape": [2, 3], "path": "obj['w']"}}
+    wrong = dict(header, arrays={"a0": {"dtype": "<f8", "shape": [2, 3], "path": "obj['w']"}})
+    _write_npz(path, __rnnbp__=np.frombuffer(json.dumps(wrong).encode(), dtype=np.uint8),
+               a0=np.ones((2, 3), dtype=np.float32))
+    assert "'a0' (obj['w']) has dtype <f4" in _load_error(path)
+    _write_npz(path, __rnnbp__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+               a0=np.ones((2, 3), dtype=np.float32), a1=np.zeros(1))
+    assert "unexpected ['a1']" in _load_error(path)
 
 
 def test_an_array_reached_twice_is_stored_once_and_loads_as_one(tmp_path):
@@ -169,7 +203,8 @@ def test_interrupt_mid_write_is_cleaned_up(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("value, where", [
-    ({"param_groups": [{"foo": {1, 2}}]}, "obj['param_groups'][0]['foo']"),
+    ({"param_groups": [{"foo": range(3)}]}, "obj['param_groups'][0]['foo']"),
+    ({"param_groups": [{"foo": 1 + 2j}]}, "obj['param_groups'][0]['foo']"),
     ({"state": {0: {"fn": print}}}, "obj['state'][0]['fn']"),
     ([1, (2, b"bytes")], "obj[1][1]"),
     ({"x": np.array([None, 1], dtype=object)}, "obj['x']"),
@@ -286,3 +321,165 @@ def test_saved_files_contain_no_pickle(tmp_path):
     with zipfile.ZipFile(path) as z:
         skeleton = json.loads(np.load(io.BytesIO(z.read("__rnnbp__.npy"))).tobytes())
     assert skeleton["format"] == "rnnbp-checkpoint"
+
+
+# ------------------------------------------------------------ file objects
+def test_bytesio_round_trip_and_the_file_object_is_left_open():
+    buf = io.BytesIO()
+    obj = _checkpoint()
+    rnnbp.save(obj, buf)
+    assert not buf.closed and buf.tell() == len(buf.getvalue()) > 0
+    buf.seek(0)
+    assert_identical(obj, rnnbp.load(buf))
+
+
+def test_open_binary_files_round_trip(tmp_path):
+    path = tmp_path / "model.pt"
+    with open(path, "wb") as f:
+        rnnbp.save({"w": np.arange(3.0), "epoch": 2}, f)
+    with open(path, "rb") as f:
+        out = rnnbp.load(f)
+    assert_identical(out, {"w": np.arange(3.0), "epoch": 2})
+    assert sorted(os.listdir(tmp_path)) == ["model.pt"]
+
+
+class _Unseekable(io.RawIOBase):
+    """A pipe-like reader: read() only, no seek."""
+
+    def __init__(self, data: bytes):
+        self._buf = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        chunk = self._buf.read(len(b))
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_an_unseekable_reader_is_read_whole():
+    buf = io.BytesIO()
+    rnnbp.save({"x": np.ones(4)}, buf)
+    assert_identical(rnnbp.load(_Unseekable(buf.getvalue())), {"x": np.ones(4)})
+
+
+def test_text_files_and_other_objects_are_refused_by_name(tmp_path):
+    with open(tmp_path / "t.txt", "w") as f, pytest.raises(TypeError, match=r"text mode.*'wb'"):
+        rnnbp.save({"x": 1}, f)
+    (tmp_path / "t.txt").write_text("x")
+    with open(tmp_path / "t.txt") as f, pytest.raises(TypeError, match=r"text mode.*'rb'"):
+        rnnbp.load(f)
+    with pytest.raises(TypeError, match="expected a path .* got int"):
+        rnnbp.save({"x": 1}, 3)
+    with pytest.raises(TypeError, match="expected a path .* got list"):
+        rnnbp.load([])
+
+
+def test_errors_on_file_objects_name_the_file(tmp_path):
+    path = tmp_path / "junk.bin"
+    path.write_bytes(b"not a checkpoint at all")
+    with open(path, "rb") as f, pytest.raises(CheckpointError, match="junk.bin"):
+        rnnbp.load(f)
+    with pytest.raises(CheckpointError, match="<BytesIO>"):
+        rnnbp.load(io.BytesIO(b"junk"))
+
+
+# ------------------------------------------------- PyTorch's load arguments
+@pytest.mark.parametrize("map_location", [
+    None, "cpu", "cuda", "cuda:0", rnnbp.device("cpu"), {"cuda:0": "cpu"}, lambda storage, loc: storage,
+])
+def test_map_location_is_accepted_and_ignored(tmp_path, map_location):
+    rnnbp.save({"w": np.arange(3.0)}, tmp_path / "c.pt")
+    assert_identical(rnnbp.load(tmp_path / "c.pt", map_location=map_location), {"w": np.arange(3.0)})
+    assert_identical(rnnbp.load(tmp_path / "c.pt", map_location), {"w": np.arange(3.0)})  # positional, as torch
+
+
+@pytest.mark.parametrize("weights_only", [None, True, False])
+@pytest.mark.parametrize("mmap", [None, True, False])
+def test_weights_only_and_mmap_are_accepted(tmp_path, weights_only, mmap):
+    rnnbp.save({"w": np.arange(3.0)}, tmp_path / "c.pt")
+    out = rnnbp.load(tmp_path / "c.pt", map_location="cpu", weights_only=weights_only, mmap=mmap)
+    assert_identical(out, {"w": np.arange(3.0)})
+
+
+def test_bad_load_arguments_are_refused_by_name(tmp_path):
+    rnnbp.save({"w": 1}, tmp_path / "c.pt")
+    with pytest.raises(TypeError, match="weights_only must be True, False or None, got 'yes'"):
+        rnnbp.load(tmp_path / "c.pt", weights_only="yes")
+    with pytest.raises(TypeError, match="map_location must be .* got int"):
+        rnnbp.load(tmp_path / "c.pt", map_location=3)
+
+
+def test_torch_save_arguments_are_accepted(tmp_path):
+    rnnbp.save({"w": 1}, tmp_path / "c.pt", pickle_protocol=4, _use_new_zipfile_serialization=True)
+    assert rnnbp.load(tmp_path / "c.pt") == {"w": 1}
+
+
+# ------------------------------------------------------- PyTorch's pickles
+def _assert_refused_as_pytorch(path_or_file, what: str):
+    with pytest.raises(CheckpointError) as exc:
+        rnnbp.load(path_or_file)
+    message = str(exc.value)
+    assert "\n" not in message
+    assert what in message and "never unpickles" in message
+    assert "numpy.savez" in message and "state_dict()" in message and "load_state_dict" in message
+    return message
+
+
+def _torch_like_zip(path, archive="archive"):
+    """The layout torch.save writes: a zip whose data.pkl is a pickle (this one would run code if unpickled)."""
+    payload = b"\x80\x02cbuiltins\nexec\nq\x00X\x1d\x00\x00\x00import builtins; builtins.X=1q\x01\x85q\x02Rq\x03."
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{archive}/data.pkl", payload)
+        z.writestr(f"{archive}/version", "3\n")
+        z.writestr(f"{archive}/data/0", b"\x00" * 16)
+
+
+def test_a_pytorch_zip_checkpoint_is_refused_with_how_to_convert(tmp_path):
+    import builtins
+
+    path = tmp_path / "model.pt"
+    _torch_like_zip(path)
+    assert "written by PyTorch's torch.save" in _assert_refused_as_pytorch(path, "'archive/data.pkl'")
+    assert not hasattr(builtins, "X")  # the pickle was never run
+    with open(path, "rb") as f:
+        _assert_refused_as_pytorch(f, "torch.save")
+
+
+def test_pytorch_legacy_and_plain_pickles_are_refused(tmp_path):
+    import pickle
+
+    legacy = tmp_path / "legacy.pt"  # torch.save(..., _use_new_zipfile_serialization=False) starts so
+    legacy.write_bytes(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03.")
+    _assert_refused_as_pytorch(legacy, "legacy format")
+    plain = tmp_path / "obj.pkl"
+    plain.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    _assert_refused_as_pytorch(plain, "is a Python pickle")
+
+
+def test_real_torch_save_files_are_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    model = torch.nn.LSTM(3, 4)
+    torch.save(model.state_dict(), tmp_path / "sd.pt")
+    _assert_refused_as_pytorch(tmp_path / "sd.pt", "'sd/data.pkl'")
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    buf.seek(0)
+    _assert_refused_as_pytorch(buf, "'archive/data.pkl'")
+    torch.save({"w": torch.ones(2)}, tmp_path / "old.pt", _use_new_zipfile_serialization=False)
+    _assert_refused_as_pytorch(tmp_path / "old.pt", "legacy format")
+
+
+def test_the_advised_conversion_works(tmp_path):
+    """The message's recipe, run: PyTorch's weights through numpy.savez into an rnnbp LSTM."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTM(3, 4).double()
+    sd = theirs.state_dict()
+    np.savez(tmp_path / "weights.npz", **{k: v.numpy() for k, v in sd.items()})
+    ours = nn.LSTM(3, 4).double()
+    ours.load_state_dict(dict(np.load(tmp_path / "weights.npz")))
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    expected = theirs(torch.from_numpy(x))[0].detach().numpy()
+    np.testing.assert_allclose(ours(rnnbp.tensor(x))[0].numpy(), expected, rtol=0, atol=1e-12)

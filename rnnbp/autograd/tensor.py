@@ -332,7 +332,7 @@ class Tensor:
         ``non_blocking=`` keywords. Casts between float types are differentiable; any device
         other than the CPU raises ``DeviceError``.
         """
-        dtype, copy = _parse_to(args, kwargs)
+        dtype, copy = parse_to_args(args, kwargs)
         out = self if dtype is None else _ops.cast(self, dtype)
         if copy and out is self:
             out = _ops.clone(self)
@@ -949,7 +949,7 @@ def _size_args(size) -> tuple:
     return tuple(size)
 
 
-def _parse_to(args, kwargs):
+def parse_to_args(args, kwargs):
     """(dtype or None, copy) from ``Tensor.to``'s / ``Module.to``'s many call forms."""
     dtype = kwargs.pop("dtype", None)
     as_device(kwargs.pop("device", None))

@@ -12,7 +12,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..autograd.tensor import Tensor
+from ..autograd.device import refuse_cuda
+from ..autograd.tensor import Tensor, parse_to_args
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -189,9 +190,16 @@ class Module:
             else:
                 p._grad[...] = 0
 
-    def to(self, dtype) -> "Module":
-        """Cast every floating parameter, gradient and buffer to ``dtype`` in place; returns self."""
-        dtype = np.dtype(dtype)
+    def to(self, *args, **kwargs) -> "Module":
+        """Cast every floating parameter, gradient and buffer in place; returns self.
+
+        Takes ``Tensor.to``'s forms: ``to(dtype)``, ``to(device)``, ``to('cpu')``,
+        ``to(device, dtype)``, ``to(tensor)``, ``dtype=`` / ``device=``. The device must be the
+        CPU (anything else raises ``DeviceError``); only floating dtypes are accepted.
+        """
+        dtype, _ = parse_to_args(args, kwargs)
+        if dtype is None:
+            return self
         if dtype.kind != "f":
             raise TypeError(f"Module.to: only floating dtypes are supported, got {dtype}")
         for p in self.parameters():
@@ -204,6 +212,19 @@ class Module:
                 if isinstance(arr, np.ndarray) and arr.dtype.kind == "f":
                     cast = arr.astype(dtype, copy=False)
                     m._buffers[name] = Tensor(cast) if isinstance(b, Tensor) else cast
+        return self
+
+    def cpu(self) -> "Module":
+        return self
+
+    def cuda(self, device=None) -> "Module":
+        raise refuse_cuda("Module.cuda()")
+
+    def half(self) -> "Module":
+        return self.to(np.float16)
+
+    def share_memory(self) -> "Module":
+        """A no-op: rnnbp runs in one process, so there is nothing to share."""
         return self
 
     def double(self) -> "Module":

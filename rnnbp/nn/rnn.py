@@ -113,6 +113,14 @@ class RNNBase(StackedRecurrence):
         for p in self.parameters():
             init.uniform_(p, -bound, bound, generator=generator)
 
+    def flatten_parameters(self) -> None:
+        """A no-op kept for PyTorch scripts: rnnbp's kernels read the weights where they are."""
+
+    @property
+    def all_weights(self) -> list:
+        """The parameters of each layer and direction, as PyTorch's ``all_weights``."""
+        return [[getattr(self, name) for name in names] for names in self._flat_weights_names]
+
     def _layer_params(self, layer: int, direction: int) -> tuple:
         """(w_ih, w_hh, b_ih, b_hh, w_hr) of one layer and direction; absent ones are None."""
         sfx = f"_l{layer}" + ("_reverse" if direction else "")
