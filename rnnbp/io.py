@@ -306,8 +306,8 @@ def _unstorable(obj, where: str) -> str:
 class _Decoder:
     """Rebuilds the object from its skeleton, the arrays and the allow-list (rnnbp.serialization)."""
 
-    def __init__(self, arrays: dict, name: str):
-        self.arrays, self.name = arrays, name
+    def __init__(self, arrays: dict, name: str, trust_modules: bool = False):
+        self.arrays, self.name, self.trust_modules = arrays, name, trust_modules
         self.objects: dict[int, object] = {}
         self.Module, self.Parameter = _nn()
 
@@ -328,7 +328,7 @@ class _Decoder:
 
     def find(self, spec, where: str):
         try:
-            return _allow.find_global(spec.get("module"), spec.get("qualname"))
+            return _allow.find_global(spec.get("module"), spec.get("qualname"), self.trust_modules)
         except UnsafeGlobalError as exc:
             raise UnsafeGlobalError(f"load: {self.name}: {where}: {exc}") from None
         except CheckpointError as exc:
@@ -709,9 +709,12 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         f : str, os.PathLike or binary file object (``open(p, 'rb')``, ``io.BytesIO``).
         map_location: PyTorch's (None, a string, a device, a dict or a callable); accepted and
             ignored: everything loads on the CPU, where rnnbp runs (``'cuda:0'`` included).
-        pickle_module, weights_only, mmap, **pickle_load_args: PyTorch's; accepted and ignored.
-            rnnbp never unpickles, so loading is always "weights only" in PyTorch's sense:
-            classes are rebuilt only if rnnbp's own or allowed (:mod:`rnnbp.serialization`).
+        weights_only: None or True (PyTorch's default): classes are rebuilt only if rnnbp's own or
+            allowed (:mod:`rnnbp.serialization`). False, where PyTorch would unpickle anything,
+            also rebuilds ``nn.Module`` subclasses by their saved module path, importing that
+            module as pickle would (``torch.load(f, weights_only=False)`` of a model saved by
+            ``main.py``, in ``generate.py``); other classes stay refused, and nothing is unpickled.
+        pickle_module, mmap, **pickle_load_args: PyTorch's; accepted and ignored.
 
     Returns:
         The saved object. Arrays come back as ``np.ndarray`` (state dicts hold arrays), Tensors
@@ -731,7 +734,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         header, arrays = _read_archive(fh, name)
     _verify_arrays(header, arrays, name)
     try:
-        return _Decoder(arrays, name).decode(header.get("root"), "obj")
+        return _Decoder(arrays, name, trust_modules=weights_only is False).decode(header.get("root"), "obj")
     except CheckpointError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, struct.error) as exc:

@@ -188,8 +188,28 @@ def global_path(obj) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
 
 
-def find_global(module: str, qualname: str):
+def _trusted_module_class(module: str, qualname: str):
+    """The ``nn.Module`` subclass at ``module.qualname``, importing the module if needed, or None."""
+    from .nn import Module
+
+    if not all(p.isidentifier() for p in module.split(".")):
+        return None
+    try:
+        mod = sys.modules.get(module) or importlib.import_module(module)
+    except ImportError:
+        return None
+    obj = _walk(mod, qualname)
+    if isinstance(obj, type) and issubclass(obj, Module) and obj.__module__ == module and obj.__qualname__ == qualname:
+        return obj
+    return None
+
+
+def find_global(module: str, qualname: str, trust_modules: bool = False):
     """The class or function a checkpoint names, if rnnbp or the program allows it.
+
+    With ``trust_modules`` (``load(..., weights_only=False)``, where PyTorch would unpickle
+    anything) a Module subclass is also rebuilt from its module, which is imported if the program
+    has not imported it yet, as pickle would; anything that is not a Module stays refused.
 
     rnnbp's own modules are imported when needed; any other module only if already imported
     (an allowed class has been, since the program holds it). The object must really live at
@@ -231,6 +251,10 @@ def find_global(module: str, qualname: str):
     found = lookup(module, qualname)
     if found is not None and any(found is a for a in user.values()):
         return found
+    if trust_modules:
+        module_class = _trusted_module_class(module, qualname)
+        if module_class is not None:
+            return module_class
     name = qualname.rpartition(".")[2] or qualname
     raise UnsafeGlobalError(
         f"{path} is not allowed: rnnbp rebuilds only its own classes and those the program allows; "

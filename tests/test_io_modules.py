@@ -504,3 +504,30 @@ def test_the_word_language_model_flow_across_two_scripts(tmp_path):
     assert "refused: load: <BufferedReader>" not in loaded.stderr  # an open file is named by its path
     assert "model.RNNModel is not allowed" in loaded.stderr and "model.pt" in loaded.stderr
     assert loaded.stdout == saved.stdout and saved.stdout.strip()
+
+
+def test_weights_only_false_rebuilds_a_module_class_from_its_saved_module(tmp_path, monkeypatch):
+    """torch.load(f, weights_only=False) in generate.py, of a model main.py saved: the model's module
+    is imported by its saved path, as pickle would; without weights_only=False it stays refused."""
+    (tmp_path / "rnnbp_test_wo_model.py").write_text(
+        "import rnnbp.nn as nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.lin = nn.Linear(3, 2)\n"
+        "    def forward(self, x):\n"
+        "        return self.lin(x)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+    mod = importlib.import_module("rnnbp_test_wo_model")
+    net = mod.Net()
+    rnnbp.save({"net": net, "plain": None}, tmp_path / "net.pt")
+    x = rnnbp.randn(4, 3)
+    expected = net(x).numpy().copy()
+    monkeypatch.delitem(sys.modules, "rnnbp_test_wo_model")  # generate.py has not imported it
+    with pytest.raises(UnsafeGlobalError, match="rnnbp_test_wo_model.Net is not allowed"):
+        rnnbp.load(tmp_path / "net.pt")
+    loaded = rnnbp.load(tmp_path / "net.pt", weights_only=False)["net"]
+    assert type(loaded).__module__ == "rnnbp_test_wo_model"
+    np.testing.assert_array_equal(loaded(x).numpy(), expected)

@@ -70,6 +70,10 @@ class Module:
             registry.pop(name, None)
         self._non_persistent.discard(name)
 
+    def __setstate__(self, state: dict) -> None:
+        """Restore the attributes ``rnnbp.load`` (or ``copy``) saved; subclasses may extend it."""
+        self.__dict__.update(state)
+
     def __getattr__(self, name: str):
         # Only called when normal lookup fails: look in the registries.
         d = self.__dict__
