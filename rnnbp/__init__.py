@@ -33,7 +33,7 @@ from .io import load, save
 from .threads import blas_threads
 
 from . import accelerator, backends, cuda, serialization  # noqa: E402
-from . import bptt, data, nn, optim, train  # noqa: E402  (light: heavy libraries load inside loaders)
+from . import bptt, data, nn, optim, train, utils  # noqa: E402  (light: heavy libraries load inside loaders)
 
 __version__ = "0.1.0"
 
@@ -44,6 +44,15 @@ inference_mode = no_grad
 def get_default_dtype():
     """float32, rnnbp's default floating dtype."""
     return float32
+
+
+def set_default_dtype(dtype) -> None:
+    """Accepts float32 only: rnnbp's default floating dtype is fixed (cast with ``.double()`` instead)."""
+    if autograd.dtypes.as_dtype(dtype) != float32:
+        raise NotImplementedError(
+            f"set_default_dtype({dtype}): rnnbp's default dtype is always float32; "
+            "make float64 models and inputs with .double() or dtype=rnnbp.float64"
+        )
 
 
 def numel(t: Tensor) -> int:

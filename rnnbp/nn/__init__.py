@@ -1,6 +1,7 @@
 """Layers, losses and initialisation, with PyTorch's names, shapes and weight layouts."""
 from . import functional, init, utils
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .attention import MultiheadAttention
 from .container import ModuleList, Sequential
 from .dropout import Dropout
 from .fixed_point import FixedPoint, FixedPointError, FixedPointRNNCell, NotConvergedError
@@ -15,3 +16,6 @@ from .rnn import GRU, LSTM, RNN, RNNBase
 from .rnn_cells import GRUCell, LSTMCell, RNNCell
 from .sparse import Embedding
 from .tree import ChildSumTreeLSTMCell, NaryTreeLSTMCell, Recursive, RecursiveRNN, RecursiveRNNCell, TreeLSTM
+from .transformer import (
+    Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+)

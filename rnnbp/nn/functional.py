@@ -97,7 +97,8 @@ def _attend(query, key, value, bias=None, dropout_p: float = 0.0, scale: float |
                 scores = _where(dead, 0.0, scores)  # keeps the softmax (and its backward) finite
             else:
                 dead = None
-    weights = softmax(scores, dim=-1)
+    with np.errstate(invalid="ignore"):  # an all -inf row is NaN by design here, silently as in PyTorch
+        weights = softmax(scores, dim=-1)
     if dead is not None:
         weights = _where(dead, 0.0, weights)
     if dropout_p > 0.0:

@@ -154,7 +154,8 @@ class Log(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.x = x
-        return np.log(x)
+        with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf, log(-1) = nan, silently as PyTorch
+            return np.log(x)
 
     @staticmethod
     def backward(ctx, grad):
