@@ -186,3 +186,8 @@ def _repeat_heads(t, query, name: str, op: str):
     lead, (heads, length, features) = t.shape[:-3], t.shape[-3:]
     t = t.unsqueeze(-3).expand(*lead, heads, group, length, features)
     return t.reshape(*lead, heads * group, length, features)
+
+
+# Layers whose functional forms live beside their modules (normalization.py imports this file first).
+from .dropout import dropout1d, dropout2d  # noqa: E402,F401
+from .normalization import batch_norm  # noqa: E402,F401
