@@ -34,6 +34,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     as_device(device)
     t = Tensor(data, dtype=dtype)
     t._data = np.array(t._data, copy=True)
+    as_dtype(t._data.dtype)  # refuses complex (and object) data, naming the dtype
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 
@@ -42,7 +43,9 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     as_device(device)
     if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) == data.dtype):
         return data
-    return Tensor(data, dtype=dtype)
+    t = Tensor(data, dtype=dtype)
+    as_dtype(t._data.dtype)  # refuses complex (and object) data, naming the dtype
+    return t
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -72,9 +75,18 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """``fill_value`` everywhere; the dtype follows the value (bool, int64, float32) unless given."""
+    """``fill_value`` everywhere; the dtype follows the value (bool, int64, float32) unless given.
+
+    As ``torch.full``: a Python bool gives bool, a Python or NumPy integer int64, anything else
+    (floats, NumPy float64 included) float32.
+    """
     if dtype is None:
-        dtype = np.bool_ if isinstance(fill_value, bool) else np.int64 if isinstance(fill_value, int) else DEFAULT_DTYPE
+        if isinstance(fill_value, bool):
+            dtype = np.bool_
+        elif isinstance(fill_value, (int, np.integer)):
+            dtype = np.int64
+        else:
+            dtype = DEFAULT_DTYPE
     return _leaf(np.full(tuple(size), fill_value, dtype=as_dtype(dtype)), requires_grad, device)
 
 
@@ -133,23 +145,27 @@ def rand_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False, g
     return rand(t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad, generator=generator)
 
 
-def randint(*args, size=None, dtype=None, device=None, generator=None, requires_grad: bool = False) -> Tensor:
-    """Integers drawn uniformly from [low, high): ``randint(high, size)`` or ``randint(low, high, size)``.
+def randint(*args, low=None, high=None, size=None, dtype=None, device=None, generator=None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers drawn uniformly from [low, high): ``randint(high, size)``, ``randint(low, high, size)``,
+    or with ``low=``, ``high=``, ``size=`` keywords (``low`` defaults to 0).
 
     int64 unless ``dtype`` is given, as ``torch.randint``.
     """
+    bounds = list(args)
     if size is None:
-        if not args:
+        if not bounds:
             raise TypeError("randint: missing the size argument")
-        *bounds, size = args
-    else:
-        bounds = list(args)
-    if len(bounds) == 1:
-        low, high = 0, bounds[0]
-    elif len(bounds) == 2:
-        low, high = bounds
-    else:
-        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {len(bounds) + 1} arguments")
+        size = bounds.pop()
+    if high is None:
+        if not bounds:
+            raise TypeError("randint: missing the high argument (randint(high, size) or randint(low, high, size))")
+        high = bounds.pop()
+    if low is None:
+        low = bounds.pop() if bounds else 0
+    if bounds:
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {len(args)} positional arguments "
+                        "and more bounds than that")
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     size = tuple(size) if isinstance(size, (tuple, list)) else (size,)

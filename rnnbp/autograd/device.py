@@ -63,6 +63,13 @@ class device:
 
 CPU = device("cpu")
 
+# PyTorch's device type names: a string argument of ``.to()`` that starts with one of these is a
+# device (and anything but the CPU is refused); any other string is read as a dtype.
+DEVICE_TYPES = frozenset({
+    "cpu", "cuda", "mps", "xla", "xpu", "hip", "ipu", "hpu", "mtia", "meta", "lazy", "vulkan", "mkldnn",
+    "opengl", "opencl", "ideep", "ve", "fpga", "maia", "privateuseone",
+})
+
 
 def as_device(spec) -> device:
     """``spec`` (None, a string, an int or a device) as a CPU device; any other raises DeviceError."""

@@ -107,6 +107,14 @@ class _Capture:
         return tuple(n and self._leads_on(p) for n, p in zip(node.needs_input_grad, node.parents))
 
 
+def _modified_in_place(node, tensor, version: int) -> RuntimeError:
+    return RuntimeError(
+        f"backward: an input of {node.name} (shape {tensor._data.shape}) was modified in place "
+        f"after the forward pass (version {tensor._version}, saved at version {version}), "
+        "e.g. by optimizer.step() before this backward; run the forward again after updating"
+    )
+
+
 def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
     """Backpropagate from ``seeds``, (tensor with a node, dL/dtensor) pairs, to the leaves.
 
@@ -146,11 +154,10 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
         parents = node.parents
         for parent, version in zip(parents, node.versions):
             if parent is not None and parent._version != version:
-                raise RuntimeError(
-                    f"backward: an input of {node.name} (shape {parent._data.shape}) was modified in place "
-                    f"after the forward pass (version {parent._version}, saved at version {version}), "
-                    "e.g. by optimizer.step() before this backward; run the forward again after updating"
-                )
+                raise _modified_in_place(node, parent, version)
+        for constant, version in node.constants:
+            if constant._version != version:
+                raise _modified_in_place(node, constant, version)
         if capture is None:
             in_grads = type(node).backward(node, *out_grads)
         else:
@@ -169,6 +176,7 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
             # after backward (e.g. a loss in a list) does not keep every activation alive.
             node.__dict__.clear()
             node.parents = ()
+            node.constants = ()
             node.freed = True
         for parent, g in zip(parents, in_grads):
             if parent is None or g is None:

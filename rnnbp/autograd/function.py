@@ -40,7 +40,7 @@ class Function:
 
     # Structural fields live in slots; everything an op saves for backward goes
     # in the instance __dict__, which the engine clears to free the graph.
-    __slots__ = ("parents", "versions", "needs_input_grad", "n_outputs", "freed", "retained", "__dict__")
+    __slots__ = ("parents", "versions", "constants", "needs_input_grad", "n_outputs", "freed", "retained", "__dict__")
 
     @staticmethod
     def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
@@ -81,6 +81,9 @@ class Function:
             return outs if type(out) is tuple else outs[0]
         ctx.parents = tuple(x if isinstance(x, Tensor) and x.requires_grad else None for x in inputs)
         ctx.versions = tuple(0 if x is None else x._version for x in ctx.parents)
+        # Constant tensors get no gradient but the op may have saved their values: an in-place
+        # change to one before backward must be refused too, as for the parents.
+        ctx.constants = tuple((x, x._version) for x in inputs if isinstance(x, Tensor) and not x._requires_grad)
         ctx.freed = False
         ctx.retained = None
         if type(out) is tuple:

@@ -33,6 +33,10 @@ def get_generator(generator: np.random.Generator | None) -> np.random.Generator:
     return generator
 
 
+# torch.Generator().initial_seed(): the seed of every new Generator until manual_seed.
+DEFAULT_GENERATOR_SEED = 67280421310721
+
+
 class Generator(np.random.Generator):
     """``torch.Generator``: a NumPy generator that can be reseeded in place with ``manual_seed``.
 
@@ -45,8 +49,10 @@ class Generator(np.random.Generator):
         from .device import as_device
 
         as_device(device)
-        super().__init__(np.random.PCG64())
-        self._seed = None
+        # As torch.Generator(): a new generator starts from one fixed default seed (so it is
+        # reproducible without manual_seed), and initial_seed() tells the seed used.
+        super().__init__(np.random.PCG64(DEFAULT_GENERATOR_SEED))
+        self._seed = DEFAULT_GENERATOR_SEED
 
     def manual_seed(self, seed: int) -> "Generator":
         """Restart the stream from ``seed``; returns self."""

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import engine, grad_mode
 from . import random as _random
-from .device import CPU, as_device, refuse_cuda
+from .device import CPU, DEVICE_TYPES, as_device, refuse_cuda
 from .dtypes import TYPE_NAMES, as_dtype
 
 DEFAULT_DTYPE = np.dtype(np.float32)
@@ -649,7 +649,7 @@ class Tensor:
     def min(self, dim=None, keepdim: bool = False):
         return _ops.min(self, dim=dim, keepdim=keepdim)
 
-    def amax(self, dim, keepdim: bool = False):
+    def amax(self, dim=(), keepdim: bool = False):
         return _ops.amax(self, dim=dim, keepdim=keepdim)
 
     def argmax(self, dim=None, keepdim: bool = False):
@@ -869,11 +869,11 @@ class Tensor:
             return self._assign(_ops.expand(src, self._data.shape) if src.shape != self.shape else _ops.clone(src), "copy_")
         array = src._data if isinstance(src, Tensor) else np.asarray(src)
         try:
-            np.copyto(self._own_array(), array, casting="unsafe")
+            np.broadcast_to(array, self._data.shape)
         except ValueError:
             raise ValueError(f"copy_: source of shape {array.shape} does not broadcast to the tensor of shape "
                              f"{self._data.shape}") from None
-        return self._written()
+        return self._overwrite("copy_", array.astype(self._data.dtype, copy=False))
 
     def fill_(self, value) -> "Tensor":
         """Set every element to ``value`` (a number or a one-element tensor)."""
@@ -882,8 +882,7 @@ class Tensor:
             if value._data.size != 1:
                 raise ValueError(f"fill_: value must be a number or a one-element tensor, got shape {value.shape}")
             value = value._data.item()
-        self._own_array()[...] = value
-        return self._written()
+        return self._overwrite("fill_", np.asarray(value).astype(self._data.dtype))
 
     def zero_(self) -> "Tensor":
         """Set every element to zero."""
@@ -892,20 +891,23 @@ class Tensor:
     def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> "Tensor":
         """Fill with samples from U(a, b), drawn from ``generator`` or the default one."""
         self._check_inplace("uniform_")
-        self._own_array()[...] = _random.get_generator(generator).uniform(a, b, self._data.shape)
-        return self._written()
+        return self._overwrite("uniform_", _random.get_generator(generator).uniform(a, b, self._data.shape))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> "Tensor":
         """Fill with samples from N(mean, std^2), drawn from ``generator`` or the default one."""
         self._check_inplace("normal_")
-        self._own_array()[...] = _random.get_generator(generator).normal(mean, std, self._data.shape)
-        return self._written()
+        return self._overwrite("normal_", _random.get_generator(generator).normal(mean, std, self._data.shape))
 
-    def _written(self) -> "Tensor":
-        # A direct write cuts the tensor from its graph, as its values no longer come from it.
-        if self._node is not None:
-            self._node, self._out_index = None, 0
-            self._requires_grad = False
+    def _overwrite(self, op: str, values: np.ndarray) -> "Tensor":
+        """Write ``values`` (broadcast) over every element and bump the version.
+
+        Inside a recorded graph this is recorded (as ``self[...] = values``), so the tensor stays
+        in the graph with a zero gradient for its old values, as in PyTorch.
+        """
+        if self._node is not None and grad_mode._enabled:
+            alias = Tensor._make(self._data, self._node, self._out_index)
+            return self._assign(_ops.setitem(alias, Ellipsis, values), op)
+        self._own_array()[...] = values
         self._version += 1
         return self
 
@@ -963,7 +965,7 @@ def parse_to_args(args, kwargs):
             dtype = arg.dtype
         elif isinstance(arg, bool) or arg is None:
             continue
-        elif isinstance(arg, str) and not arg.startswith(("float", "int", "bool", "torch.", "rnnbp.", "double", "long")):
+        elif isinstance(arg, str) and arg.partition(":")[0] in DEVICE_TYPES:
             as_device(arg)
         elif isinstance(arg, (str, np.dtype, type)):
             dtype = as_dtype(arg)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import grad_mode
 from .. import random as _random
 from ..tensor import DEFAULT_DTYPE, Tensor, ValuesIndices
 from .elementwise import (
@@ -59,7 +60,14 @@ def div(a, b, rounding_mode: str | None = None) -> Tensor:
     ad = a._data if isinstance(a, Tensor) else a
     bd = b._data if isinstance(b, Tensor) else b
     if np.result_type(ad, bd).kind in "iub":
-        out = np.floor_divide(ad, bd) if rounding_mode == "floor" else np.trunc(np.true_divide(ad, bd))
+        if np.any(np.asarray(bd) == 0):
+            # NumPy would warn and give 0; PyTorch refuses integer division by zero.
+            raise ZeroDivisionError(f"div (rounding_mode={rounding_mode!r}): integer division by zero")
+        if rounding_mode == "floor":
+            out = np.floor_divide(ad, bd)
+        else:  # exact for any int64 (true_divide would round through float64)
+            q = np.floor_divide(ad, bd)
+            out = q + ((q < 0) & (q * bd != ad))
         out = np.asarray(out).astype(np.result_type(ad, bd))
     else:
         out = np.true_divide(ad, bd)
@@ -556,14 +564,18 @@ def triu(x, diagonal: int = 0) -> Tensor:
     return _triangle(x, diagonal, True, "triu")
 
 
-def _sort_order(data: np.ndarray, axis: int, descending: bool, stable: bool) -> np.ndarray:
-    kind = "stable" if stable else None
-    if descending:
-        # Negating keeps the sort stable for equal keys; NaN stays last in ascending and goes
-        # first in descending order, as in PyTorch.
-        keys = -data if data.dtype.kind in "fi" else ~data if data.dtype == np.bool_ else -data.astype(np.int64)
-        return np.argsort(keys, axis=axis, kind=kind)
-    return np.argsort(data, axis=axis, kind=kind)
+def _sort_order(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+    """Indices that sort ``data`` along ``axis``: always stable (equal keys keep their order), as
+    PyTorch's CPU sort is even with ``stable=False``; NaN sorts last ascending, first descending.
+    """
+    if not descending:
+        return np.argsort(data, axis=axis, kind="stable")
+    if data.dtype.kind in "biu":
+        # ~x = -x - 1 reverses the order of every integer type without overflow (unlike -x at
+        # the minimum of a signed type); for bool it is logical not.
+        return np.argsort(~data, axis=axis, kind="stable")
+    # Floats: NaNs first (primary key), then by -x; np.lexsort is stable, last key primary.
+    return np.lexsort((-data, ~np.isnan(data)), axis=axis)
 
 
 def sort(x, dim: int = -1, descending: bool = False, stable: bool = False):
@@ -571,7 +583,7 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False):
     axis = check_dim(dim, x.ndim, x.shape, "sort")
     if not x.ndim:
         return ValuesIndices(x, constant_result(np.zeros((), dtype=np.int64), "sort indices"))
-    order = _sort_order(x._data, axis, descending, stable).astype(np.int64)
+    order = _sort_order(x._data, axis, descending).astype(np.int64)
     return ValuesIndices(Gather.apply(x, order, dim=axis), constant_result(order, "sort indices"))
 
 
@@ -580,7 +592,7 @@ def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False) ->
     axis = check_dim(dim, x.ndim, x.shape, "argsort")
     if not x.ndim:
         return constant_result(np.zeros((), dtype=np.int64), "argsort")
-    return constant_result(_sort_order(x._data, axis, descending, stable).astype(np.int64), "argsort")
+    return constant_result(_sort_order(x._data, axis, descending).astype(np.int64), "argsort")
 
 
 def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
@@ -590,7 +602,7 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     if not 0 <= k <= size:
         raise ValueError(f"topk: k ({k}) is out of range for dim {dim} of size {size} (shape {x.shape})")
     data = x._data if x.ndim else x._data.reshape(1)
-    order = _sort_order(data, axis, largest, True)
+    order = _sort_order(data, axis, largest)
     order = np.take(order, np.arange(k), axis=axis).astype(np.int64)
     if not x.ndim:
         return ValuesIndices(x, constant_result(np.zeros((), dtype=np.int64), "topk indices"))
@@ -605,7 +617,7 @@ def std(x, dim=None, keepdim: bool = False, correction: int = 1, unbiased: bool 
 def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
     """The ``p``-norm over all elements or ``dim`` (``Tensor.norm``): p = 1, 2, inf or any p > 0.
 
-    At x = 0 the 2-norm's gradient is 0, as in PyTorch (not NaN).
+    Where the norm is 0 its gradient is 0, as in PyTorch (not the NaN of d sqrt(s) at s = 0).
     """
     if p in ("fro", 2, 2.0):
         squares = sum(x * x, dim=dim, keepdim=keepdim)
@@ -619,18 +631,38 @@ def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
         return amax(abs(x), dim=dim, keepdim=keepdim)
     if not (isinstance(p, (int, float)) and p > 0):
         raise ValueError(f"norm: p must be 'fro', a positive number or inf, got {p!r}")
-    return pow(sum(pow(abs(x), float(p)), dim=dim, keepdim=keepdim), 1.0 / p)
+    # Zero entries stay out of pow's backward (p |x|^(p-1) is inf there for p < 1): 0, as in PyTorch.
+    entry = x._data != 0
+    powers = sum(where(entry, pow(where(entry, abs(x), 1.0), float(p)), 0.0), dim=dim, keepdim=keepdim)
+    nonzero = powers._data > 0
+    return where(nonzero, pow(where(nonzero, powers, 1.0), 1.0 / p), 0.0)
 
 
-def amax(x, dim, keepdim: bool = False) -> Tensor:
-    """The largest entries along ``dim`` (an int or a tuple); ties share the gradient equally."""
-    dims = normalize_dims(dim, x.ndim, "amax")
-    out = x
-    for d in sorted(dims, reverse=True):
-        out = max(out, dim=d, keepdim=True).values
-    if not keepdim:
-        out = squeeze(out, dim=tuple(dims)) if dims else out
-    return out
+def amax(x, dim=(), keepdim: bool = False) -> Tensor:
+    """The largest entries along ``dim`` (an int or a tuple; ``()`` or None: all dims).
+
+    Unlike ``max(dim)``, which credits the one index it returns, ties share the gradient
+    equally, as ``torch.amax`` does; a NaN makes the result NaN and takes the gradient.
+    """
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    dims = normalize_dims(None if dim is None or dim == () else dim, x.ndim, "amax")
+    data = x._data
+    if data.size == 0:
+        raise ValueError(f"amax: cannot reduce an empty tensor of shape {data.shape}")
+    values = np.max(data, axis=dims, keepdims=True)  # NaN propagates
+    if not (x.requires_grad and grad_mode.is_grad_enabled()):
+        return Tensor._make(np.asarray(values if keepdim else values.reshape(
+            [n for i, n in enumerate(data.shape) if i not in dims])))
+    # out = values + sum(share * (x - values)) over the tied entries: the forward is exactly
+    # ``values`` (x - values is 0 there), the gradient is ``share`` = 1/count on the ties.
+    # ``finite`` stands in for +-inf maxima so that no inf - inf makes a NaN.
+    hits = (data == values) | (np.isnan(data) & np.isnan(values))
+    share = (hits / hits.sum(axis=dims, keepdims=True)).astype(data.dtype)
+    finite = np.where(np.isfinite(values), values, 0).astype(data.dtype)
+    offsets = Sub.apply(Where.apply(hits, x, finite), finite)
+    out = Add.apply(values, Sum.apply(Mul.apply(offsets, share), dim=dims, keepdim=True))
+    return out if keepdim else squeeze(out, dim=dims)
 
 
 def any(x, dim=None, keepdim: bool = False) -> Tensor:

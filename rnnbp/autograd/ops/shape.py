@@ -156,7 +156,7 @@ class Gather(Function):
             raise ValueError(
                 f"gather: index of shape {index.shape} is larger than the input of shape {x.shape} on dim {bad[0]}"
             )
-        if index.size and (index.min() < -x.shape[dim] or index.max() >= x.shape[dim]):
+        if index.size and (index.min() < 0 or index.max() >= x.shape[dim]):  # no negative indices, as torch
             raise IndexError(
                 f"gather: index out of range for dim {dim} of size {x.shape[dim]} "
                 f"(got values from {index.min()} to {index.max()})"
@@ -174,7 +174,7 @@ class Gather(Function):
         idx = np.indices(ctx.index.shape, sparse=True)
         idx = tuple(ctx.index if d == ctx.dim else idx[d] for d in range(out.ndim))
         np.add.at(view, idx, grad)
-        return out
+        return out, None  # no gradient for the integer index
 
 
 class Repeat(Function):
