@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .adamax import check_cpu_flags
-from .optimizer import Optimizer, _check_nonnegative
+from .optimizer import Optimizer, _check_nonnegative, check_cpu_flags
 
 
 def adadelta_update(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _lerp
+from .optimizer import Optimizer, _check_nonnegative, _lerp, check_betas, check_cpu_flags
 
 
 def adam_update(
@@ -104,7 +104,9 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
-                 maximize: bool = False, decoupled_weight_decay: bool = False):
+                 maximize: bool = False, decoupled_weight_decay: bool = False, foreach=None,
+                 capturable: bool = False, differentiable: bool = False, fused=None):
+        check_cpu_flags(type(self).__name__, capturable, differentiable)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
@@ -112,12 +114,7 @@ class Adam(Optimizer):
     def _check_group(self, group):
         _check_nonnegative("learning rate", group["lr"])
         _check_nonnegative("epsilon value", group["eps"])
-        betas = group["betas"]
-        if len(betas) != 2:
-            raise ValueError(f"Invalid betas: expected two values (beta1, beta2), got {betas}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        check_betas(group["betas"])
         _check_nonnegative("weight_decay value", group["weight_decay"])
 
     def _init_state(self, param, group):
@@ -158,9 +155,10 @@ class AdamW(Adam):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False):
+                 maximize: bool = False, foreach=None, capturable: bool = False, differentiable: bool = False,
+                 fused=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True)
+                         decoupled_weight_decay=True, capturable=capturable, differentiable=differentiable)
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)

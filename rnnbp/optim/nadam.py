@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .adamax import check_betas, check_cpu_flags
-from .optimizer import Optimizer, _check_nonnegative, _lerp, _to_python
+from .optimizer import Optimizer, _check_nonnegative, _lerp, _to_python, check_betas, check_cpu_flags
 
 
 def nadam_momentum(step: int, beta1: float, momentum_decay: float) -> float:

@@ -21,6 +21,32 @@ def _check_nonnegative(label: str, value) -> None:
         raise ValueError(f"Invalid {label}: {value}")
 
 
+def check_cpu_flags(owner: str, capturable: bool, differentiable: bool) -> None:
+    """Refuse the torch.optim flags that have no meaning for rnnbp's NumPy optimisers.
+
+    ``foreach`` needs no check: rnnbp has one implementation and any value gives the same numbers.
+    """
+    if capturable:
+        raise ValueError(
+            f"{owner}: capturable=True is for CUDA graph capture; rnnbp runs on the CPU, "
+            "leave capturable=False"
+        )
+    if differentiable:
+        raise ValueError(
+            f"{owner}: differentiable=True (autograd through the optimizer step) is not supported "
+            "by rnnbp; leave differentiable=False"
+        )
+
+
+def check_betas(betas) -> None:
+    """Raise ``ValueError`` unless ``betas`` is two numbers in [0, 1), phrased as torch.optim does."""
+    if len(betas) != 2:
+        raise ValueError(f"Invalid betas: expected two values (beta1, beta2), got {betas}")
+    for i, beta in enumerate(betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
+
 def _to_python(value):
     """NumPy scalars and 0-d arrays (say, from a loaded .npz) become Python numbers."""
     if isinstance(value, np.ndarray) and value.ndim == 0:

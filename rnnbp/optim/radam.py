@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .adamax import check_betas, check_cpu_flags
-from .optimizer import Optimizer, _check_nonnegative, _lerp
+from .optimizer import Optimizer, _check_nonnegative, _lerp, check_betas, check_cpu_flags
 
 
 def radam_update(

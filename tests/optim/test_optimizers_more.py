@@ -8,8 +8,8 @@ from rnnbp.autograd.grad_mode import no_grad
 from rnnbp.autograd.tensor import Tensor
 from rnnbp.nn.parameter import Parameter
 from rnnbp.optim import (
-    LBFGS, Adadelta, Adamax, NAdam, RAdam, adadelta_update, adamax_update, lbfgs_direction,
-    lbfgs_remember, nadam_update, radam_update,
+    LBFGS, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, adadelta_update, adamax_update,
+    lbfgs_direction, lbfgs_remember, nadam_update, radam_update,
 )
 from rnnbp.optim.line_search import cubic_interpolate, strong_wolfe
 
@@ -1162,3 +1162,13 @@ def test_strong_wolfe_respects_max_ls():
     f, g, t, n_evals = strong_wolfe(evaluate, d, 1e-6, f0, g0, g0 @ d, max_ls=2)
     assert n_evals == len(calls) == 3
     assert f <= f0  # the better end of what was tried
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW, RMSprop, Adagrad])
+def test_older_optimizers_take_torchs_implementation_flags(cls):
+    """foreach/fused are accepted (one implementation here); differentiable=True is refused by name."""
+    p = [Parameter(np.zeros(2))]
+    kwargs = {"lr": 0.1} if cls is SGD else {}
+    cls(p, foreach=False, **kwargs)
+    with pytest.raises(ValueError, match=f"{cls.__name__}: differentiable=True"):
+        cls(p, differentiable=True, **kwargs)
