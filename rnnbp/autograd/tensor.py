@@ -49,16 +49,31 @@ class Size(tuple):
 
 
 def _as_array(data, dtype=None) -> np.ndarray:
-    """Convert user data to an ndarray: ndarrays keep their dtype, Python floats become float32."""
+    """Convert user data to an ndarray: ndarrays keep their dtype, Python floats become float32.
+
+    rnnbp is real-valued: complex, string and object data are refused here, naming what came in
+    (complex products would need conjugated gradients, which no op implements).
+    """
     if isinstance(data, Tensor):
         data = data._data
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    if isinstance(data, np.ndarray):
-        return data
-    array = np.asarray(data)
-    if array.dtype == np.float64 and not isinstance(data, np.generic):
-        array = array.astype(DEFAULT_DTYPE)
+    if data is None:
+        raise TypeError("Tensor: got None; expected a number, a (nested) list of numbers or an array")
+    try:
+        if dtype is not None:
+            array = np.asarray(data, dtype=dtype)
+        elif isinstance(data, np.ndarray):
+            array = data
+        else:
+            array = np.asarray(data)
+            if array.dtype == np.float64 and not isinstance(data, np.generic):
+                array = array.astype(DEFAULT_DTYPE)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        what = {"c": "complex", "U": "string", "S": "bytes", "O": "object"}.get(array.dtype.kind, "non-numeric")
+        raise TypeError(
+            f"Tensor: rnnbp tensors are real-valued (bool, integer or float); got {what} data of dtype {array.dtype}"
+        )
     return array
 
 

@@ -20,7 +20,7 @@ from .elementwise import Cast
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 # The dtype a constant of a higher category than every tensor brings in (torch's defaults,
 # with rnnbp's float32 default).
-_CATEGORY_DEFAULT = {1: np.dtype(np.int64), 2: DEFAULT_DTYPE, 3: np.dtype(np.complex64)}
+_CATEGORY_DEFAULT = {1: np.dtype(np.int64), 2: DEFAULT_DTYPE}
 
 
 def _category(dtype: np.dtype) -> int:
@@ -79,6 +79,11 @@ def common(*operands, floating: bool = False) -> tuple:
     consts = {i: np.asarray(x) for i, x in enumerate(operands) if x is not None and not isinstance(x, Tensor)}
     dtype = tensors[0]._data.dtype if len(tensors) == 1 else _tensor_dtype(tensors)
     const_category = builtins.max((_category(c.dtype) for c in consts.values()), default=-1)
+    if const_category == 3:
+        raise TypeError(
+            f"complex operands are not supported: rnnbp tensors are real-valued (got a constant of dtype "
+            f"{next(c.dtype for c in consts.values() if c.dtype.kind == 'c')})"
+        )
     if const_category > _category(dtype):
         dtype = _CATEGORY_DEFAULT[const_category]
     if floating and _category(dtype) < 2:
