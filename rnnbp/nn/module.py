@@ -255,7 +255,9 @@ class Module:
         """Copy arrays from ``state_dict`` into this module's parameters and buffers.
 
         Every problem is reported at once: missing and unexpected keys (when
-        ``strict``) and every shape mismatch (always), each naming its key.
+        ``strict``) and every shape or dtype mismatch (always), each naming its key. All or
+        nothing: every key, shape and cast is checked before the first value is written, so a
+        refused state dict leaves the module as it was.
         """
         targets = {}
         for mod_name, module in self.named_modules():
@@ -269,16 +271,26 @@ class Module:
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]
         errors = []
+        ready = {}  # key -> array checked for shape and cast; nothing is written until all are
         for key, value in state_dict.items():
             if key not in targets:
                 continue
             current = self._state_value(*targets[key][1:])
-            value = np.asarray(value._data if isinstance(value, Tensor) else value)
+            try:
+                value = np.asarray(value._data if isinstance(value, Tensor) else value)
+            except (ValueError, TypeError) as exc:
+                errors.append(f"cannot read {key} as an array ({type(value).__name__}): {exc}")
+                continue
             if value.shape != current.shape:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, "
                     f"the shape in current model is {current.shape}."
                 )
+            elif value.dtype.kind not in "biuf" or not np.can_cast(value.dtype, current.dtype, casting="same_kind"):
+                errors.append(f"dtype mismatch for {key}: cannot copy a value of dtype {value.dtype} into "
+                              f"the model's {current.dtype}.")
+            else:
+                ready[key] = value
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
@@ -288,14 +300,11 @@ class Module:
             raise RuntimeError(
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors)
             )
-        for key, value in state_dict.items():
-            if key in targets:
-                kind, module, name = targets[key]
-                value = np.asarray(value._data if isinstance(value, Tensor) else value)
-                current = self._state_value(module, name)
-                np.copyto(current, value, casting="same_kind")
-                if kind == "param":
-                    module._parameters[name]._version += 1
+        for key, value in ready.items():
+            kind, module, name = targets[key]
+            np.copyto(self._state_value(module, name), value, casting="same_kind")
+            if kind == "param":
+                module._parameters[name]._version += 1
         return IncompatibleKeys(missing, unexpected)
 
     @staticmethod

@@ -152,3 +152,16 @@ def test_linear_rejects_bad_arguments_and_inputs():
         nn.Linear(0, 3)
     with pytest.raises(ValueError, match=r"linear.*\(5, 7\).*\(2, 3\)"):
         nn.Linear(3, 2)(rnnbp.randn(5, 7))
+
+
+@pytest.mark.parametrize("bad", [np.array([1j, 2j, 3j, 4j]), np.array(["a", "b", "c", "d"])], ids=["complex", "str"])
+def test_load_state_dict_is_all_or_nothing(bad):
+    """A right-shaped value that cannot be cast names its key, and no parameter was overwritten."""
+    net = rnnbp.nn.Sequential(rnnbp.nn.Linear(4, 4), rnnbp.nn.Linear(4, 4))
+    before = {k: v.copy() for k, v in net.state_dict().items()}
+    state = {k: np.full_like(v, 7.0) for k, v in before.items()}
+    state["1.bias"] = bad
+    with pytest.raises(RuntimeError, match=r"dtype mismatch for 1\.bias"):
+        net.load_state_dict(state)
+    for k, v in net.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
