@@ -118,15 +118,33 @@ def test_every_array_is_checked_against_its_record(tmp_path):
     rnnbp.save({"w": np.ones((2, 3), dtype=np.float32)}, path)
     with zipfile.ZipFile(path) as z:
         header = json.loads(np.load(io.BytesIO(z.read("__rnnbp__.npy"))).tobytes())
-    assert header["version"] == 2
-    assert header["arrays"] == {"a0": {"dtype": "<f4", "shape": [2, 3], "path": "obj['w']"}}
-    wrong = dict(header, arrays={"a0": {"dtype": "<f8", "shape": [2, 3], "path": "obj['w']"}})
+        crc = z.getinfo("a0.npy").CRC
+    assert header["version"] == 3
+    assert header["arrays"] == {"a0": {"dtype": "<f4", "shape": [2, 3], "path": "obj['w']", "crc32": crc}}
+    wrong = dict(header, arrays={"a0": {"dtype": "<f8", "shape": [2, 3], "path": "obj['w']", "crc32": crc}})
     _write_npz(path, __rnnbp__=np.frombuffer(json.dumps(wrong).encode(), dtype=np.uint8),
                a0=np.ones((2, 3), dtype=np.float32))
-    assert "'a0' (obj['w']) has dtype <f4" in _load_error(path)
+    assert "array 'a0' (obj['w']): its .npy header gives dtype <f4 and shape (2, 3), but the skeleton records " \
+           "dtype <f8" in _load_error(path)
     _write_npz(path, __rnnbp__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
                a0=np.ones((2, 3), dtype=np.float32), a1=np.zeros(1))
     assert "unexpected ['a1']" in _load_error(path)
+    # Same dtype and shape, other bytes: only the checksum can tell.
+    _write_npz(path, __rnnbp__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+               a0=np.full((2, 3), 2, dtype=np.float32))
+    assert "array 'a0' (obj['w']): its bytes do not match the CRC-32 recorded in the skeleton" in _load_error(path)
+
+
+def test_version_2_files_load_without_checksums(tmp_path):
+    """Written before records had a crc32: dtype and shape are still checked."""
+    path = tmp_path / "v2.npz"
+    records = {"a0": {"dtype": "<f8", "shape": [3], "path": "obj['w']"}}
+    raw = json.dumps({"format": "rnnbp-checkpoint", "version": 2, "arrays": records,
+                      "root": {"w": {"$array": "a0"}}}).encode()
+    _write_npz(path, __rnnbp__=np.frombuffer(raw, dtype=np.uint8), a0=np.arange(3.0))
+    assert_identical(rnnbp.load(path), {"w": np.arange(3.0)})
+    _write_npz(path, __rnnbp__=np.frombuffer(raw, dtype=np.uint8), a0=np.arange(4.0))
+    assert "array 'a0' (obj['w']): its .npy header gives dtype <f8 and shape (4,)" in _load_error(path)
 
 
 def test_an_array_reached_twice_is_stored_once_and_loads_as_one(tmp_path):

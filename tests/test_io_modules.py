@@ -282,8 +282,8 @@ def test_a_refused_class_is_never_imported(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("module, qualname", [
-    ("rnnbp.io", "os.system"),            # reaching through rnnbp's imports
-    ("rnnbp.io", "np.load"),
+    ("rnnbp.serialization.files", "os.system"),  # reaching through rnnbp's imports
+    ("rnnbp.serialization.archive", "np.load"),
     ("rnnbp.torch.__main__", "main"),     # running an rnnbp entry point
     ("os", "system"),
     ("builtins", "eval"),

@@ -1,10 +1,6 @@
-"""Which classes and functions a checkpoint may name (PyTorch's allow-list), and how objects become state.
+"""Which classes and functions a checkpoint may name: PyTorch's allow-list API, and finding globals by name.
 
-``rnnbp.save(model, f)`` stores a whole Module as a tree: its class path (module and
-qualname), its ``__dict__``-level state and its arrays (see :mod:`rnnbp.io`). Loading
-rebuilds an object with ``cls.__new__(cls)`` and restores that state; nothing is ever
-unpickled. A file names its classes, so loading must not trust them blindly:
-:func:`rnnbp.load` rebuilds only
+A file names its classes, so loading must not trust them blindly: :func:`rnnbp.load` rebuilds only
 
 * rnnbp's own classes and functions (module ``rnnbp`` or ``rnnbp.*``), and
 * those the program allows with PyTorch's API, for classes it trusts (its own models)::
@@ -18,19 +14,21 @@ Any other class is refused by name, before its module is imported: a file cannot
 ``(cls, "old.module.Name")`` for a class that has moved since the file was written, and
 the modules ``os``, ``sys``, ``subprocess``, ... can never be allowed.
 
-Differs from PyTorch: ``weights_only`` changes nothing (the rule above always holds), and
-a class defined in ``__main__`` by the saving script is found in whichever module the
-loading script took it from, as long as that object is allowed.
+Differs from PyTorch: ``weights_only`` changes nothing (the rule above always holds, except that
+``weights_only=False`` also rebuilds ``nn.Module`` subclasses by their module path), and a class
+defined in ``__main__`` by the saving script is found in whichever module the loading script took
+it from, as long as that object is allowed.
 """
 from __future__ import annotations
 
 import importlib
-import pickle  # for its exception class only: scripts catch pickle.UnpicklingError around torch.load
 import sys
+
+from .errors import CheckpointError, UnsafeGlobalError
 
 __all__ = [
     "add_safe_globals", "get_safe_globals", "clear_safe_globals", "safe_globals",
-    "get_unsafe_globals_in_checkpoint", "save", "load", "CheckpointError", "UnsafeGlobalError",
+    "is_allowed", "is_blocked", "is_rnnbp", "lookup", "global_path", "find_global",
 ]
 
 # The program's allow-list, in the order added. Process-wide, as PyTorch's is.
@@ -41,18 +39,6 @@ _BLOCKED_MODULES = frozenset({"sys", "os", "posix", "nt", "subprocess", "shutil"
                               "pickle", "marshal", "ctypes", "builtins", "io", "socket"})
 # Builtin types a module may keep as a plain attribute (``self.dtype = float``): harmless by name.
 _SAFE_BUILTINS = {t.__name__: t for t in (int, float, bool, str, complex, bytes, tuple, list, dict, set, frozenset)}
-
-
-class CheckpointError(ValueError):
-    """A file is not a readable rnnbp checkpoint (truncated, corrupt, or written by something else)."""
-
-
-class UnsafeGlobalError(CheckpointError, pickle.UnpicklingError):
-    """A checkpoint names a class or function that is neither rnnbp's nor allowed by the program.
-
-    Also a ``pickle.UnpicklingError``, the error PyTorch raises in this case, so scripts that
-    catch it keep working.
-    """
 
 
 # ------------------------------------------------------------------ the allow-list
@@ -190,7 +176,7 @@ def global_path(obj) -> str:
 
 def _trusted_module_class(module: str, qualname: str):
     """The ``nn.Module`` subclass at ``module.qualname``, importing the module if needed, or None."""
-    from .nn import Module
+    from ..nn import Module
 
     if not all(p.isidentifier() for p in module.split(".")):
         return None
@@ -214,7 +200,7 @@ def find_global(module: str, qualname: str, trust_modules: bool = False):
     rnnbp's own modules are imported when needed; any other module only if already imported
     (an allowed class has been, since the program holds it). The object must really live at
     that path (its ``__module__`` and ``__qualname__`` agree), so a path cannot reach through
-    a module's imports (``rnnbp.io.os.system``) to something else.
+    a module's imports (``rnnbp.serialization.files.os.system``) to something else.
 
     Raises:
         UnsafeGlobalError: the class or function is not allowed; the message says how to allow it.
@@ -261,83 +247,3 @@ def find_global(module: str, qualname: str, trust_modules: bool = False):
         f"if you trust this file, call rnnbp.serialization.add_safe_globals([{name}]) first (or load inside "
         f"`with rnnbp.serialization.safe_globals([{name}]):`), or save and load the state_dict() instead"
     )
-
-
-# ------------------------------------------------------------------ object state
-def object_state(obj):
-    """What to store for ``obj``: ``__getstate__()`` where the class defines one, else its ``__dict__``.
-
-    Objects with ``__slots__`` give ``(dict_or_None, {slot: value})``, as pickle's default does.
-    """
-    default = getattr(object, "__getstate__", None)  # Python 3.11+
-    custom = getattr(type(obj), "__getstate__", None)
-    if custom is not None and custom is not default:
-        return obj.__getstate__()
-    state = dict(vars(obj)) if hasattr(obj, "__dict__") else None
-    slots = {}
-    for cls in type(obj).__mro__:
-        names = getattr(cls, "__slots__", ())
-        for name in (names,) if isinstance(names, str) else names:
-            if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
-                slots[name] = getattr(obj, name)
-    return (state, slots) if slots else state
-
-
-def new_object(cls):
-    """An uninitialised instance of ``cls`` (``__init__`` is not called), as pickle makes one."""
-    try:
-        return cls.__new__(cls)
-    except TypeError as exc:
-        raise CheckpointError(
-            f"cannot rebuild {global_path(cls)}: {cls.__qualname__}.__new__ needs arguments ({exc})"
-        ) from None
-
-
-def set_object_state(obj, state) -> None:
-    """Restore what :func:`object_state` returned: ``__setstate__`` if the class has one, else the dicts."""
-    setstate = getattr(type(obj), "__setstate__", None)
-    if setstate is not None:
-        obj.__setstate__(state)
-        return
-    slots = None
-    if isinstance(state, tuple) and len(state) == 2:
-        state, slots = state
-    if state is not None:
-        if not isinstance(state, dict):
-            raise CheckpointError(
-                f"cannot restore {global_path(type(obj))} from a state of type {type(state).__name__}"
-            )
-        vars(obj).update(state)
-    for name, value in (slots or {}).items():
-        object.__setattr__(obj, name, value)
-
-
-def can_restore(obj, state) -> bool:
-    """Whether :func:`set_object_state` can put ``state`` back without a ``__setstate__``."""
-    if getattr(type(obj), "__setstate__", None) is not None:
-        return True
-    if isinstance(state, tuple) and len(state) == 2:
-        state, slots = state
-        if not isinstance(slots, dict):
-            return False
-    return state is None or (isinstance(state, dict) and hasattr(obj, "__dict__"))
-
-
-# ------------------------------------------------------------------ PyTorch's other names here
-def get_unsafe_globals_in_checkpoint(f) -> list:
-    """The ``module.qualname`` of each class or function in checkpoint ``f`` that ``load`` would refuse.
-
-    Reads the file's skeleton only; imports nothing.
-    """
-    from .io import _unsafe_globals
-
-    return _unsafe_globals(f)
-
-
-def __getattr__(name: str):
-    # ``torch.serialization.save`` / ``load`` exist too; rnnbp.io imports this module, so look them up late.
-    if name in ("save", "load"):
-        from . import io
-
-        return getattr(io, name)
-    raise AttributeError(f"module 'rnnbp.serialization' has no attribute {name!r}")
