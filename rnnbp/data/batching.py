@@ -6,6 +6,7 @@ from typing import Iterator
 import numpy as np
 
 from ..autograd import random as _random
+from ..validation import check_int
 
 
 def batches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, drop_last: bool = False,
@@ -25,8 +26,7 @@ def batches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, drop_las
     lengths = [len(a) for a in arrays]
     if any(m != n for m in lengths):
         raise ValueError(f"batches: all arrays must have the same length, got {lengths}")
-    if batch_size <= 0:
-        raise ValueError(f"batches: batch_size must be positive, got {batch_size}")
+    check_int("batches", "batch_size", batch_size)
     order = _random.get_generator(generator).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import random as _random
-from ._checks import check_int, int_range
+from ..validation import check_int, check_int_range
 
 __all__ = [
     "OPERATORS", "EXPRESSION_TOKENS", "ExpressionSet", "ExpressionSplits",
@@ -230,7 +230,7 @@ class ExpressionSet:
 
 
 def _depth_range(where: str, depth) -> tuple[int, int]:
-    lo, hi = int_range(where, "depth", depth)
+    lo, hi = check_int_range(where, "depth", depth)
     if not 0 <= lo <= hi:
         raise ValueError(f"{where}: depth must be an int >= 0 or (low, high) with 0 <= low <= high, got {depth!r}")
     return int(lo), int(hi)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..autograd import random as _random
-from ._checks import check_int, int_range
+from ..validation import check_int, check_int_range
 
 __all__ = [
     "IGNORE_INDEX", "ADDING_BASELINE_MSE",
@@ -35,7 +35,7 @@ def _one_hot(ids: np.ndarray, n_classes: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ adding
 def _lag_range(length: int, lag) -> tuple[int, int]:
-    lo, hi = int_range("adding_problem", "lag", lag)
+    lo, hi = check_int_range("adding_problem", "lag", lag)
     if not 2 <= lo <= hi <= length:
         raise ValueError(f"adding_problem: lag must be an int or (low, high) with 2 <= low <= high <= "
                          f"length={length}, got {lag!r}")

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from ..validation import check_int
 from .download import fetch
 
 __all__ = [
@@ -260,7 +261,6 @@ def stream_chunks(stream: np.ndarray, k: int) -> Iterator[tuple[np.ndarray, np.n
     Yields:
         (inputs, targets), each [shape=(n, B, ...)], 1 <= n <= k (views).
     """
-    if k <= 0:
-        raise ValueError(f"stream_chunks: k must be positive, got {k}")
+    check_int("stream_chunks", "k", k)
     inputs, targets = stream_pairs(stream)  # checked here, not at the first next()
     return ((inputs[s:s + k], targets[s:s + k]) for s in range(0, len(inputs), k))

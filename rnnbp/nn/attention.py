@@ -7,7 +7,6 @@ unchanged. Models that put attention on top of an RNN, and the Transformer layer
 """
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
@@ -15,25 +14,12 @@ from ..autograd.device import as_device
 from ..autograd.dtypes import as_dtype
 from ..autograd.ops import cat
 from ..autograd.tensor import DEFAULT_DTYPE, Tensor
+from ..validation import check_int, check_probability
 from . import init
 from .functional import _attend, _mask_bias, linear
 from .linear import Linear
 from .module import Module
 from .parameter import Parameter
-
-
-def check_positive_int(owner: str, name: str, value) -> int:
-    """``value`` as an int, or a ValueError naming ``owner``, the argument and what it got."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_probability(owner: str, name: str, value) -> float:
-    """``value`` as a float in [0, 1], or a ValueError naming ``owner`` and the argument."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{owner}: {name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
 
 
 class MultiheadAttention(Module):
@@ -68,16 +54,16 @@ class MultiheadAttention(Module):
                  vdim: int | None = None, batch_first: bool = False, device=None, dtype=None, generator=None):
         super().__init__()
         name = type(self).__name__
-        embed_dim = check_positive_int(name, "embed_dim", embed_dim)
-        num_heads = check_positive_int(name, "num_heads", num_heads)
+        embed_dim = check_int(name, "embed_dim", embed_dim)
+        num_heads = check_int(name, "num_heads", num_heads)
         if embed_dim % num_heads:
             raise ValueError(
                 f"{name}: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads}); "
                 f"each head gets embed_dim // num_heads features"
             )
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
-        self.kdim = embed_dim if kdim is None else check_positive_int(name, "kdim", kdim)
-        self.vdim = embed_dim if vdim is None else check_positive_int(name, "vdim", vdim)
+        self.kdim = embed_dim if kdim is None else check_int(name, "kdim", kdim)
+        self.vdim = embed_dim if vdim is None else check_int(name, "vdim", vdim)
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.dropout = check_probability(name, "dropout", dropout)
         self.batch_first, self.add_zero_attn = bool(batch_first), bool(add_zero_attn)

@@ -28,6 +28,7 @@ from ..autograd.function import Function
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..autograd.ops import maximum
 from ..autograd.tensor import Tensor
+from ..validation import check_int
 from .fixed_point_solvers import (
     ADJOINT_METHODS, FixedPointError, NotConvergedError, SolveInfo, iterate, not_converged_message, solve_adjoint,
 )
@@ -114,8 +115,7 @@ class FixedPoint(Module):
             raise ValueError(f"FixedPoint: backward_tol must be > 0{origin}; a relative residual of 0 is never "
                              "reached")
         for name, value in (("max_iter", max_iter), ("backward_max_iter", backward_max_iter)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"FixedPoint: {name} must be a positive integer, got {value!r}")
+            check_int("FixedPoint", name, value)
         self.f = f
         self.tol, self.max_iter, self.backward = float(tol), int(max_iter), backward
         self.backward_tol, self.backward_max_iter = float(backward_tol), int(backward_max_iter)

@@ -11,12 +11,12 @@ BPTT gradients; run it over sequences with :class:`~rnnbp.nn.Recurrent` or
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from ..autograd import creation
 from ..autograd.tensor import DEFAULT_DTYPE, Tensor
+from ..validation import check_int, check_number
 from . import functional as F
 from . import init
 from .module import Module
@@ -59,10 +59,8 @@ class LayerNormLSTMCell(Module):
         super().__init__()
         name = type(self).__name__
         for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
-        if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not eps > 0 or not math.isfinite(eps):
-            raise ValueError(f"{name}: eps must be a positive finite number, got {eps!r}")
+            check_int(name, arg, value)
+        check_number(name, "eps", eps, 0.0, low_open=True)
         self.input_size, self.hidden_size, self.eps = int(input_size), int(hidden_size), float(eps)
         self.state_size = (self.hidden_size, self.hidden_size)
         dtype = np.dtype(dtype or DEFAULT_DTYPE)

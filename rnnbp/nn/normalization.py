@@ -6,6 +6,7 @@ import numpy as np
 from ..autograd.device import as_device
 from ..autograd.dtypes import as_dtype
 from ..autograd.tensor import DEFAULT_DTYPE, Tensor
+from ..validation import check_int
 from . import functional as F
 from . import init
 from .module import Module
@@ -143,8 +144,7 @@ class _BatchNorm(Module):
                  track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         op = type(self).__name__
-        if not isinstance(num_features, (int, np.integer)) or isinstance(num_features, bool) or num_features <= 0:
-            raise ValueError(f"{op}: num_features must be a positive integer, got {num_features!r}")
+        check_int(op, "num_features", num_features)
         if not isinstance(eps, (int, float, np.floating)) or not eps >= 0:
             raise ValueError(f"{op}: eps must be a non-negative number, got {eps!r}")
         if momentum is not None and (not isinstance(momentum, (int, float, np.floating)) or not 0 <= momentum <= 1):

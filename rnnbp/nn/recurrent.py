@@ -16,8 +16,8 @@ from __future__ import annotations
 import warnings
 from typing import Callable
 
-import numpy as np
 
+from ..validation import check_int, check_probability
 from .driver import StackedRecurrence
 from .module import Module
 from .unroll import unroll
@@ -50,10 +50,8 @@ class Recurrent(StackedRecurrence):
                  bidirectional: bool = False):
         super().__init__()
         for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"Recurrent: {arg} must be a positive integer, got {value!r}")
-        if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
-            raise ValueError(f"Recurrent: dropout should be a number in [0, 1], got {dropout!r}")
+            check_int("Recurrent", arg, value)
+        check_probability("Recurrent", "dropout", dropout)
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"Recurrent: dropout={dropout} has no effect with num_layers=1 (dropout acts between "
                           "recurrent layers)", UserWarning, stacklevel=2)

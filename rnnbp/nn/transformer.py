@@ -22,10 +22,11 @@ import numpy as np
 from ..autograd.device import as_device
 from ..autograd.dtypes import as_dtype
 from ..autograd.tensor import DEFAULT_DTYPE, Tensor
+from ..validation import check_int, check_probability
 from . import functional as F
 from . import init
 from .activation import GELU, ReLU
-from .attention import MultiheadAttention, check_positive_int, check_probability
+from .attention import MultiheadAttention
 from .container import ModuleList
 from .dropout import Dropout
 from .linear import Linear
@@ -83,7 +84,7 @@ class TransformerEncoderLayer(Module):
                  norm_first: bool = False, bias: bool = True, device=None, dtype=None, generator=None):
         super().__init__()
         name = type(self).__name__
-        dim_feedforward = check_positive_int(name, "dim_feedforward", dim_feedforward)
+        dim_feedforward = check_int(name, "dim_feedforward", dim_feedforward)
         dropout = check_probability(name, "dropout", dropout)
         dtype = _factory(device, dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
@@ -134,7 +135,7 @@ class TransformerDecoderLayer(Module):
                  norm_first: bool = False, bias: bool = True, device=None, dtype=None, generator=None):
         super().__init__()
         name = type(self).__name__
-        dim_feedforward = check_positive_int(name, "dim_feedforward", dim_feedforward)
+        dim_feedforward = check_int(name, "dim_feedforward", dim_feedforward)
         dropout = check_probability(name, "dropout", dropout)
         dtype = _factory(device, dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias,
@@ -185,7 +186,7 @@ def _clones(owner: str, layer: Module, num_layers: int) -> ModuleList:
     """``num_layers`` deep copies of ``layer`` (same initial weights, as in PyTorch)."""
     if not isinstance(layer, Module):
         raise TypeError(f"{owner}: expected a layer Module to copy, got {type(layer).__name__}")
-    num_layers = check_positive_int(owner, "num_layers", num_layers)
+    num_layers = check_int(owner, "num_layers", num_layers)
     return ModuleList([copy.deepcopy(layer) for _ in range(num_layers)])
 
 
@@ -309,7 +310,7 @@ class Transformer(Module):
 
 
 def _generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
-    sz = check_positive_int("generate_square_subsequent_mask", "sz", sz)
+    sz = check_int("generate_square_subsequent_mask", "sz", sz)
     dtype = _factory(device, dtype)
     if dtype.kind != "f":
         raise TypeError(f"generate_square_subsequent_mask: dtype must be floating (the mask holds -inf), got {dtype}")

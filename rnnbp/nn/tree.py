@@ -25,21 +25,15 @@ node has fewer children (zeros contribute nothing). The state is h (M, H) or (h,
 """
 from __future__ import annotations
 
-import numpy as np
 
 from ..autograd import ops
 from ..autograd.tensor import Tensor
 from ..structure import Tree, TreeBatch
 from ..structure.gather import GatherPlan, gather_rows
+from ..validation import check_int
 from .kernels.tree_lstm import ChildSumTreeLSTMLevel, NaryTreeLSTMLevel, TreeLSTMLeaves
 from .module import Module
 from .rnn_cells import add_cell_parameters, reset_cell_parameters
-
-
-def _positive_int(name: str, arg: str, value) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class _RecursiveCell(Module):
@@ -56,9 +50,9 @@ class _RecursiveCell(Module):
                  bias: bool, dtype, generator):
         super().__init__()
         name = type(self).__name__
-        self.input_size = _positive_int(name, "input_size", input_size)
-        self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
-        self.num_children = None if num_children is None else _positive_int(name, "num_children", num_children)
+        self.input_size = check_int(name, "input_size", input_size)
+        self.hidden_size = check_int(name, "hidden_size", hidden_size)
+        self.num_children = None if num_children is None else check_int(name, "num_children", num_children)
         self.bias = bool(bias)
         self.state_size = (self.hidden_size, self.hidden_size) if self.has_cell_state else self.hidden_size
         add_cell_parameters(self, rows, hh_cols, bias, dtype)
@@ -118,8 +112,8 @@ class RecursiveRNNCell(_RecursiveCell):
                  nonlinearity: str = "tanh", bias: bool = True, dtype=None, generator=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RecursiveRNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        h = _positive_int("RecursiveRNNCell", "hidden_size", hidden_size)
-        n = None if num_children is None else _positive_int("RecursiveRNNCell", "num_children", num_children)
+        h = check_int("RecursiveRNNCell", "hidden_size", hidden_size)
+        n = None if num_children is None else check_int("RecursiveRNNCell", "num_children", num_children)
         super().__init__(input_size, h, n, h, h * (n or 1), bias, dtype, generator)
         self.nonlinearity = nonlinearity
 
@@ -203,8 +197,8 @@ class NaryTreeLSTMCell(_RecursiveCell):
 
     def __init__(self, input_size: int, hidden_size: int, num_children: int = 2, bias: bool = True,
                  fused: bool = True, dtype=None, generator=None):
-        n = _positive_int("NaryTreeLSTMCell", "num_children", num_children)
-        h = _positive_int("NaryTreeLSTMCell", "hidden_size", hidden_size)
+        n = check_int("NaryTreeLSTMCell", "num_children", num_children)
+        h = check_int("NaryTreeLSTMCell", "hidden_size", hidden_size)
         super().__init__(input_size, h, n, (n + 3) * h, n * h, bias, dtype, generator)
         self.fused = bool(fused)
 

@@ -70,7 +70,7 @@ def test_bad_trees_and_arguments_are_refused_by_name():
         expression_depth(("max", 1, 2))
     with pytest.raises(ValueError, match="depth must be an int >= 0 or"):
         expression_set(10, (3, 1))
-    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+    with pytest.raises(ValueError, match="n must be a positive integer"):
         expression_set(0, 2)
 
 
@@ -191,7 +191,7 @@ def test_training_and_validation_are_balanced_at_every_depth(splits):
 def test_bad_split_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         expression_splits(10, 10, 10, **kwargs)
-    with pytest.raises(ValueError, match="expression_splits: n_val must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="expression_splits: n_val must be a positive integer, got 0"):
         expression_splits(10, 0, 10)
 
 

@@ -85,7 +85,7 @@ def test_adding_problem_lag_range_is_inclusive():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(n=0, length=10), "n must be an integer >= 1"),
+    (dict(n=0, length=10), "n must be a positive integer"),
     (dict(n=2, length=1), "length must be an integer >= 2"),
     (dict(n=2, length=10, lag=1), "2 <= low <= high <= length=10"),
     (dict(n=2, length=10, lag=11), "lag must be"),
@@ -127,7 +127,7 @@ def test_copy_memory_baseline_matches_the_targets_entropy():
 
 @pytest.mark.parametrize("args", [dict(n=1, delay=0), dict(n=1, delay=3, n_symbols=0), dict(n=1, delay=3, length=0)])
 def test_copy_memory_rejects_bad_arguments(args):
-    with pytest.raises(ValueError, match="copy_memory: .* must be an integer"):
+    with pytest.raises(ValueError, match="copy_memory: .* must be a positive integer"):
         copy_memory(**args)
 
 

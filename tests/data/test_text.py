@@ -182,5 +182,5 @@ def test_stream_chunks_cover_the_pairs_in_order(k, sizes):
 
 
 def test_stream_chunks_validates_when_called():
-    with pytest.raises(ValueError, match="k must be positive"):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
         stream_chunks(np.zeros((5, 2)), 0)

@@ -315,7 +315,7 @@ def test_recurrent_constructor_arguments_are_validated():
         nn.Recurrent(nn.GRUCell, 3, 0)
     with pytest.raises(ValueError, match="Recurrent: num_layers must be a positive integer, got 1.5"):
         nn.Recurrent(nn.GRUCell, 3, 4, num_layers=1.5)
-    with pytest.raises(ValueError, match=r"Recurrent: dropout should be a number in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"Recurrent: dropout must be a probability in \[0, 1\], got 1.5"):
         nn.Recurrent(nn.GRUCell, 3, 4, dropout=1.5)
     with pytest.raises(TypeError, match="Recurrent: cell_factory must be callable"):
         nn.Recurrent("gru", 3, 4)
