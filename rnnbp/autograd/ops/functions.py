@@ -22,7 +22,7 @@ from .elementwise import (
 from .linalg import Linear, MatMul
 from .nn import Dropout, LogSoftmax, LogSumExp, Softmax
 from .promotion import check_dim, common, constant_result, float_input, operands, promote, shape_args, cast
-from .reduce import MaxMinAll, MaxMinDim, Mean, Sum, Var, normalize_dims
+from .reduce import MaxMinAll, MaxMinDim, Mean, Sum, Var, check_not_empty, normalize_dims
 from .shape import Cat, Clone, Expand, Gather, GetItem, Permute, Repeat, Reshape, SetItem, Split, Stack
 
 
@@ -283,8 +283,11 @@ def _arg(x, dim, keepdim, op):
     data = x._data if isinstance(x, Tensor) else np.asarray(x)
     fn = np.argmax if op == "argmax" else np.argmin
     if dim is None:
+        if data.size == 0:
+            raise ValueError(f"{op}: cannot reduce an empty tensor of shape {data.shape}; pass dim")
         return constant_result(np.asarray(fn(data)), op)
     axis = check_dim(dim, data.ndim, data.shape, op)
+    check_not_empty(data, axis, op)
     out = fn(data.reshape(data.shape or (1,)), axis=axis, keepdims=keepdim and data.ndim > 0)
     return constant_result(np.asarray(out), op)
 

@@ -60,11 +60,15 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1, keepdim=False):
         dims = normalize_dims(dim, x.ndim, "logsumexp")  # () for a 0-d input: nothing to drop
-        m = x.max(axis=dims, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)
+        if x.size == 0:  # the log of an empty sum is -inf, as in PyTorch
+            m = np.zeros([1 if i in dims else n for i, n in enumerate(x.shape)], dtype=x.dtype)
+        else:
+            m = x.max(axis=dims, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0)
         e = np.exp(x - m)
         s = e.sum(axis=dims, keepdims=True)
-        out = np.log(s) + m
+        with np.errstate(divide="ignore"):
+            out = np.log(s) + m
         ctx.softmax, ctx.in_shape, ctx.dims, ctx.keepdim = e / s, x.shape, dims, keepdim
         return out if keepdim or not dims else out.squeeze(dims)
 

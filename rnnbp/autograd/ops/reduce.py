@@ -29,6 +29,12 @@ def require_float(x: np.ndarray, op: str) -> None:
         raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}; cast with .float()")
 
 
+def check_not_empty(x: np.ndarray, axis: int, op: str) -> None:
+    """Refuse a max/min/argmax over an empty dim (there is no element to pick), naming the op."""
+    if x.ndim and x.shape[axis] == 0:
+        raise IndexError(f"{op}: expected reduction dim {axis} to have non-zero size, got shape {x.shape}")
+
+
 def expand_reduced(grad: np.ndarray, in_shape: tuple, dims: tuple, keepdim: bool) -> np.ndarray:
     """Broadcast a reduced gradient back over ``in_shape``."""
     if not keepdim:
@@ -115,6 +121,7 @@ class MaxMinDim(Function):
         # A 0-d tensor reduces over dim 0 or -1 as if it had shape (1,), and stays 0-d (PyTorch).
         dims = normalize_dims(dim, x.ndim, mode)  # () for a 0-d tensor
         axis = dims[0] if dims else 0
+        check_not_empty(x, axis, mode)
         ctx.in_shape = x.shape
         x = x.reshape(x.shape or (1,))
         idx = np.expand_dims(x.argmax(axis=axis) if mode == "max" else x.argmin(axis=axis), axis)
