@@ -10,7 +10,9 @@ def test_picking_from_an_empty_dim_names_the_op_and_shape(op):
     x = rnnbp.zeros(3, 0)
     with pytest.raises(IndexError, match=rf"{op}: expected reduction dim 1 to have non-zero size, got shape \(3, 0\)"):
         getattr(x, op)(dim=1)
-    assert getattr(rnnbp.zeros(0, 3), op)(dim=1).shape[0] == 0  # a non-empty dim of an empty tensor is fine
+    result = getattr(rnnbp.zeros(0, 3), op)(dim=1)  # a non-empty dim of an empty tensor is fine
+    values = result[0] if isinstance(result, tuple) else result
+    assert values.shape == (0,)
 
 
 def test_logsumexp_over_an_empty_dim_is_minus_inf_with_a_zero_size_gradient():
