@@ -61,9 +61,16 @@ from rnnbp.data import (
     AudioFileError, FeatureConfig, Features, Normalizer, file_features, load_fsdd, pad_sequences, padded_batches,
 )
 from rnnbp.nn import functional as F
+from rnnbp.serialization import CheckpointError
 from rnnbp.train import Trainer
 
 DIGITS = 10
+# What ``run`` saves and ``predict`` needs: the model file's entries.
+MODEL_FILE_KEYS = ("model", "normalizer", "features", "model_config")
+
+
+class ModelFileError(ValueError):
+    """The file given to ``predict --model`` is not a spoken-digit model; the message says what it is."""
 
 
 @dataclass
@@ -372,20 +379,62 @@ def run(cfg: Config, log=print) -> dict:
 
 # ---------------------------------------------------------------- predict
 def load_classifier(path) -> tuple[DigitClassifier, Normalizer, FeatureConfig]:
-    """The model, normalizer and feature config saved by a training run."""
-    saved = rnnbp.load(path)
-    feature_config = FeatureConfig.from_dict(saved["features"])
-    model = build_model(saved["model_config"], feature_config.n_features)
-    model.load_state_dict(saved["model"])
+    """The model, normalizer and feature config saved by a training run.
+
+    Raises:
+        ModelFileError: ``path`` is not such a file (unreadable, another rnnbp file such as a Trainer
+            checkpoint, or entries that do not build the model); the message names it and says
+            what was expected.
+    """
+    expected = (f"the model file a training run saves (python demos/spoken_digits.py --out ...), with "
+                f"entries {', '.join(MODEL_FILE_KEYS)}")
+    try:
+        saved = rnnbp.load(path)
+    except (CheckpointError, OSError) as exc:
+        raise ModelFileError(f"cannot read the model file {path}: {_one_line(exc)}; expected {expected}") from exc
+    if not isinstance(saved, dict):
+        raise ModelFileError(f"{path} holds a {type(saved).__name__}, not a spoken-digit model; expected {expected}")
+    missing = [k for k in MODEL_FILE_KEYS if k not in saved]
+    if missing:
+        if saved.get("format") == "rnnbp-trainer":
+            what = ("a Trainer checkpoint (last.npz/best.npz of a run's checkpoint folder), not a spoken-digit "
+                    "model: the run saves the model with its normalizer beside that folder")
+        else:
+            entries = sorted(map(str, saved))
+            shown = ", ".join(entries[:8]) + (", ..." if len(entries) > 8 else "")
+            what = f"an rnnbp file with entries [{shown}], not a spoken-digit model (it lacks {', '.join(missing)})"
+        raise ModelFileError(f"{path} is {what}; expected {expected}")
+    config = saved["model_config"]
+    lacking = [k for k in MODEL_FIELDS if k not in config] if isinstance(config, dict) else list(MODEL_FIELDS)
+    if lacking:
+        raise ModelFileError(f"{path} has a spoken-digit model's entries, but its model_config lacks "
+                             f"{', '.join(lacking)} (expected a dict of {', '.join(MODEL_FIELDS)})")
+    try:
+        feature_config = FeatureConfig.from_dict(saved["features"])
+        model = build_model(saved["model_config"], feature_config.n_features)
+        model.load_state_dict(saved["model"])
+        normalizer = Normalizer.from_state_dict(saved["normalizer"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} has a spoken-digit model's entries, but they do not build one: "
+                             f"{type(exc).__name__}: {_one_line(exc)}") from exc
     model.eval()
-    return model, Normalizer.from_state_dict(saved["normalizer"]), feature_config
+    return model, normalizer, feature_config
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def predict(paths, model_path, log=print) -> list[dict]:
     """Classify WAV files with a saved model: per file ``{"path", "digit", "probs" (10,)}``."""
     model, norm, feature_config = load_classifier(model_path)
     feats = Features.from_arrays([norm.transform(file_features(p, feature_config)) for p in paths])
-    probs = softmax(predict_logits(model, feats))
+    logits = predict_logits(model, feats)
+    bad = [str(p) for p, row in zip(paths, logits) if not np.all(np.isfinite(row))]
+    if bad:  # finite features into a finite model cannot do this: the weights are damaged
+        raise ModelFileError(f"the model {model_path} gives NaN or Inf logits for {', '.join(bad)}: its weights "
+                             "are not finite (a damaged file, or a run that diverged)")
+    probs = softmax(logits)
     results = []
     for p, row in zip(paths, probs):
         digit = int(row.argmax())
@@ -449,5 +498,5 @@ def main(argv=None) -> dict:
 if __name__ == "__main__":
     try:
         main(sys.argv[1:])
-    except AudioFileError as exc:  # a missing or broken WAV file: the message names it, no traceback needed
-        sys.exit(f"spoken_digits.py: {exc}")
+    except (AudioFileError, ModelFileError) as exc:  # a broken WAV or model file: the message names it
+        sys.exit(f"spoken_digits.py: {_one_line(exc)}")

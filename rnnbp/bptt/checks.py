@@ -7,7 +7,7 @@ import numpy as np
 class NonFiniteError(FloatingPointError):
     """NaN or Inf in a loss, an output, a gradient or a parameter during training.
 
-    Attributes: ``tensor`` (what held it: 'loss', 'output', a parameter's name, ...),
+    Attributes: ``tensor`` (what held it: 'loss', 'output', 'target', a parameter's name, ...),
     ``step`` (the time step in the sequence, or None when it is not tied to one),
     ``chunk`` (the index of the truncation chunk, i.e. of the update).
     """

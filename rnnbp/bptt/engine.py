@@ -34,7 +34,8 @@ Two ways to use it:
 * **a batch of separate sequences** with ``lengths``: each ``run`` starts from
   zeros (or the given state); a row whose sequence has ended keeps its final state
   through later chunks and contributes no loss, so chunks where some rows have no
-  steps left work as they should.
+  steps left work as they should. Targets past a row's length never reach ``loss_fn``
+  (zeros take their place): NaN padding is as good as any other.
 """
 from __future__ import annotations
 
@@ -47,8 +48,9 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from ..nn.module import Module
 from ..nn.probe import record_state_grads
-from ..nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
+from ..nn.utils.clip_grad import _total_norm, clip_grad_norm_, clip_grad_value_
 from .checks import NonFiniteError, first_nonfinite_step, nonfinite_arrays
+from .optimizer_record import optimizer_class, optimizer_mismatch
 
 
 @dataclass
@@ -150,10 +152,25 @@ class TBPTT:
         self.updates_done = 0  # over the engine's life, for messages and schedules
 
     def state_dict(self) -> dict:
-        """The engine's own progress (the number of updates made), for checkpoints and exact resume."""
-        return {"updates_done": self.updates_done}
+        """The engine's own progress, for checkpoints and exact resume.
+
+        ``{"updates_done": int, "optimizer": class name, "" for none}``; the optimizer's own state
+        is ``optimizer.state_dict()``, saved beside this.
+        """
+        return {"updates_done": self.updates_done,
+                "optimizer": "" if self.optimizer is None else optimizer_class(self.optimizer)}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()``; refuses one saved with another optimizer class (Adam into SGD).
+
+        A state without ``"optimizer"`` (saved before the class was recorded) loads unchecked.
+        """
+        if not isinstance(state, dict) or "updates_done" not in state:
+            raise ValueError(f"TBPTT.load_state_dict: expected a dict with an 'updates_done' entry, got "
+                             f"{state!r:.80}")
+        mismatch = optimizer_mismatch(state.get("optimizer"), self.optimizer)
+        if mismatch:
+            raise ValueError(f"TBPTT.load_state_dict: the state does not fit this engine: {mismatch}")
         self.updates_done = int(state["updates_done"])
 
     # ----------------------------------------------------------------- public
@@ -267,12 +284,14 @@ class TBPTT:
         if self.check_finite:
             bad = nonfinite_arrays(grads)
             if bad:
+                loss = result["loss"]
+                said = (f"although the loss was finite ({loss:.6g})" if math.isfinite(loss)
+                        else f"and the loss was {loss}")
                 raise NonFiniteError(
                     f"TBPTT: non-finite gradient of {', '.join(bad)} in chunk {chunk} (steps {steps[0]}-"
-                    f"{steps[1] - 1}); the loss was finite ({result['loss']:.6g}); training stopped before the "
-                    "optimizer step, parameters unchanged", tensor=bad[0], step=None, chunk=chunk)
-        param_norms = {n: float(np.linalg.norm(g.ravel().astype(np.float64))) for n, g in grads.items()} \
-            if self.diagnostics else None
+                    f"{steps[1] - 1}) {said}; training stopped before the optimizer step, parameters "
+                    "unchanged", tensor=bad[0], step=None, chunk=chunk)
+        param_norms = {n: _global_norm([g], 2.0) for n, g in grads.items()} if self.diagnostics else None
         params = [p for _, p in named]
         if self.clip_norm is not None:
             norm = float(clip_grad_norm_(params, self.clip_norm, self.norm_type).item())
@@ -313,46 +332,60 @@ class TBPTT:
         return out
 
     def _loss(self, out, ys, lengths, loss_mask, c0: int, c1: int, h: int, chunk: int):
-        """Masked mean of the per-element losses over the chunk -> (loss Tensor, count, valid mask)."""
+        """Masked mean of the per-element losses over the chunk -> (loss Tensor, count, valid mask).
+
+        Targets at steps that carry no loss (past a row's length, or weight 0 in ``loss_mask``) are
+        replaced by 0 *before* ``loss_fn`` sees them, as padded inputs never reach the model's
+        arithmetic: a NaN used as padding would otherwise give ``NaN * 0 = NaN`` in the loss and in
+        every gradient. Per-element losses at those steps are then dropped with ``where`` rather than
+        multiplied by 0, so a non-finite output there cannot reach the loss's value either.
+        """
         n, N = c1 - c0, out.shape[1]
-        target = Tensor(ys) if ys.dtype.kind == "f" else ys
-        per = self.loss_fn(out, target)
         weights = np.ones((n, N))
         if lengths is not None:
             weights *= (np.arange(c0, c1)[:, None] < lengths[None, :])
         if loss_mask is not None:
             weights *= loss_mask[c0 - h:c1 - h]
+        valid = weights > 0
+        ys = _blank(ys, ~valid)
+        target = Tensor(ys) if ys.dtype.kind == "f" else ys
+        per = self.loss_fn(out, target)
+        count = float(weights.sum())
         if per.ndim == 0:
-            count = float(weights.sum())
             if self.check_finite and not np.isfinite(per.item()):
-                self._raise_nonfinite_output(out, weights, c0, c1, h, chunk, per.item())
+                self._raise_nonfinite_output(out, ys, weights, c0, c1, h, chunk, per.item())
             return per, count, weights
         if per.shape != (n, N):
             raise ValueError(f"TBPTT: loss_fn must return a scalar or per-element losses of shape (n, N) = "
                              f"{(n, N)} for a chunk of n steps, got {per.shape}")
-        count = float(weights.sum())
         if self.check_finite:
-            where = first_nonfinite_step(per.numpy(), weights > 0)
+            where = first_nonfinite_step(per.numpy(), valid)
             if where is not None:
-                t, row = where
-                self._raise_nonfinite_output(out, weights, c0, c1, h, chunk, None, (t, row))
+                self._raise_nonfinite_output(out, ys, weights, c0, c1, h, chunk, None, where)
         if count == 0:
             return per.sum() * 0, 0.0, weights
+        if not valid.all():
+            per = _where(valid, per, 0.0)
         mask = Tensor(weights.astype(per.dtype))
         return (per * mask).sum() / count, count, weights
 
-    def _raise_nonfinite_output(self, out, weights, c0, c1, h, chunk, value, where=None):
-        """Name the first step whose output (or, failing that, loss) is NaN/Inf."""
-        at = first_nonfinite_step(out.numpy(), weights > 0)
-        what = "the model's output" if at is not None else "the loss"
-        t, row = at if at is not None else (where if where is not None else (None, None))
+    def _raise_nonfinite_output(self, out, ys, weights, c0, c1, h, chunk, value, where=None):
+        """Name the first step whose output, target or (failing both) loss is NaN/Inf."""
+        valid = weights > 0
+        at = first_nonfinite_step(out.numpy(), valid)
+        what, tensor = "the model's output is", "output"
+        if at is None and ys.dtype.kind in "fc":
+            at = first_nonfinite_step(ys, valid)
+            what, tensor = "the target is", "target"
+        if at is None:
+            at, what, tensor = where, "the loss is", "loss"
+        t, row = at if at is not None else (None, None)
         step = None if t is None else c0 - h + t
         place = f"at step {step} (row {row})" if step is not None else "(no single step: the loss itself)"
         raise NonFiniteError(
             f"TBPTT: non-finite loss{'' if value is None else f' ({value})'} {place} in chunk {chunk} "
-            f"(steps {c0 - h}-{c1 - h - 1}): {what} is NaN or Inf there; training stopped before the "
-            "optimizer step, parameters unchanged", tensor="output" if at is not None else "loss",
-            step=step, chunk=chunk)
+            f"(steps {c0 - h}-{c1 - h - 1}): {what} NaN or Inf there; training stopped before the "
+            "optimizer step, parameters unchanged", tensor=tensor, step=step, chunk=chunk)
 
 
 # ------------------------------------------------------------------- helpers
@@ -394,6 +427,21 @@ def _tree_map(tree, fn, leaf=Tensor):
     return tree
 
 
+def _blank(ys: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``ys`` (n, N, ...) with 0 at the (n, N) positions ``where`` (a copy; ``ys`` itself if none)."""
+    if not where.any():
+        return ys
+    ys = ys.copy()
+    ys[where] = 0
+    return ys
+
+
+def _where(cond: np.ndarray, x: Tensor, other: float) -> Tensor:
+    from ..autograd.ops import where
+
+    return where(cond, x, other)
+
+
 def _detach(state):
     return _tree_map(state, lambda t: t.detach())
 
@@ -409,9 +457,7 @@ def _grad_array(p) -> np.ndarray:
 
 
 def _global_norm(grads: list[np.ndarray], norm_type: float) -> float:
-    if not grads:
-        return 0.0
-    if math.isinf(norm_type):
-        return float(max(np.abs(g).max() for g in grads if g.size))
-    total = sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type)) for g in grads)
-    return total ** (1.0 / norm_type)
+    """The global norm as ``clip_grad_norm_`` computes it (no overflow: [3e38, 3e38] gives 4.2e38, not inf)."""
+    scale, ratio = _total_norm(grads, float(norm_type))
+    with np.errstate(over="ignore"):
+        return float(np.float64(scale) * ratio)

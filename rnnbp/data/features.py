@@ -53,7 +53,8 @@ _EPS = 1e-5  # floor of a standard deviation, so silent or constant features do 
 
 
 class AudioFileError(OSError):
-    """An audio file cannot be read: missing, truncated, corrupt or empty. The message names it."""
+    """An audio file cannot be used: missing, truncated, corrupt, empty, or with samples so large
+    (finite, but far beyond [-1, 1]) that its features are not finite. The message names it."""
 
 
 # ----------------------------------------------------------------- config
@@ -211,7 +212,8 @@ def read_audio(path: str | os.PathLike, sr: int = 8000) -> np.ndarray:
     if y.size == 0:
         raise AudioFileError(f"audio file {path} holds no samples")
     if not np.all(np.isfinite(y)):
-        raise AudioFileError(f"audio file {path} holds NaN or infinite samples")
+        raise AudioFileError(f"audio file {path} holds NaN or infinite samples (or samples beyond float32's "
+                             "range, about 3.4e38; audio is expected within [-1, 1])")
     if file_sr != sr:
         import librosa
 
@@ -220,9 +222,18 @@ def read_audio(path: str | os.PathLike, sr: int = 8000) -> np.ndarray:
 
 
 def _raw_features(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """Features of one signal before per-utterance normalisation: (T, F) float32."""
+    """Features of one signal before per-utterance normalisation: (T, F) float32.
+
+    Not checked: absurd samples (1e18 and up) overflow the float32 power spectrum and give NaN;
+    callers check with :func:`_nonfinite_features`.
+    """
     import librosa  # lazy: librosa takes about a second to import
 
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, not as a warning
+        return _librosa_features(librosa, y, config)
+
+
+def _librosa_features(librosa, y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     mel = librosa.feature.melspectrogram(y=y, sr=config.sr, n_fft=config.n_fft, hop_length=config.hop_length,
                                          n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax, power=2.0)
     static = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=config.top_db)  # (n_mels, T)
@@ -244,13 +255,32 @@ def compute_features(y: np.ndarray, config: FeatureConfig | None = None) -> np.n
 
     Returns:
         np.ndarray [shape=(T, config.n_features), dtype=float32], T = 1 + n // hop_length.
+
+    Raises:
+        ValueError: ``y`` is not (n,), holds NaN or Inf, or is so large (1e18 and up) that the
+            features are not finite.
     """
     config = FeatureConfig() if config is None else config
     y = np.asarray(y)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"compute_features: expected mono samples of shape (n,), n > 0, got shape {y.shape}")
-    raw = _raw_features(y.astype(np.float32, copy=False), config)
+    y = y.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("compute_features: the samples hold NaN or Inf (or values beyond float32's range)")
+    raw = _raw_features(y, config)
+    problem = _nonfinite_features(raw, y)
+    if problem:
+        raise ValueError(f"compute_features: {problem}")
     return _normalize_utterances(raw, np.array([0, len(raw)]), config.utterance_norm)
+
+
+def _nonfinite_features(raw: np.ndarray, y: np.ndarray) -> str | None:
+    """Why the features ``raw`` (T, F) of samples ``y`` are unusable, or None when all are finite."""
+    if np.all(np.isfinite(raw)):
+        return None
+    peak = float(np.max(np.abs(y)))
+    return (f"its features hold NaN or Inf: the samples reach {peak:.3g} in absolute value, where audio "
+            "lies within [-1, 1] (a float file written unscaled, or corrupt data)")
 
 
 def file_features(path: str | os.PathLike, config: FeatureConfig | None = None) -> np.ndarray:
@@ -260,15 +290,22 @@ def file_features(path: str | os.PathLike, config: FeatureConfig | None = None) 
         np.ndarray [shape=(T, config.n_features), dtype=float32].
 
     Raises:
-        AudioFileError: the file cannot be read; names it.
+        AudioFileError: the file cannot be read, or its samples are so large that the features
+            are not finite; names it.
     """
     config = FeatureConfig() if config is None else config
-    return compute_features(read_audio(path, config.sr), config)
+    raw = _extract_raw(os.fspath(path), config)
+    return _normalize_utterances(raw, np.array([0, len(raw)]), config.utterance_norm)
 
 
 def _extract_raw(path: str, config: FeatureConfig) -> np.ndarray:
-    """One file's features before per-utterance normalisation; a joblib task."""
-    return _raw_features(read_audio(path, config.sr), config)
+    """One file's features before per-utterance normalisation, checked finite; a joblib task."""
+    y = read_audio(path, config.sr)
+    raw = _raw_features(y, config)
+    problem = _nonfinite_features(raw, y)
+    if problem:
+        raise AudioFileError(f"audio file {path}: {problem}")
+    return raw
 
 
 # ------------------------------------------------------------------ cache
@@ -317,6 +354,8 @@ def _load_cache(path: Path, n: int, config: FeatureConfig) -> Features | None:
         if key != path.stem.removeprefix("features-") or len(feats) != n or feats.n_features != config.n_features \
                 or frames.dtype != np.float32:
             raise ValueError("its contents do not match its name")
+        if not np.all(np.isfinite(frames)):  # written before features were checked: rebuilding names the file
+            raise ValueError("it holds NaN or Inf features")
         return feats
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         warnings.warn(f"extract_features: ignoring the unreadable cache file {path} ({exc}); rebuilding it",
@@ -376,7 +415,8 @@ def extract_features(paths: Iterable[str | os.PathLike], config: FeatureConfig |
         Features: utterance i of shape (T_i, config.n_features), float32.
 
     Raises:
-        AudioFileError: a file is missing, truncated or corrupt; names it.
+        AudioFileError: a file is missing, truncated or corrupt, or its samples are so large that
+            its features are not finite; names it.
     """
     config = FeatureConfig() if config is None else config
     if not isinstance(config, FeatureConfig):

@@ -6,6 +6,8 @@ atomically) is a dict::
     format, version   "rnnbp-trainer", 1
     model             model.state_dict()
     optimizer         optimizer.state_dict()
+    optimizer_class   the optimizer's class name ("Adam"); a resume into another class is refused
+                      (absent from checkpoints written before it was recorded: those load unchecked)
     scheduler         scheduler.state_dict(), or None
     stateful          {name: obj.state_dict()}  ({"bit_generator": state} for a np.random.Generator)
     rng               rnnbp's default generator: default_generator().bit_generator.state (PCG64's
@@ -23,14 +25,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import random as _random
+from ..bptt.optimizer_record import optimizer_mismatch
 
 FORMAT = "rnnbp-trainer"
 VERSION = 1
 LAST, BEST = "last.npz", "best.npz"
 
 
-def check_fits(state, seed: int, has_scheduler: bool, stateful_names) -> None:
-    """Raise ValueError listing every way ``state`` does not fit a Trainer with these settings."""
+def check_fits(state, seed: int, has_scheduler: bool, stateful_names, optimizer=None) -> None:
+    """Raise ValueError listing every way ``state`` does not fit a Trainer with these settings.
+
+    ``optimizer``: the Trainer's optimizer, checked against the class the checkpoint recorded.
+    """
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         keys = sorted(state)[:10] if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"Trainer.load_state_dict: not a Trainer checkpoint (no format {FORMAT!r}; got {keys})")
@@ -38,6 +44,9 @@ def check_fits(state, seed: int, has_scheduler: bool, stateful_names) -> None:
         raise ValueError(f"Trainer.load_state_dict: checkpoint version {state.get('version')!r}; this rnnbp "
                          f"reads versions up to {VERSION} (upgrade rnnbp)")
     problems = []
+    mismatch = optimizer_mismatch(state.get("optimizer_class"), optimizer) if optimizer is not None else None
+    if mismatch:
+        problems.append(mismatch)
     saved_seed = int(state["loop"]["seed"])
     if saved_seed != seed:
         problems.append(f"it was written with seed={saved_seed}, this Trainer has seed={seed} "

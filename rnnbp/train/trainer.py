@@ -22,6 +22,7 @@ import numpy as np
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..bptt.checks import NonFiniteError
+from ..bptt.optimizer_record import optimizer_class
 from ..io import load, save
 from ..optim.lr_scheduler import ReduceLROnPlateau
 from .checkpoint import (
@@ -67,7 +68,9 @@ class Trainer:
       position (epoch, batches done in it, the epoch's running metric sums), the early-stopping state
       and the history. Batches are regenerated from ``(seed, epoch)`` and the ones already done are
       skipped, so a run stopped anywhere at a batch boundary and resumed with ``fit(epochs,
-      resume=True)`` gives the same losses and weights, bit for bit, as a run never stopped;
+      resume=True)`` gives the same losses and weights, bit for bit, as a run never stopped. A
+      checkpoint that does not fit (another seed, scheduler, ``stateful`` names or optimizer class:
+      an Adam checkpoint into SGD) is refused before anything is loaded, naming each difference;
     * **Ctrl-C** (SIGINT, main thread only) stops after the running batch, writes ``last.npz`` with
       the position inside the epoch, and ``fit`` returns the history; a second Ctrl-C raises
       ``KeyboardInterrupt`` at once. The previous SIGINT handler is restored when ``fit`` returns;
@@ -308,6 +311,7 @@ class Trainer:
             "format": FORMAT, "version": VERSION,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "optimizer_class": optimizer_class(self.optimizer),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "stateful": {name: state_of(obj) for name, obj in self.stateful.items()},
             "rng": rng_state(),
@@ -320,7 +324,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state from ``state_dict()`` (or ``rnnbp.load`` of a checkpoint), checking it fits first."""
-        check_fits(state, self.seed, self.scheduler is not None, self.stateful)
+        check_fits(state, self.seed, self.scheduler is not None, self.stateful, optimizer=self.optimizer)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:

@@ -59,7 +59,7 @@ def test_checkpoint_contents(tmp_path, mlp):
     trainer.fit(3)
     saved = rnnbp.load(tmp_path / "last.npz")
     assert set(saved) == {"format", "version", "model", "optimizer", "scheduler", "stateful", "rng", "loop",
-                          "monitor", "history"}
+                          "monitor", "history", "optimizer_class"}
     assert saved["format"] == "rnnbp-trainer"
     assert saved["rng"] == rnnbp.autograd.random.default_generator().bit_generator.state
     assert saved["rng"]["state"]["state"] > 2 ** 64  # a 128-bit int, kept exact
