@@ -49,6 +49,7 @@ from ..autograd.tensor import Tensor
 from ..nn.module import Module
 from ..nn.probe import record_state_grads
 from ..nn.utils.clip_grad import _total_norm, clip_grad_norm_, clip_grad_value_
+from ..validation import check_int, check_number
 from .checks import NonFiniteError, first_nonfinite_step, nonfinite_arrays
 from .optimizer_record import optimizer_class, optimizer_mismatch
 
@@ -135,16 +136,23 @@ class TBPTT:
                  on_update: Callable | None = None):
         if k1 is None and k2 is not None:
             raise ValueError("TBPTT: give k1 (and optionally k2 >= k1), or neither for full BPTT")
-        for name, k in (("k1", k1), ("k2", k2)):
-            if k is not None and (not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0):
-                raise ValueError(f"TBPTT: {name} must be a positive integer, got {k!r}")
+        k1 = check_int("TBPTT", "k1", k1, allow_none=True)
+        k2 = check_int("TBPTT", "k2", k2, allow_none=True)
         k2 = k1 if k2 is None else k2
         if k1 is not None and k2 < k1:
             raise ValueError(f"TBPTT: k2 must be >= k1 (backpropagate through at least the steps that "
                              f"carry the loss), got k1={k1}, k2={k2}")
-        for name, v in (("clip_norm", clip_norm), ("clip_value", clip_value)):
-            if v is not None and not (v > 0 and math.isfinite(v)):
-                raise ValueError(f"TBPTT: {name} must be a positive number, got {v!r}")
+        clip_norm = check_number("TBPTT", "clip_norm", clip_norm, 0.0, low_open=True, allow_none=True)
+        clip_value = check_number("TBPTT", "clip_value", clip_value, 0.0, low_open=True, allow_none=True)
+        norm_type = check_number("TBPTT", "norm_type", norm_type, finite=False)
+        if not callable(loss_fn):
+            raise TypeError(f"TBPTT: loss_fn must be callable (output, target) -> loss, got {type(loss_fn).__name__}")
+        if on_update is not None and not callable(on_update):
+            raise TypeError(f"TBPTT: on_update must be callable or None, got {type(on_update).__name__}")
+        if not (callable(model) and callable(getattr(model, "named_parameters", None))
+                and callable(getattr(model, "zero_grad", None))):
+            raise TypeError(f"TBPTT: model must be an nn.Module called as model(x, hx) -> (output, hx') (the engine "
+                            f"clears and checks its parameters' gradients), got {type(model).__name__}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.k1, self.k2 = k1, k2
         self.clip_norm, self.clip_value, self.norm_type = clip_norm, clip_value, norm_type

@@ -3,7 +3,22 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import operator
+
 from .module import Module
+
+
+def _check_index(container: Module, index) -> int:
+    """``index`` as an int in range for ``container``, or an IndexError/TypeError naming the container."""
+    name = type(container).__name__
+    try:
+        i = operator.index(index)
+    except TypeError:
+        raise TypeError(f"{name}: indices must be integers or slices, got {type(index).__name__}") from None
+    n = len(container)
+    if not -n <= i < n:
+        raise IndexError(f"{name}: index {i} is out of range for {n} modules")
+    return i
 
 
 class Sequential(Module):
@@ -35,7 +50,7 @@ class Sequential(Module):
         items = list(self._modules.items())
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))
-        return items[index][1]
+        return items[_check_index(self, index)][1]
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -75,7 +90,7 @@ class ModuleList(Module):
         modules = list(self._modules.values())
         if isinstance(index, slice):
             return ModuleList(modules[index])
-        return modules[index]
+        return modules[_check_index(self, index)]
 
     def __setitem__(self, index: int, module: Module) -> None:
         modules = list(self._modules.values())

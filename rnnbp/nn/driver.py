@@ -89,6 +89,9 @@ class StackedRecurrence(Module):
             states = (hx,)
         out = []
         for label, s, shape in zip(labels, states, shapes):
+            if s is None:
+                raise TypeError(f"{name}: {label} is None; give a tensor of shape {shape}, or hx=None for "
+                                "zero initial states")
             s = s if isinstance(s, Tensor) else Tensor(s)
             if s.shape != shape:
                 raise ValueError(f"{name}: expected {label} of shape {shape}, got {s.shape}")

@@ -9,11 +9,16 @@ import numpy as np
 from ..autograd import random as _random
 from ..autograd.ops import dropout
 from ..autograd.tensor import Tensor
+from ..validation import ArgumentTypeError
 from .module import Module
 
 
 def _check_p(owner: str, p) -> float:
-    if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
+    """``p`` as given, or an error: a type error for a non-number, torch's words for one out of [0, 1]."""
+    if not isinstance(p, numbers.Real) or isinstance(p, bool):
+        raise ArgumentTypeError(f"{owner}: p (the dropout probability) must be a number in [0, 1], "
+                                f"got {type(p).__name__} {p!r}")
+    if not 0.0 <= p <= 1.0:
         raise ValueError(f"{owner}: dropout probability has to be between 0 and 1, but got {p!r}")
     return p
 

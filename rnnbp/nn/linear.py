@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from ..autograd.tensor import DEFAULT_DTYPE
+from ..validation import check_int
 from . import functional as F
 from . import init
 from .module import Module
@@ -27,10 +28,9 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, generator=None):
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"Linear: {name} must be a positive integer, got {value!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        in_features = check_int("Linear", "in_features", in_features)
+        out_features = check_int("Linear", "out_features", out_features)
+        self.in_features, self.out_features = in_features, out_features
         dtype = np.dtype(dtype or DEFAULT_DTYPE)
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         if bias:

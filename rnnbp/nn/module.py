@@ -8,6 +8,7 @@ weights move between rnnbp and PyTorch with ``{k: torch.from_numpy(v)}``.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 from typing import Iterator
 
 import numpy as np
@@ -259,6 +260,10 @@ class Module:
         nothing: every key, shape and cast is checked before the first value is written, so a
         refused state dict leaves the module as it was.
         """
+        if not isinstance(state_dict, Mapping):
+            hint = (" (to copy a whole model, pass other.state_dict())" if isinstance(state_dict, Module) else "")
+            raise TypeError(f"{type(self).__name__}.load_state_dict: expected a dict mapping parameter and buffer "
+                            f"names to arrays (a state_dict()), got {type(state_dict).__name__}{hint}")
         targets = {}
         for mod_name, module in self.named_modules():
             head = f"{mod_name}." if mod_name else ""

@@ -194,6 +194,10 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         self._check_input_dim(x)
+        dtype = np.dtype(getattr(x, "dtype", None) or np.asarray(x).dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}: expected a floating-point input, got {dtype} of shape "
+                            f"{tuple(x.shape)}; cast it with .float()")
         if self.training:
             _values_per_channel(x, type(self).__name__)  # before counting the batch
         factor = 0.0 if self.momentum is None else self.momentum

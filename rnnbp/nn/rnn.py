@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 from ..autograd.tensor import DEFAULT_DTYPE
+from ..validation import check_int, check_probability
 from . import init
 from .driver import StackedRecurrence
 from .kernels import backends
@@ -69,13 +70,11 @@ class RNNBase(StackedRecurrence):
                  proj_size: int = 0, fused: bool = True, backend: str = "auto", dtype=None, generator=None):
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
-        if not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
-            raise ValueError(f"{name}: dropout should be a number in [0, 1], got {dropout!r}")
-        if not isinstance(proj_size, (int, np.integer)) or isinstance(proj_size, bool) or proj_size < 0:
-            raise ValueError(f"{name}: proj_size should be a non-negative integer, got {proj_size!r}")
+        input_size = check_int(name, "input_size", input_size)
+        hidden_size = check_int(name, "hidden_size", hidden_size)
+        num_layers = check_int(name, "num_layers", num_layers)
+        dropout = check_probability(name, "dropout", dropout)
+        proj_size = check_int(name, "proj_size", proj_size, minimum=0)
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"{name}: dropout={dropout} has no effect with num_layers=1 (dropout acts between "
                           "recurrent layers)", UserWarning, stacklevel=2)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..autograd import creation
 from ..autograd.tensor import DEFAULT_DTYPE
+from ..validation import check_int
 from . import functional as F
 from . import init
 from .module import Module
@@ -91,9 +92,8 @@ class _CellBase(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None, generator=None):
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
+        input_size = check_int(name, "input_size", input_size)
+        hidden_size = check_int(name, "hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
         self.state_size = self.hidden_size
         add_cell_parameters(self, self.gates * hidden_size, hidden_size, bias, dtype)

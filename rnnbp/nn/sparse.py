@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.tensor import DEFAULT_DTYPE
+from ..validation import check_int
 from . import functional as F
 from . import init
 from .module import Module
@@ -24,14 +25,11 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype=None, generator=None):
         super().__init__()
-        if num_embeddings <= 0 or embedding_dim <= 0:
-            raise ValueError(
-                f"Embedding: num_embeddings and embedding_dim must be positive, got {num_embeddings}, {embedding_dim}"
-            )
+        num_embeddings = check_int("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = check_int("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings {num_embeddings}")
-            padding_idx %= num_embeddings
+            padding_idx = check_int("Embedding", "padding_idx", padding_idx, minimum=-num_embeddings,
+                                    maximum=num_embeddings - 1) % num_embeddings
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dtype=np.dtype(dtype or DEFAULT_DTYPE)))
         init.normal_(self.weight, generator=generator)

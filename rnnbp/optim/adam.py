@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _lerp, check_betas, check_cpu_flags
+from .optimizer import Optimizer, _check_nonnegative, _lerp, betas_tuple, check_betas, check_cpu_flags
 
 
 def adam_update(
@@ -107,7 +107,7 @@ class Adam(Optimizer):
                  maximize: bool = False, decoupled_weight_decay: bool = False, foreach=None,
                  capturable: bool = False, differentiable: bool = False, fused=None):
         check_cpu_flags(type(self).__name__, capturable, differentiable)
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+        defaults = dict(lr=lr, betas=betas_tuple(type(self).__name__, betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 

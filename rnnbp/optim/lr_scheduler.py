@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import types
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, Callable, Iterable
 
+import numpy as np
+
 from ..autograd.tensor import Tensor
+from ..validation import ArgumentTypeError, check_int, check_number
 from .optimizer import Optimizer
 
 
@@ -28,9 +33,36 @@ def _check_optimizer(name: str, optimizer) -> None:
         raise TypeError(f"{name}: expected an rnnbp.optim.Optimizer, got {type(optimizer).__name__}")
 
 
-def _check_positive_int(name: str, arg: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
+def _as_float(value):
+    """A number, or a Tensor/array holding one, as a float; None for anything else (a str, a bool)."""
+    if isinstance(value, Tensor):
+        value = value._data
+    if isinstance(value, np.ndarray):
+        if value.size != 1 or value.dtype.kind not in "iuf":
+            return None
+        value = value.reshape(()).item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
+        return None
+    return float(value)
+
+
+def _metric_value(metrics) -> float:
+    """``ReduceLROnPlateau.step``'s metric as a float, or an error saying what came instead."""
+    value = _as_float(metrics)
+    if value is None:
+        shape = getattr(metrics, "shape", None)
+        got = (f"a {type(metrics).__name__} of shape {tuple(shape)}" if shape is not None and len(shape)
+               else f"{type(metrics).__name__} {metrics!r:.60}")
+        raise ArgumentTypeError(
+            f"ReduceLROnPlateau.step: metrics must be one number, the monitored value (e.g. the validation "
+            f"loss as loss.item()), got {got}")
+    return value
+
+
+# torch's schedulers keep one attribute that rnnbp's do not; a state dict made by torch may hold it.
+_TORCH_ONLY_KEYS = frozenset({"_get_lr_called_within_step"})
+# The key under which ``state_dict`` records the scheduler class, so that one is not loaded into another.
+_CLASS_KEY = "_scheduler_class"
 
 
 class LRScheduler:
@@ -83,59 +115,116 @@ class LRScheduler:
     def step(self) -> None:
         """Advance one epoch and set every group's lr. Call after ``optimizer.step()``."""
         self._step_count += 1
-        self._update_lr()
+        try:
+            self._update_lr()
+        except Exception:
+            self._step_count -= 1
+            raise
 
     def _update_lr(self, epoch: int | None = None) -> None:
-        if epoch is None:
-            self.last_epoch += 1
-            values = self.get_lr()
-        else:  # jump to ``epoch``: closed form where there is one (SequentialLR uses this)
-            self.last_epoch = epoch
-            closed_form = getattr(self, "_get_closed_form_lr", None)
-            values = closed_form() if closed_form is not None else self.get_lr()
+        """Advance ``last_epoch`` (or jump to ``epoch``) and set the new lrs; on an error nothing changes."""
+        previous = self.last_epoch
+        try:
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:  # jump to ``epoch``: closed form where there is one (SequentialLR uses this)
+                self.last_epoch = epoch
+                closed_form = getattr(self, "_get_closed_form_lr", None)
+                values = closed_form() if closed_form is not None else self.get_lr()
+            self._check_lrs(values)
+        except Exception:
+            self.last_epoch = previous
+            raise
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
+    def _check_lrs(self, values) -> None:
+        """Refuse a NaN, infinite or negative lr (torch sets it, and the optimizer then diverges or ascends)."""
+        for i, lr in enumerate(values):
+            value = _as_float(lr)
+            if value is None or not (math.isfinite(value) and value >= 0):
+                raise ValueError(
+                    f"{type(self).__name__}: the learning rate of param group {i} at epoch {self.last_epoch} "
+                    f"would be {lr!r}; a learning rate must be a finite number >= 0 (check the scheduler's "
+                    "arguments)")
+
     def _current_lrs(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
 
+    def _scheduler_class(self) -> str:
+        """The name of the rnnbp scheduler this is (a user subclass of StepLR is a StepLR)."""
+        for cls in type(self).__mro__:
+            if cls.__module__ == __name__:
+                return cls.__name__
+        return type(self).__name__
+
     def state_dict(self) -> dict[str, Any]:
-        """Every attribute but the optimizer, as torch's ``state_dict`` (copies, not references)."""
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
+        """Every attribute but the optimizer, as torch's ``state_dict`` (copies, not references),
+        and the scheduler's class name under ``"_scheduler_class"``."""
+        state = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
+        state[_CLASS_KEY] = self._scheduler_class()
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore attributes saved by ``state_dict``."""
-        self.__dict__.update(copy.deepcopy(state_dict))
+        """Restore attributes saved by ``state_dict``; refuses the state of another scheduler class."""
+        self._check_state_dict(state_dict)
+        self._restore(state_dict)
+
+    def _restore(self, state_dict: dict[str, Any]) -> None:
+        state = {k: v for k, v in state_dict.items() if k != _CLASS_KEY and k not in _TORCH_ONLY_KEYS}
+        self.__dict__.update(copy.deepcopy(state))
+
+    def _check_state_dict(self, state_dict) -> None:
+        """Raise unless ``state_dict`` was made by a scheduler of this class (by its recorded class,
+        or, for a state dict made by torch or before the class was recorded, by its entries)."""
+        mine = self._scheduler_class()
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{where}: expected a dict made by {mine}.state_dict(), got {type(state_dict).__name__}")
+        saved = state_dict.get(_CLASS_KEY)
+        if saved is not None and saved != mine:
+            raise ValueError(f"{where}: this state dict was saved from a {saved}, not a {mine}; load it into "
+                             f"a {saved}, or build a fresh {mine}")
+        expected = set(self.state_dict()) - {_CLASS_KEY}
+        given = set(state_dict) - {_CLASS_KEY} - _TORCH_ONLY_KEYS
+        if given != expected:
+            raise ValueError(
+                f"{where}: this state dict is not a {mine}'s: it has entries {sorted(map(str, given - expected))} "
+                f"a {mine} does not and lacks {sorted(expected - given)} (saved from another scheduler?)")
 
 
-class LambdaLR(LRScheduler):
-    """lr = base_lr * lr_lambda(epoch).
-
-    Args:
-        optimizer : Optimizer.
-        lr_lambda : callable int -> float, or a list of them, one per param group.
-        last_epoch : int (default -1).
-    """
+class _LambdaScheduler(LRScheduler):
+    """What LambdaLR and MultiplicativeLR share: one callable per param group, each factor checked."""
 
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | list, last_epoch: int = -1):
-        _check_optimizer("LambdaLR", optimizer)
+        name = type(self).__name__
+        _check_optimizer(name, optimizer)
         self.optimizer = optimizer
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != len(optimizer.param_groups):
                 raise ValueError(
-                    f"LambdaLR: expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
+                    f"{name}: expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
                 )
             self.lr_lambdas = list(lr_lambda)
         else:
             self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
         for i, fn in enumerate(self.lr_lambdas):
             if not callable(fn):
-                raise TypeError(f"LambdaLR: lr_lambda[{i}] must be callable, got {type(fn).__name__}")
+                raise TypeError(f"{name}: lr_lambda[{i}] must be callable, got {type(fn).__name__}")
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+    def _factor(self, i: int, of: str) -> float:
+        """``lr_lambdas[i](last_epoch)``, refused unless a finite number >= 0 (torch would set the
+        negative or NaN lr it gives, and the optimizer would then ascend or fill with NaN)."""
+        value = self.lr_lambdas[i](self.last_epoch)
+        factor = _as_float(value)
+        if factor is None or not (math.isfinite(factor) and factor >= 0):
+            raise ValueError(
+                f"{type(self).__name__}: lr_lambda returned {value!r} at epoch {self.last_epoch} (param group {i}); "
+                f"it must return a finite number >= 0, the factor that multiplies {of}")
+        return factor
 
     def state_dict(self):
         """As the base, but the lambdas are saved only when they are callable objects (their
@@ -144,15 +233,47 @@ class LambdaLR(LRScheduler):
         state["lr_lambdas"] = [
             None if isinstance(fn, types.FunctionType) else copy.deepcopy(fn.__dict__) for fn in self.lr_lambdas
         ]
+        state[_CLASS_KEY] = self._scheduler_class()
         return state
 
     def load_state_dict(self, state_dict):
+        self._check_state_dict(state_dict)
         state_dict = dict(state_dict)
         lr_lambdas = state_dict.pop("lr_lambdas")
-        super().load_state_dict(state_dict)
+        self._restore(state_dict)
         for fn, saved in zip(self.lr_lambdas, lr_lambdas):
             if saved is not None:
                 fn.__dict__.update(saved)
+
+
+class LambdaLR(_LambdaScheduler):
+    """lr = base_lr * lr_lambda(epoch).
+
+    Args:
+        optimizer : Optimizer.
+        lr_lambda : callable int -> float >= 0, or a list of them, one per param group. A factor
+            that is negative, NaN, infinite or not a number raises ValueError naming the epoch.
+        last_epoch : int (default -1).
+    """
+
+    def get_lr(self):
+        return [base_lr * self._factor(i, f"the base lr {base_lr}") for i, base_lr in enumerate(self.base_lrs)]
+
+
+class MultiplicativeLR(_LambdaScheduler):
+    """lr = lr * lr_lambda(epoch) at every step after construction (the factors compound).
+
+    Args:
+        optimizer : Optimizer.
+        lr_lambda : callable int -> float >= 0, or a list of them, one per param group. A factor
+            that is negative, NaN, infinite or not a number raises ValueError naming the epoch.
+        last_epoch : int (default -1).
+    """
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._current_lrs()
+        return [lr * self._factor(i, f"the current lr {lr}") for i, lr in enumerate(self._current_lrs())]
 
 
 class StepLR(LRScheduler):
@@ -163,9 +284,8 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        _check_positive_int("StepLR", "step_size", step_size)
-        self.step_size = step_size
-        self.gamma = gamma
+        self.step_size = check_int("StepLR", "step_size", step_size)
+        self.gamma = check_number(type(self).__name__, "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -187,7 +307,7 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1, last_epoch: int = -1):
         self.milestones = Counter(milestones)
-        self.gamma = gamma
+        self.gamma = check_number(type(self).__name__, "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -213,7 +333,7 @@ class ExponentialLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
-        self.gamma = gamma
+        self.gamma = check_number(type(self).__name__, "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -238,16 +358,17 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
                  total_iters: int = 5, last_epoch: int = -1):
+        start_factor = check_number("LinearLR", "start_factor", start_factor)
+        end_factor = check_number("LinearLR", "end_factor", end_factor)
         if start_factor > 1.0 or start_factor <= 0:
             raise ValueError(
                 f"LinearLR: start_factor expected to be greater than 0 and less or equal to 1, got {start_factor}"
             )
         if end_factor > 1.0 or end_factor < 0:
             raise ValueError(f"LinearLR: end_factor expected to be between 0 and 1, got {end_factor}")
-        _check_positive_int("LinearLR", "total_iters", total_iters)
         self.start_factor = start_factor
         self.end_factor = end_factor
-        self.total_iters = total_iters
+        self.total_iters = check_int("LinearLR", "total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -278,9 +399,8 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        _check_positive_int("CosineAnnealingLR", "T_max", T_max)
-        self.T_max = T_max
-        self.eta_min = eta_min
+        self.T_max = check_int("CosineAnnealingLR", "T_max", T_max)
+        self.eta_min = check_number(type(self).__name__, "eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -325,7 +445,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_0 = T_0
         self.T_i = T_0
         self.T_mult = T_mult
-        self.eta_min = eta_min
+        self.eta_min = check_number(type(self).__name__, "eta_min", eta_min)
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
@@ -358,7 +478,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_i = self.T_0
                 self.T_cur = epoch
         self.last_epoch = math.floor(epoch)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        values = self.get_lr()
+        self._check_lrs(values)
+        for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = self._current_lrs()
 
@@ -440,12 +562,19 @@ class SequentialLR(LRScheduler):
     def state_dict(self):
         state = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
         state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        state[_CLASS_KEY] = self._scheduler_class()
         return state
 
     def load_state_dict(self, state_dict):
+        self._check_state_dict(state_dict)
         state_dict = dict(state_dict)
         schedulers = state_dict.pop("_schedulers")
-        super().load_state_dict(state_dict)
+        if len(schedulers) != len(self._schedulers):
+            raise ValueError(f"SequentialLR.load_state_dict: the state dict holds {len(schedulers)} schedulers, "
+                             f"this SequentialLR {len(self._schedulers)}")
+        for s, saved in zip(self._schedulers, schedulers):  # check them all before anything is written
+            s._check_state_dict(saved)
+        self._restore(state_dict)
         for s, saved in zip(self._schedulers, schedulers):
             s.load_state_dict(saved)
 
@@ -471,12 +600,10 @@ class ReduceLROnPlateau(LRScheduler):
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
                  min_lr: float | list[float] = 0, eps: float = 1e-8):
         _check_optimizer("ReduceLROnPlateau", optimizer)
-        if factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor should be < 1.0, got {factor}")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"ReduceLROnPlateau: patience must be a non-negative integer, got {patience!r}")
-        if isinstance(cooldown, bool) or not isinstance(cooldown, int) or cooldown < 0:
-            raise ValueError(f"ReduceLROnPlateau: cooldown must be a non-negative integer, got {cooldown!r}")
+        # torch refuses only factor >= 1; a factor <= 0 would set every lr to min_lr at the first plateau.
+        factor = check_number("ReduceLROnPlateau", "factor", factor, 0.0, 1.0, low_open=True, high_open=True)
+        patience = check_int("ReduceLROnPlateau", "patience", patience, minimum=0)
+        cooldown = check_int("ReduceLROnPlateau", "cooldown", cooldown, minimum=0)
         self.factor = factor
         self.optimizer = optimizer
         if isinstance(min_lr, (list, tuple)):
@@ -526,8 +653,11 @@ class ReduceLROnPlateau(LRScheduler):
         return self.cooldown_counter > 0
 
     def step(self, metrics) -> None:  # type: ignore[override]
-        """Record this epoch's metric (a number or 0-d array/Tensor) and reduce the lr if it is time."""
-        current = float(metrics._data if isinstance(metrics, Tensor) else metrics)
+        """Record this epoch's metric (a number or 0-d array/Tensor) and reduce the lr if it is time.
+
+        A NaN metric counts as a bad epoch, as in torch.
+        """
+        current = _metric_value(metrics)
         self.last_epoch += 1
         if self._is_better(current, self.best):
             self.best = current
@@ -563,6 +693,6 @@ class ReduceLROnPlateau(LRScheduler):
 
 
 __all__ = [
-    "LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "LinearLR", "CosineAnnealingLR",
+    "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR", "LinearLR", "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts", "SequentialLR", "ReduceLROnPlateau",
 ]

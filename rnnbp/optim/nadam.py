@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _lerp, _to_python, check_betas, check_cpu_flags
+from .optimizer import Optimizer, _check_nonnegative, _lerp, _to_python, betas_tuple, check_betas, check_cpu_flags
 
 
 def nadam_momentum(step: int, beta1: float, momentum_decay: float) -> float:
@@ -117,7 +117,7 @@ class NAdam(Optimizer):
                  decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False):
         check_cpu_flags("NAdam", capturable, differentiable)
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        defaults = dict(lr=lr, betas=betas_tuple(type(self).__name__, betas), eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
                         maximize=maximize)
         super().__init__(params, defaults)

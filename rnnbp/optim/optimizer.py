@@ -7,12 +7,15 @@ from its gradient and state; the update maths itself lives in a pure function ov
 from __future__ import annotations
 
 import copy
+import inspect
+import numbers
 from typing import Any, Callable
 
 import numpy as np
 
 from ..autograd.grad_mode import enable_grad
 from ..autograd.tensor import Tensor
+from ..validation import ArgumentTypeError
 
 
 def _check_nonnegative(label: str, value) -> None:
@@ -38,6 +41,13 @@ def check_cpu_flags(owner: str, capturable: bool, differentiable: bool) -> None:
         )
 
 
+def betas_tuple(owner: str, betas) -> tuple:
+    """``betas`` as a tuple, refusing a string or a single number before it is taken apart."""
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, (tuple, list, np.ndarray)):
+        raise ArgumentTypeError(f"{owner}: betas must be a pair of numbers (beta1, beta2), got {_got(betas)}")
+    return tuple(betas)
+
+
 def check_betas(betas) -> None:
     """Raise ``ValueError`` unless ``betas`` is two numbers in [0, 1), phrased as torch.optim does."""
     if len(betas) != 2:
@@ -45,6 +55,106 @@ def check_betas(betas) -> None:
     for i, beta in enumerate(betas):
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
+
+def _is_number(value) -> bool:
+    """A real number (not a bool, not a str), or a one-element Tensor as torch accepts for ``lr``."""
+    if isinstance(value, Tensor):
+        return value.numel() == 1 and value._data.dtype.kind in "iuf"
+    return isinstance(value, (numbers.Real, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _numeric_hyperparameters(cls) -> dict[str, int | None]:
+    """The hyperparameters of ``cls`` whose constructor default is a number (-> None) or a tuple of
+    n numbers (-> n), read from its signature; ``lr`` always counts as a number."""
+    kinds: dict[str, int | None] = {"lr": None}
+    try:
+        params = inspect.signature(cls.__init__).parameters.values()
+    except (TypeError, ValueError):
+        return kinds
+    for p in params:
+        d = p.default
+        if d is inspect.Parameter.empty or isinstance(d, bool):
+            continue
+        if isinstance(d, numbers.Real):
+            kinds[p.name] = None
+        elif isinstance(d, tuple) and d and all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in d):
+            kinds[p.name] = len(d)
+    return kinds
+
+
+def _got(value) -> str:
+    return f"{type(value).__name__} {value!r:.60}"
+
+
+def check_hyperparameter_types(owner: str, cls, group: dict[str, Any]) -> None:
+    """Raise ``ArgumentTypeError`` naming ``owner`` and the entry when a numeric hyperparameter of
+    ``group`` is not a number (``SGD(lr='0.1')``, ``Adam(betas=('0.9', '0.999'))``), before the
+    range checks compare it with a number and fail with a bare ``TypeError``."""
+    for name, size in _numeric_hyperparameters(cls).items():
+        if name not in group:
+            continue
+        value = group[name]
+        if size is None:
+            if not _is_number(value):
+                raise ArgumentTypeError(f"{owner}: {name} must be a number, got {_got(value)}")
+            continue
+        if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)):
+            raise ArgumentTypeError(f"{owner}: {name} must be a tuple of {size} numbers, got {_got(value)}")
+        for i, item in enumerate(value):
+            if not _is_number(item):
+                raise ArgumentTypeError(f"{owner}: {name}[{i}] must be a number, got {_got(item)}")
+
+
+# torch.optim's implementation flags: in torch's param groups, no hyperparameter of the maths.
+_TORCH_FLAGS = frozenset({"foreach", "fused", "capturable", "differentiable"})
+
+
+def _hyperparameter_names(cls) -> frozenset[str]:
+    """The constructor arguments of ``cls`` that are hyperparameters (not ``params``, not torch's flags)."""
+    try:
+        params = inspect.signature(cls.__init__).parameters.values()
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(p.name for p in params if p.name not in ("self", "params") and p.name not in _TORCH_FLAGS
+                     and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+
+def _rnnbp_optimizers() -> list[type]:
+    """Every Optimizer subclass defined in rnnbp.optim (SGD, Adam, ...)."""
+    found, todo = [], [Optimizer]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("rnnbp.optim."):
+                found.append(sub)
+    return found
+
+
+def foreign_optimizer(optimizer: "Optimizer", saved_groups) -> str | None:
+    """Why ``saved_groups`` (a state dict's ``param_groups``) come from another optimizer class, or None.
+
+    torch loads an Adam state into SGD without a word: SGD takes Adam's lr, betas and all and
+    ignores ``exp_avg``. Here a saved group holding hyperparameters that this class does not take
+    but another rnnbp optimizer does (``betas`` in SGD, ``momentum`` in Adam) is refused, naming
+    the likely source. Keys no rnnbp optimizer takes (a user's own, ``initial_lr``) are let through.
+    """
+    classes = _rnnbp_optimizers()
+    known = frozenset().union(*(_hyperparameter_names(c) for c in classes))
+    mine = _hyperparameter_names(type(optimizer)) | set(optimizer.defaults)
+    saved_keys = {k for g in saved_groups if isinstance(g, dict) for k in g}
+    foreign = sorted(k for k in saved_keys if k in known and k not in mine)
+    if not foreign:
+        return None
+    fits = [c for c in classes if set(foreign) <= _hyperparameter_names(c)]
+    # The class whose hyperparameters the saved groups match best (most shared, fewest missing).
+    guess = max(fits, key=lambda c: (len(_hyperparameter_names(c) & saved_keys),
+                                     -len(_hyperparameter_names(c) - saved_keys)), default=None)
+    source = f"an optimizer such as {guess.__name__}" if guess is not None else "another optimizer"
+    ours = type(optimizer).__name__
+    return (f"this state dict was saved from {source}, not {ours}: its param_groups hold {foreign}, which "
+            f"{ours} does not take. Optimizer state does not carry over between classes: load it into "
+            f"{guess.__name__ if guess is not None else 'the optimizer that saved it'}, or start {ours} afresh")
 
 
 def _to_python(value):
@@ -84,6 +194,7 @@ class Optimizer:
                 "optimizer parameters need to be organized in ordered collections, but the ordering "
                 "of tensors in sets will change between runs. Please use a list instead."
             )
+        check_hyperparameter_types(type(self).__name__, type(self), defaults)
         self._check_group(defaults)
         self.defaults = defaults
         self.state: dict[Tensor, dict[str, Any]] = {}
@@ -139,6 +250,7 @@ class Optimizer:
         group["params"] = params
         for name, default in self.defaults.items():
             group.setdefault(name, default)
+        check_hyperparameter_types(type(self).__name__, type(self), group)
         self._check_group(group)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
@@ -168,6 +280,9 @@ class Optimizer:
         """
         loss = None
         if closure is not None:
+            if not callable(closure):
+                raise TypeError(f"{type(self).__name__}.step: closure must be callable (it re-evaluates the model "
+                                f"and returns the loss) or None, got {type(closure).__name__}")
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
@@ -219,10 +334,19 @@ class Optimizer:
         Arrays are copied and cast to their parameter's dtype; ``step`` becomes a Python number.
         Every mismatch (group count, group sizes, state shapes) is reported at once.
         """
+        name = type(self).__name__
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{name}.load_state_dict: expected a dict made by an optimizer's state_dict(), got "
+                            f"{type(state_dict).__name__}")
         missing = [k for k in ("state", "param_groups") if k not in state_dict]
         if missing:
-            raise ValueError(f"load_state_dict: state dict lacks the key(s) {missing}")
+            raise ValueError(f"{name}.load_state_dict: state dict lacks the key(s) {missing} (got keys "
+                             f"{sorted(map(str, state_dict))[:6]}; an optimizer's state_dict() has 'state' and "
+                             "'param_groups')")
         saved_groups = state_dict["param_groups"]
+        foreign = foreign_optimizer(self, saved_groups)
+        if foreign:
+            raise ValueError(f"{name}.load_state_dict: {foreign}")
         problems = []
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(

@@ -12,13 +12,17 @@ Each ``torch.*`` module is a thin proxy (:class:`StandInModule`) over one rnnbp 
 """
 from __future__ import annotations
 
+import dis
 import importlib
 import importlib.abc
 import importlib.util
 import sys
 import types
 
-__all__ = ["install", "uninstall", "is_installed", "NotInRnnbpError", "ModuleNotInRnnbpError", "MODULES"]
+__all__ = [
+    "install", "uninstall", "is_installed", "NotInRnnbpError", "ModuleNotInRnnbpError", "ImportNotInRnnbpError",
+    "MODULES",
+]
 
 # torch module name -> the rnnbp module that stands in for it.
 MODULES = {
@@ -82,6 +86,33 @@ class ModuleNotInRnnbpError(ModuleNotFoundError):
         super().__init__(_message(name), name=name)
 
 
+class ImportNotInRnnbpError(ImportError):
+    """``from torch.<module> import <name>`` of a name rnnbp does not have.
+
+    Python turns an AttributeError met by ``from m import x`` into a bare "cannot import name"; this
+    error reaches the program instead, naming what is missing.
+    """
+
+    def __init__(self, module: str, name: str):
+        super().__init__(_message(f"{module}.{name}"), name=module)
+
+
+_IMPORT_FROM = dis.opmap["IMPORT_FROM"]
+
+
+def _caller_is_import_from() -> bool:
+    """Whether the frame that asked for the attribute is executing ``from ... import name``.
+
+    ``__getattr__`` is then called by the IMPORT_FROM instruction itself, so the frame two above
+    this one (above ``StandInModule.__getattr__``) stands on that opcode.
+    """
+    try:
+        frame = sys._getframe(2)
+        return frame.f_code.co_code[frame.f_lasti] == _IMPORT_FROM
+    except (AttributeError, IndexError, ValueError):  # another Python: fall back to AttributeError
+        return False
+
+
 class StandInModule(types.ModuleType):
     """``torch.<name>`` as a view of one rnnbp module: attribute reads go to it, misses raise clearly."""
 
@@ -91,9 +122,9 @@ class StandInModule(types.ModuleType):
         self.__dict__["_target"] = target
 
     def __getattr__(self, attr: str):
-        if attr.startswith("__") and attr.endswith("__"):
-            raise AttributeError(attr)
         full = f"{self.__name__}.{attr}"
+        if attr.startswith("__") and attr.endswith("__"):  # torch.__version__, __file__: not rnnbp's to answer
+            raise NotInRnnbpError(full)
         if full in MODULES:  # torch.nn.modules.rnn works without an import, as torch imports them all
             return importlib.import_module(full)
         target = self.__dict__["_target"]
@@ -102,6 +133,8 @@ class StandInModule(types.ModuleType):
                 return getattr(target, attr)
             except AttributeError:
                 pass
+        if _caller_is_import_from():
+            raise ImportNotInRnnbpError(self.__name__, attr)
         raise NotInRnnbpError(full)
 
     def __dir__(self):

@@ -25,6 +25,7 @@ from ..bptt.checks import NonFiniteError
 from ..bptt.optimizer_record import optimizer_class
 from ..io import load, save
 from ..optim.lr_scheduler import ReduceLROnPlateau
+from ..validation import check_int
 from .checkpoint import (
     BEST, FORMAT, LAST, VERSION, check_fits, is_stateful, load_state, rng_state, set_rng_state, state_of,
 )
@@ -179,13 +180,12 @@ class Trainer:
                              "use scheduler_step='epoch'")
         if scheduler is not None and not callable(getattr(scheduler, "state_dict", None)):
             raise TypeError(f"Trainer: scheduler must be an lr scheduler, got {type(scheduler).__name__}")
-        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-            raise ValueError(f"Trainer: patience must be a positive integer (epochs) or None, got {patience!r}")
-        if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or
-                                             not isinstance(checkpoint_every, int) or checkpoint_every < 1):
-            raise ValueError(f"Trainer: checkpoint_every must be a positive integer or None, got {checkpoint_every!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"Trainer: seed must be a non-negative integer, got {seed!r}")
+        patience = check_int("Trainer", "patience", patience, allow_none=True)
+        checkpoint_every = check_int("Trainer", "checkpoint_every", checkpoint_every, allow_none=True)
+        seed = check_int("Trainer", "seed", seed, minimum=0)
+        if checkpoint_dir is not None and Path(checkpoint_dir).exists() and not Path(checkpoint_dir).is_dir():
+            raise ValueError(f"Trainer: checkpoint_dir {checkpoint_dir} is a file; give a folder (last.npz and "
+                             "best.npz are written into it)")
         if log is not None and not callable(log):
             raise TypeError(f"Trainer: log must be callable or None, got {type(log).__name__}")
         stateful = dict(stateful or {})
@@ -257,9 +257,7 @@ class Trainer:
             a NaN/Inf loss; KeyboardInterrupt on a second Ctrl-C or one raised inside the loop (the
             state is saved first if it is at a batch boundary).
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"Trainer.fit: epochs must be a non-negative integer, got {epochs!r}")
-        epochs = int(epochs)
+        epochs = check_int("Trainer.fit", "epochs", epochs, minimum=0)
         if resume is not False and resume is not None:
             self._resume(resume)
         if self.epoch >= epochs:
@@ -358,7 +356,11 @@ class Trainer:
         e = self.epoch + 1
         source = self.batches(e, np.random.default_rng([self.seed, e]))
         total = len(source) if hasattr(source, "__len__") else None
-        it = iter(source)
+        try:
+            it = iter(source)
+        except TypeError:
+            raise TypeError(f"Trainer: batches(epoch, generator) must return an iterable of batches (a list, a "
+                            f"generator, a DataLoader), got {type(source).__name__}") from None
         for done in range(self.position):  # a resumed epoch: skip the batches already trained on
             try:
                 next(it)
@@ -478,11 +480,7 @@ class Trainer:
         count = values.pop("count", 1.0)
         if not (count >= 0 and math.isfinite(count)):
             raise ValueError(f"Trainer: train_step's 'count' must be a finite number >= 0, got {count!r}")
-        updates = metrics.get("updates", 1)
-        if isinstance(updates, np.integer):
-            updates = int(updates)
-        if isinstance(updates, bool) or not isinstance(updates, int) or updates < 0:
-            raise ValueError(f"Trainer: train_step's 'updates' must be an int >= 0, got {updates!r}")
+        updates = check_int("Trainer", "train_step's 'updates'", metrics.get("updates", 1), minimum=0)
         loss = values["loss"]
         if self.check_finite and count > 0 and not math.isfinite(loss):
             raise NonFiniteError(

@@ -311,7 +311,7 @@ def test_evaluate_in_segments_continues_a_training_carry():
     (dict(k1=4, k2=2), "k2 must be >= k1"),
     (dict(k1=0), "k1 must be a positive integer"),
     (dict(k2=3), "give k1"),
-    (dict(k1=2, clip_norm=-1.0), "clip_norm must be a positive number"),
+    (dict(k1=2, clip_norm=-1.0), r"TBPTT: clip_norm must be in \(0, inf\), got -1.0"),
 ])
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -325,7 +325,7 @@ def test_resuming_with_last_epoch_matches_torch():
     (lambda o: lrs.LinearLR(o, start_factor=0), ValueError, "start_factor .* got 0"),
     (lambda o: lrs.LinearLR(o, end_factor=1.5), ValueError, "end_factor .* got 1.5"),
     (lambda o: lrs.LinearLR(o, total_iters=0), ValueError, "total_iters must be a positive integer, got 0"),
-    (lambda o: lrs.ReduceLROnPlateau(o, factor=1.0), ValueError, "factor should be < 1.0, got 1.0"),
+    (lambda o: lrs.ReduceLROnPlateau(o, factor=1.0), ValueError, r"ReduceLROnPlateau: factor must be in \(0, 1\), got 1.0"),
     (lambda o: lrs.ReduceLROnPlateau(o, mode="lowest"), ValueError, "mode must be 'min' or 'max', got 'lowest'"),
     (lambda o: lrs.ReduceLROnPlateau(o, threshold_mode="x"), ValueError, "threshold_mode .* got 'x'"),
     (lambda o: lrs.ReduceLROnPlateau(o, min_lr=[0.1]), ValueError, "expected 2 min_lrs, got 1"),

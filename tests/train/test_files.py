@@ -131,7 +131,7 @@ def test_count_weights_the_epoch_mean_and_empty_batches_are_skipped():
     ({"scheduler_step": "batch"}, ValueError, "scheduler_step must be 'epoch' or 'update'"),
     ({"patience": 0}, ValueError, "patience must be a positive integer"),
     ({"mode": "best"}, ValueError, "mode must be 'min' or 'max'"),
-    ({"seed": -1}, ValueError, "seed must be a non-negative integer"),
+    ({"seed": -1}, ValueError, "Trainer: seed must be an integer >= 0, got -1"),
     ({"stateful": {"x": object()}}, TypeError, "stateful must map"),
     ({"checkpoint_every": 0}, ValueError, "checkpoint_every"),
 ])
@@ -149,7 +149,7 @@ def test_bad_arguments_are_named(kwargs, error, match):
     ({"acc": 1.0}, ValueError, "must return a 'loss' entry"),
     ({"loss": 1.0, "lr": 0.1}, ValueError, r"returned \['lr'\]"),
     ({"loss": 1.0, "count": -1}, ValueError, "'count' must be a finite number >= 0"),
-    ({"loss": 1.0, "updates": 1.5}, ValueError, "'updates' must be an int"),
+    ({"loss": 1.0, "updates": 1.5}, ValueError, "Trainer: train_step's 'updates' must be an integer, got 1.5"),
     ({"loss": np.ones(2)}, TypeError, r"\['loss'\] must be a number, got an array of shape \(2,\)"),
 ])
 def test_bad_train_step_results_are_named(returned, error, match):

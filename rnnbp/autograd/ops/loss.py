@@ -184,6 +184,8 @@ class CrossEntropy(Function):
             if eps:
                 smooth = -(logp.sum(axis=1) if weight is None else logp @ weight)
                 loss = loss + (eps / n_classes) * valid * smooth
+            # An ignored row adds nothing, even when its logits are NaN or Inf (0 * NaN would be NaN).
+            loss = np.where(valid > 0, loss, dtype.type(0))
             norm = w_y.sum()
             ctx.safe, ctx.valid, ctx.w_y = safe, valid, w_y
         ctx.logp, ctx.weight, ctx.norm, ctx.eps = logp, weight, norm, eps
@@ -214,6 +216,7 @@ class CrossEntropy(Function):
             if eps:
                 w = 1 if weight is None else weight
                 gx -= (eps / n_classes) * valid[:, None] * w
+            gx[valid == 0] = 0  # ignored rows get no gradient, NaN logits or not
         if gx is not None:
             gx = _from_rows(gx * scale_rows, ctx.shape)
         return gx, gt
@@ -290,8 +293,10 @@ class NLLLoss(Function):
         dtype = x.dtype
         _, out_shape = _class_shapes("nll_loss", x.shape)
         rows = _to_rows(x)  # (M, C)
-        safe, _, w_y = _index_rows(target, weight, ignore_index, dtype)
-        loss = -w_y * rows[np.arange(rows.shape[0]), safe]
+        safe, valid, w_y = _index_rows(target, weight, ignore_index, dtype)
+        # An ignored row adds nothing, even when its log-probabilities are NaN (0 * NaN would be NaN).
+        with np.errstate(invalid="ignore"):  # 0 * inf in an ignored row; where() drops it
+            loss = np.where(valid > 0, -w_y * rows[np.arange(rows.shape[0]), safe], dtype.type(0))
         norm = w_y.sum()
         ctx.safe, ctx.w_y, ctx.norm, ctx.reduction = safe, w_y, norm, reduction
         ctx.shape, ctx.n_classes = x.shape, rows.shape[1]

@@ -67,9 +67,10 @@ class LogSumExp(Function):
             m = np.where(np.isfinite(m), m, 0)
         e = np.exp(x - m)
         s = e.sum(axis=dims, keepdims=True)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = -inf; inf / inf = nan, as in PyTorch's grad
             out = np.log(s) + m
-        ctx.softmax, ctx.in_shape, ctx.dims, ctx.keepdim = e / s, x.shape, dims, keepdim
+            ctx.softmax = e / s
+        ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
         return out if keepdim or not dims else out.squeeze(dims)
 
     @staticmethod

@@ -61,10 +61,15 @@ class Mean(Function):
         dims = normalize_dims(dim, x.ndim, "mean")
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
         ctx.count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
-        return np.asarray(x.mean(axis=dims, keepdims=keepdim))
+        if x.size and ctx.count:
+            return np.asarray(x.mean(axis=dims, keepdims=keepdim))
+        # The mean over nothing is NaN, as in PyTorch, without NumPy's "Mean of empty slice" warning.
+        return np.asarray(np.full_like(x.sum(axis=dims, keepdims=keepdim), np.nan))
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.count == 0:  # an empty input: its gradient is empty too
+            return np.zeros(ctx.in_shape, dtype=grad.dtype)
         return expand_reduced(grad / ctx.count, ctx.in_shape, ctx.dims, ctx.keepdim)
 
 

@@ -11,17 +11,34 @@ from typing import Iterable
 import numpy as np
 
 from ...autograd.tensor import Tensor
+from ...validation import ArgumentTypeError
 
 
-def _grads(parameters: Tensor | Iterable[Tensor]) -> list[np.ndarray]:
+def _grads(parameters: Tensor | Iterable[Tensor], op: str) -> list[np.ndarray]:
     """The gradient arrays of ``parameters`` (one Tensor or an iterable), skipping those that are None."""
     if isinstance(parameters, Tensor):
         parameters = [parameters]
+    try:
+        parameters = list(parameters)
+    except TypeError:
+        raise TypeError(f"{op}: parameters must be a Tensor or an iterable of Tensors (model.parameters()), "
+                        f"got {type(parameters).__name__}") from None
     grads = []
-    for p in parameters:
+    for i, p in enumerate(parameters):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{op}: parameters[{i}] is {type(p).__name__}, not a Tensor")
         if p._grad is not None:
             grads.append(p._grad)
     return grads
+
+
+def _as_number(op: str, name: str, value, what: str) -> float:
+    """``float(value)`` as torch takes it (so '2' and 'inf' pass), or an error naming the argument."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{op}: {name} must be a number{what}; got {type(value).__name__} "
+                                f"{value!r:.60}") from None
 
 
 def clip_grad_norm_(
@@ -56,11 +73,12 @@ def clip_grad_norm_(
     dtype (4.2e38 here) is it returned in float64 instead; it is inf only if a gradient is, or
     past float64's range (1.8e308), and even then the gradients are scaled right.
     """
-    norm_type = float(norm_type)
-    max_norm = float(max_norm)
+    norm_type = _as_number("clip_grad_norm_", "norm_type", norm_type, ", the p of the global p-norm: 2.0 for the Euclidean norm "
+                           "('fro' of a vector), math.inf for the largest absolute entry")
+    max_norm = _as_number("clip_grad_norm_", "max_norm", max_norm, ", the largest allowed norm")
     if not max_norm >= 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
-    grads = _grads(parameters)
+    grads = _grads(parameters, "clip_grad_norm_")
     if not grads:
         return Tensor(np.zeros((), dtype=np.float32))
     dtype = np.result_type(*grads)
@@ -133,8 +151,8 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, f
         clip_value : float >= 0.
         foreach : accepted for PyTorch's signature; NumPy has one implementation.
     """
-    clip_value = float(clip_value)
+    clip_value = _as_number("clip_grad_value_", "clip_value", clip_value, ", the largest allowed |gradient|")
     if not clip_value >= 0 or math.isnan(clip_value):
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
-    for g in _grads(parameters):
+    for g in _grads(parameters, "clip_grad_value_"):
         np.clip(g, -clip_value, clip_value, out=g)

@@ -109,6 +109,9 @@ def pack_in_order(x, lengths: np.ndarray, sorted_indices: np.ndarray | None) -> 
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, padding_value: float = 0.0,
                         total_length: int | None = None):
     """Inverse of :func:`pack_padded_sequence`: (padded (T, B, *), lengths (B,)) in the caller's order."""
+    if not isinstance(sequence, PackedSequence):
+        raise TypeError(f"pad_packed_sequence: expected a PackedSequence (from pack_padded_sequence or a "
+                        f"recurrent layer given one), got {type(sequence).__name__}")
     data, batch_sizes, sorted_indices, _ = sequence
     batch_sizes = np.asarray(batch_sizes)
     B = int(batch_sizes[0])

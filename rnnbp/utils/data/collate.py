@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import collections.abc
 import copy
+import numbers
 import re
+
 import numpy as np
 
 from ...autograd.ops import stack
@@ -69,8 +71,10 @@ def collate_float_fn(batch, *, collate_fn_map=None) -> Tensor:
 
 
 def collate_int_fn(batch, *, collate_fn_map=None) -> Tensor:
-    array = np.array(batch)  # all bools -> bool, otherwise int64 (as torch.tensor(batch))
-    return Tensor(array if array.dtype == np.bool_ else array.astype(np.int64, copy=False))
+    array = np.array(batch)  # all bools -> bool; a float among the ints -> float32; else int64 (torch.tensor(batch))
+    if array.dtype == np.bool_:
+        return Tensor(array)
+    return Tensor(array.astype(np.float32 if array.dtype.kind == "f" else np.int64, copy=False))
 
 
 def collate_str_fn(batch, *, collate_fn_map=None):
@@ -88,6 +92,35 @@ default_collate_fn_map: dict = {
 }
 
 
+def _kind(x) -> str | None:
+    """What a sample element is, for telling a batch of mixed samples apart (None: a type of the user's)."""
+    if isinstance(x, Tensor):
+        return "a Tensor"
+    if isinstance(x, np.ndarray):
+        return "a NumPy array"
+    if isinstance(x, (str, bytes)):
+        return "a string"
+    if isinstance(x, (numbers.Number, np.generic)):
+        return "a number"
+    if isinstance(x, collections.abc.Mapping):
+        return "a dict"
+    if isinstance(x, collections.abc.Sequence):
+        return "a sequence"
+    return None
+
+
+def _check_same_kind(batch) -> None:
+    """Every sample like the first (a Tensor, an array, a number, ...), or a TypeError naming the first that is not."""
+    first = _kind(batch[0])
+    if first is None:
+        return
+    for i, sample in enumerate(batch):
+        kind = _kind(sample)
+        if kind is not None and kind != first:
+            raise TypeError(f"default_collate: sample {i} is {kind} ({type(sample).__name__}) where sample 0 is "
+                            f"{first} ({type(batch[0]).__name__}); every sample must have the same structure")
+
+
 def collate(batch, *, collate_fn_map: dict | None = None):
     """Collate ``batch`` (a list of samples) following the structure of ``batch[0]``.
 
@@ -97,6 +130,7 @@ def collate(batch, *, collate_fn_map: dict | None = None):
     """
     elem = batch[0]
     elem_type = type(elem)
+    _check_same_kind(batch)
     if collate_fn_map is not None:
         if elem_type in collate_fn_map:
             return collate_fn_map[elem_type](batch, collate_fn_map=collate_fn_map)
@@ -104,6 +138,10 @@ def collate(batch, *, collate_fn_map: dict | None = None):
             if isinstance(elem, collate_type):
                 return fn(batch, collate_fn_map=collate_fn_map)
     if isinstance(elem, collections.abc.Mapping):
+        for i, sample in enumerate(batch):
+            if set(sample) != set(elem):
+                raise ValueError(f"default_collate: sample {i} has keys {sorted(map(str, sample))} but sample 0 "
+                                 f"has {sorted(map(str, elem))}; every sample needs the same keys")
         fields = {key: collate([d[key] for d in batch], collate_fn_map=collate_fn_map) for key in elem}
         try:
             if isinstance(elem, collections.abc.MutableMapping):

@@ -88,6 +88,9 @@ class DataLoader:
         self.generator = _checked_generator(generator)
 
         self._iterable = isinstance(dataset, IterableDataset)
+        if not self._iterable and not callable(getattr(dataset, "__getitem__", None)):
+            raise TypeError(f"DataLoader: dataset must be a map-style dataset (with __getitem__ and __len__, e.g. "
+                            f"a list or a TensorDataset) or an IterableDataset, got {type(dataset).__name__}")
         if self._iterable:
             if shuffle not in (False, None):
                 raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, "
