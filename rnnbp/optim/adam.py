@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _lerp, betas_tuple, check_betas, check_cpu_flags
+from .optimizer import Optimizer, _lerp, betas_tuple, check_adam_group, check_cpu_flags
 
 
 def adam_update(
@@ -112,10 +112,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group):
-        _check_nonnegative("learning rate", group["lr"])
-        _check_nonnegative("epsilon value", group["eps"])
-        check_betas(group["betas"])
-        _check_nonnegative("weight_decay value", group["weight_decay"])
+        check_adam_group(group)
 
     def _init_state(self, param, group):
         state = {

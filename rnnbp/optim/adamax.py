@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _lerp, betas_tuple, check_betas, check_cpu_flags
+from .optimizer import Optimizer, _lerp, betas_tuple, check_adam_group, check_cpu_flags
 
 
 def adamax_update(
@@ -79,14 +79,12 @@ class Adamax(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *,
                  maximize: bool = False, differentiable: bool = False, capturable: bool = False):
         check_cpu_flags("Adamax", capturable, differentiable)
-        defaults = dict(lr=lr, betas=betas_tuple(type(self).__name__, betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+        defaults = dict(lr=lr, betas=betas_tuple(type(self).__name__, betas), eps=eps, weight_decay=weight_decay,
+                        maximize=maximize)
         super().__init__(params, defaults)
 
     def _check_group(self, group):
-        _check_nonnegative("learning rate", group["lr"])
-        _check_nonnegative("epsilon value", group["eps"])
-        check_betas(group["betas"])
-        _check_nonnegative("weight_decay value", group["weight_decay"])
+        check_adam_group(group)
 
     def _init_state(self, param, group):
         return {"step": 0, "exp_avg": np.zeros_like(param._data), "exp_inf": np.zeros_like(param._data)}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _lerp, _to_python, betas_tuple, check_betas, check_cpu_flags
+from .optimizer import Optimizer, _check_nonnegative, _lerp, _to_python, betas_tuple, check_adam_group, check_cpu_flags
 
 
 def nadam_momentum(step: int, beta1: float, momentum_decay: float) -> float:
@@ -123,10 +123,7 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group):
-        _check_nonnegative("learning rate", group["lr"])
-        _check_nonnegative("epsilon value", group["eps"])
-        check_betas(group["betas"])
-        _check_nonnegative("weight_decay value", group["weight_decay"])
+        check_adam_group(group)
         _check_nonnegative("momentum_decay value", group["momentum_decay"])
 
     def _init_state(self, param, group):

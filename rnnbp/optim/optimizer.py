@@ -157,6 +157,14 @@ def foreign_optimizer(optimizer: "Optimizer", saved_groups) -> str | None:
             f"{guess.__name__ if guess is not None else 'the optimizer that saved it'}, or start {ours} afresh")
 
 
+def check_adam_group(group: dict) -> None:
+    """The hyperparameters the Adam family shares (lr, eps, betas, weight_decay), checked as torch.optim does."""
+    _check_nonnegative("learning rate", group["lr"])
+    _check_nonnegative("epsilon value", group["eps"])
+    check_betas(group["betas"])
+    _check_nonnegative("weight_decay value", group["weight_decay"])
+
+
 def _to_python(value):
     """NumPy scalars and 0-d arrays (say, from a loaded .npz) become Python numbers."""
     if isinstance(value, np.ndarray) and value.ndim == 0:

@@ -330,7 +330,7 @@ def test_random_split_lengths_match_torch(lengths):
 
 
 # ----------------------------------------------------------------------------- bad input
-def test_loader_argument_errors():
+def test_loader_refuses_bad_arguments():
     ds = Squares(4)
     cases = [
         (dict(batch_size=0), "batch_size should be a positive integer value, but got batch_size=0"),
