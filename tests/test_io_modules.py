@@ -295,8 +295,8 @@ def test_paths_that_reach_outside_rnnbp_are_refused(tmp_path, module, qualname):
 
 
 def test_an_rnnbp_path_that_no_longer_exists_is_named(tmp_path):
-    path = _forged(tmp_path, {"$object": {"id": 0, "module": "rnnbp.nn.rnn", "qualname": "LSTM2", "state": None}})
-    with pytest.raises(CheckpointError, match="rnnbp.nn.rnn.LSTM2 does not exist in this version of rnnbp"):
+    path = _forged(tmp_path, {"$object": {"id": 0, "module": "rnnbp.nn.recurrent.layers", "qualname": "LSTM2", "state": None}})
+    with pytest.raises(CheckpointError, match="rnnbp.nn.recurrent.layers.LSTM2 does not exist in this version of rnnbp"):
         rnnbp.load(path)
 
 
@@ -531,3 +531,15 @@ def test_weights_only_false_rebuilds_a_module_class_from_its_saved_module(tmp_pa
     loaded = rnnbp.load(tmp_path / "net.pt", weights_only=False)["net"]
     assert type(loaded).__module__ == "rnnbp_test_wo_model"
     np.testing.assert_array_equal(loaded(x).numpy(), expected)
+
+
+def test_a_whole_module_checkpoint_naming_the_recurrent_family_s_old_paths_still_loads(tmp_path):
+    """Files written before the recurrent family moved into nn/recurrent/ name rnnbp.nn.rnn.LSTM."""
+    from rnnbp.serialization.allowlist import MOVED_MODULES, find_global
+
+    assert find_global("rnnbp.nn.rnn", "LSTM") is nn.LSTM
+    assert find_global("rnnbp.nn.rnn_cells", "GRUCell") is nn.GRUCell
+    assert find_global("rnnbp.nn.recurrent", "Recurrent") is nn.Recurrent
+    assert find_global("rnnbp.nn.tree", "TreeLSTM") is nn.TreeLSTM
+    for old, new in MOVED_MODULES.items():
+        assert __import__(new, fromlist=["x"]) is not None

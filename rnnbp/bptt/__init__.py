@@ -5,7 +5,7 @@
   truncated backpropagation through time, gradient clipping, NaN/Inf checks and diagnostics.
 * :func:`record_state_grads` shows ||dL/dh_t|| at every step (vanishing and exploding gradients).
 """
-from ..nn.probe import StateGradProbe, record_state_grads
+from ..nn.recurrent.probes import StateGradProbe, record_state_grads
 from .checks import NonFiniteError
 from .engine import TBPTT, Carry, RunResult, Update
 from .losses import sequence_cross_entropy, sequence_mse

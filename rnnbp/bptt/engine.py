@@ -47,7 +47,7 @@ import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..nn.module import Module
-from ..nn.probe import record_state_grads
+from ..nn.recurrent.probes import record_state_grads
 from ..nn.utils.clip_grad import _total_norm, clip_grad_norm_, clip_grad_value_
 from ..validation import check_int, check_number
 from .checks import NonFiniteError, first_nonfinite_step, nonfinite_arrays

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..autograd.tensor import Tensor
 from ..nn.module import Module
-from ..nn.recurrent import Recurrent
+from ..nn.recurrent.custom import Recurrent
 
 
 def unroll(cell: Module, inputs, hx=None, lengths=None, batch_first: bool = False):
@@ -27,7 +27,7 @@ def unroll(cell: Module, inputs, hx=None, lengths=None, batch_first: bool = Fals
         lengths : array of ints [shape=(N,)], in any order, each in [0, L]; a row of length 0
             keeps ``hx``.
 
-    ``nn.probe.record_state_grads`` sees the recurrent modules of a model, not a cell unrolled
+    ``nn.recurrent.probes.record_state_grads`` sees the recurrent modules of a model, not a cell unrolled
     by this function inside a forward: for diagnostics, hold the cell in an ``nn.Recurrent``.
 
     Returns:

@@ -41,6 +41,18 @@ _BLOCKED_MODULES = frozenset({"sys", "os", "posix", "nt", "subprocess", "shutil"
 _SAFE_BUILTINS = {t.__name__: t for t in (int, float, bool, str, complex, bytes, tuple, list, dict, set, frozenset)}
 
 
+# Modules that moved, old path -> new: whole-module checkpoints written before the move name their
+# classes by the old path (the recurrent family moved into nn/recurrent/ and nn/recursive/).
+MOVED_MODULES = {
+    "rnnbp.nn.rnn": "rnnbp.nn.recurrent.layers",
+    "rnnbp.nn.rnn_cells": "rnnbp.nn.recurrent.cells",
+    "rnnbp.nn.layernorm_lstm": "rnnbp.nn.recurrent.layernorm_lstm",
+    "rnnbp.nn.recurrent": "rnnbp.nn.recurrent.custom",
+    "rnnbp.nn.tree": "rnnbp.nn.recursive.tree",
+    "rnnbp.nn.fixed_point": "rnnbp.nn.recursive.fixed_point",
+}
+
+
 # ------------------------------------------------------------------ the allow-list
 def _entry_path(entry, op: str) -> str:
     """The ``module.qualname`` an allow-list entry stands for; refuses malformed and blocked entries."""
@@ -215,6 +227,8 @@ def find_global(module: str, qualname: str, trust_modules: bool = False):
     if module == "builtins" and qualname in _SAFE_BUILTINS:
         return _SAFE_BUILTINS[qualname]
     if is_rnnbp(module):
+        module = MOVED_MODULES.get(module, module)
+        path = f"{module}.{qualname}"
         parts = module.split(".")
         if not all(p.isidentifier() and p != "__main__" for p in parts):
             raise UnsafeGlobalError(f"{path} is not a valid rnnbp class path")

@@ -132,7 +132,7 @@ def test_the_runner_runs_a_module_with_dash_m(tmp_path):
     (package / "train.py").write_text("import sys, torch.nn as nn\nprint(sys.argv[1:], nn.GRU.__module__)\n")
     proc = run(["-m", "pkg.train", "--epochs", "2"], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "['--epochs', '2'] rnnbp.nn.rnn"
+    assert proc.stdout.strip() == "['--epochs', '2'] rnnbp.nn.recurrent.layers"
 
 
 @pytest.mark.parametrize("args, code, text", [

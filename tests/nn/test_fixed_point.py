@@ -15,7 +15,7 @@ from rnnbp import nn
 from rnnbp.autograd import Tensor, gradcheck
 from rnnbp.autograd.engine import _toposort
 from rnnbp.nn import FixedPoint, FixedPointError, FixedPointRNNCell, NotConvergedError
-from rnnbp.nn.fixed_point_solvers import SolveInfo
+from rnnbp.nn.recursive.fixed_point_solvers import SolveInfo
 
 RBP_METHODS = ("neumann", "gmres", "bicgstab")
 

@@ -13,7 +13,7 @@ import pytest
 import rnnbp
 from rnnbp import nn
 from rnnbp.autograd import gradcheck
-from rnnbp.nn.probe import record_state_grads
+from rnnbp.nn.recurrent.probes import record_state_grads
 from rnnbp.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 # kind -> (fused layer, the cell that computes the same step)

@@ -321,7 +321,7 @@ class _NaNEmpty:
 def test_kernels_never_read_unwritten_buffers_or_padding(monkeypatch, kind, opts):
     """Ragged batch with NaN in the padding of x and NaN in every uninitialised buffer:
     every gradient stays finite and equals the composed path's."""
-    from rnnbp.nn.kernels import common, elman, gru, lstm
+    from rnnbp.nn.recurrent.kernels import common, elman, gru, lstm
 
     for module in (common, elman, gru, lstm):
         monkeypatch.setattr(module, "np", _NaNEmpty())
@@ -377,12 +377,12 @@ def test_unbatched_state_is_validated_in_the_callers_shape():
         nn.LSTM(3, 4, dropout=0.5)
 
 
-@pytest.mark.skipif(not __import__("rnnbp.nn.kernels.numba_steps", fromlist=["x"]).available(),
+@pytest.mark.skipif(not __import__("rnnbp.nn.recurrent.kernels.numba_steps", fromlist=["x"]).available(),
                     reason="numba is not installed")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_numba_steps_equal_numpy_steps(dtype):
     """Each fused step function of the numba backend against its NumPy twin, on the same buffers."""
-    from rnnbp.nn.kernels import numba_steps, numpy_steps
+    from rnnbp.nn.recurrent.kernels import numba_steps, numpy_steps
 
     rng = np.random.default_rng(0)
     b, H = 5, 7
@@ -466,7 +466,7 @@ def test_workspace_does_not_grow_when_lengths_change_and_is_not_copied():
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_auto_backend_handles_float16_and_falls_back_when_numba_fails(monkeypatch, kind):
-    from rnnbp.nn.kernels import backends, numba_steps
+    from rnnbp.nn.recurrent.kernels import backends, numba_steps
 
     rnnbp.manual_seed(0)
     auto = KINDS[kind](input_size=3, hidden_size=4)

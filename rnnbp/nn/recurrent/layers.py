@@ -1,6 +1,6 @@
 """Recurrent layers: nn.RNN (Elman), nn.LSTM and nn.GRU, with PyTorch's arguments, names and layouts.
 
-The driver (``nn.driver.StackedRecurrence``) handles what every stacked
+The driver (``nn.recurrent.driver.StackedRecurrence``) handles what every stacked
 recurrent module shares: layers, directions, dropout between layers,
 ``batch_first``, initial states and variable lengths (a ``lengths`` argument or
 a ``PackedSequence``). :class:`RNNBase` adds PyTorch's flat parameters and names
@@ -30,18 +30,18 @@ import warnings
 
 import numpy as np
 
-from ..autograd.tensor import DEFAULT_DTYPE
-from ..validation import check_int, check_probability
-from . import init
+from ...autograd.tensor import DEFAULT_DTYPE
+from ...validation import check_int, check_probability
+from .. import init
 from .driver import StackedRecurrence
 from .kernels import backends
 from .kernels.common import Workspace
 from .kernels.elman import ElmanLayer
 from .kernels.gru import GRULayer
 from .kernels.lstm import LSTMLayer
-from .parameter import Parameter
-from .rnn_cells import gru_cell, lstm_cell, rnn_cell
-from .unroll import unroll
+from ..parameter import Parameter
+from .cells import gru_cell, lstm_cell, rnn_cell
+from .tape import run_on_tape
 
 
 class RNNBase(StackedRecurrence):
@@ -148,7 +148,7 @@ class RNNBase(StackedRecurrence):
         params = self._layer_params(layer, direction)
         if self.fused:
             return self._kernel(x, state, params, batch_sizes, record)
-        return unroll(self._step(params), x, state, batch_sizes, record)
+        return run_on_tape(self._step(params), x, state, batch_sizes, record)
 
     def _pack_states(self, states: tuple):
         return states if self.has_cell_state else states[0]

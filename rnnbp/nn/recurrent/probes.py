@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..autograd.function import Function
+from ...autograd.function import Function
 
 
 class StateGradProbe:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...autograd.function import Function
+from ....autograd.function import Function
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
                      project_inputs, reverse_steps, weight_grads, zero_padding)
 

@@ -26,14 +26,14 @@ node has fewer children (zeros contribute nothing). The state is h (M, H) or (h,
 from __future__ import annotations
 
 
-from ..autograd import ops
-from ..autograd.tensor import Tensor
-from ..structure import Tree, TreeBatch
-from ..structure.gather import GatherPlan, gather_rows
-from ..validation import check_int
-from .kernels.tree_lstm import ChildSumTreeLSTMLevel, NaryTreeLSTMLevel, TreeLSTMLeaves
-from .module import Module
-from .rnn_cells import add_cell_parameters, reset_cell_parameters
+from ...autograd import ops
+from ...autograd.tensor import Tensor
+from ...structure import Tree, TreeBatch
+from ...structure.gather import GatherPlan, gather_rows
+from ...validation import check_int
+from .tree_kernels import ChildSumTreeLSTMLevel, NaryTreeLSTMLevel, TreeLSTMLeaves
+from ..module import Module
+from ..recurrent.cells import add_cell_parameters, reset_cell_parameters
 
 
 class _RecursiveCell(Module):
@@ -142,7 +142,7 @@ class ChildSumTreeLSTMCell(_RecursiveCell):
 
     weight_ih (4H, input_size), weight_hh (4H, H) with rows [i, f, g, o]; biases (4H,).
     On a chain this is exactly ``nn.LSTMCell`` with the same weights. ``fused=True`` runs
-    each level as one node with a hand-written backward (:mod:`rnnbp.nn.kernels.tree_lstm`);
+    each level as one node with a hand-written backward (:mod:`rnnbp.nn.recursive.tree_kernels`);
     ``fused=False`` composes it from primitive ops (the reference it is tested against).
 
     Shape: x (M, input_size); children None or (h, c) each (M, K, H) -> (h, c) each (M, H).
@@ -253,7 +253,7 @@ class Recursive(Module):
         for attr in ("input_projection", "combine", "hidden_size"):
             if not hasattr(cell, attr):
                 raise TypeError(f"Recursive: the cell {type(cell).__name__} has no {attr!r}; see the "
-                                "rnnbp.nn.tree module doc for what a recursive cell provides")
+                                "rnnbp.nn.recursive.tree module doc for what a recursive cell provides")
         self.cell = cell
 
     def forward(self, x: Tensor, batch):

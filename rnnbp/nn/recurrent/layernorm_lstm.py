@@ -14,15 +14,15 @@ import math
 
 import numpy as np
 
-from ..autograd import creation
-from ..autograd.tensor import DEFAULT_DTYPE, Tensor
-from ..validation import check_int, check_number
-from . import functional as F
-from . import init
-from .module import Module
-from .normalization import LayerNorm
-from .parameter import Parameter
-from .rnn_cells import check_cell_input
+from ...autograd import creation
+from ...autograd.tensor import DEFAULT_DTYPE, Tensor
+from ...validation import check_int, check_number
+from .. import functional as F
+from .. import init
+from ..module import Module
+from ..normalization import LayerNorm
+from ..parameter import Parameter
+from .cells import check_cell_input
 
 
 class LayerNormLSTMCell(Module):

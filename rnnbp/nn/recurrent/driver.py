@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import creation
-from ..autograd.ops import cat, stack
-from ..autograd.tensor import Tensor
-from . import functional as F
+from ...autograd import creation
+from ...autograd.ops import cat, stack
+from ...autograd.tensor import Tensor
+from .. import functional as F
 from .kernels.common import batch_sizes_from_lengths
 from .kernels.reorder import PermuteAxis, ReverseWithinLengths, reversal_index
-from .module import Module
-from .utils.rnn import PackedSequence, check_lengths, pack_in_order, pad_packed_sequence
+from ..module import Module
+from .packing import PackedSequence, check_lengths, pack_in_order, pad_packed_sequence
 
 
 class StackedRecurrence(Module):
@@ -43,7 +43,7 @@ class StackedRecurrence(Module):
     ``_run`` and ``_param_dtype``.
     """
 
-    _probe = None  # (StateGradProbe, module name) while nn.probe.record_state_grads is active
+    _probe = None  # (StateGradProbe, module name) while nn.recurrent.probes.record_state_grads is active
 
     # ------------------------------------------------------------------ hooks
     def _state_sizes(self) -> tuple[int, ...]:

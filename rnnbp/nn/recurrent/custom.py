@@ -17,10 +17,10 @@ import warnings
 from typing import Callable
 
 
-from ..validation import check_int, check_probability
+from ...validation import check_int, check_probability
 from .driver import StackedRecurrence
-from .module import Module
-from .unroll import unroll
+from ..module import Module
+from .tape import run_on_tape
 
 
 class Recurrent(StackedRecurrence):
@@ -36,7 +36,7 @@ class Recurrent(StackedRecurrence):
         bidirectional : run a second direction from each sequence's end.
 
     Submodules are named ``cell_l{k}`` and ``cell_l{k}_reverse``, so a state dict reads
-    ``cell_l0.weight_ih`` and so on. Shapes as in :mod:`rnnbp.nn.driver`; forward returns
+    ``cell_l0.weight_ih`` and so on. Shapes as in :mod:`rnnbp.nn.recurrent.driver`; forward returns
     ``(output, h_n)`` for a one-tensor state and ``(output, (h_n, c_n, ...))`` otherwise.
 
     Example::
@@ -99,7 +99,7 @@ class Recurrent(StackedRecurrence):
             step = lambda x_t, s: (cell(x_t, s[0]),)  # noqa: E731
         else:
             step = lambda x_t, s: tuple(cell(x_t, s))  # noqa: E731
-        return unroll(step, x, state, batch_sizes, record)
+        return run_on_tape(step, x, state, batch_sizes, record)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

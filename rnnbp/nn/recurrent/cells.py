@@ -13,13 +13,13 @@ import math
 
 import numpy as np
 
-from ..autograd import creation
-from ..autograd.tensor import DEFAULT_DTYPE
-from ..validation import check_int
-from . import functional as F
-from . import init
-from .module import Module
-from .parameter import Parameter
+from ...autograd import creation
+from ...autograd.tensor import DEFAULT_DTYPE
+from ...validation import check_int
+from .. import functional as F
+from .. import init
+from ..module import Module
+from ..parameter import Parameter
 
 
 def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity: str = "tanh"):

@@ -12,16 +12,16 @@ row's length are zero and its final state is the one after its last step.
 """
 from __future__ import annotations
 
-from ..autograd import creation
-from ..autograd.ops import cat, stack
-from .probe import ProbeGrad
+from ...autograd import creation
+from ...autograd.ops import cat, stack
+from .probes import ProbeGrad
 
 
-def unroll(step, x, state: tuple, batch_sizes=None, record=None):
+def run_on_tape(step, x, state: tuple, batch_sizes=None, record=None):
     """Run ``step(x_t, state) -> new state tuple`` over x (T, B, I); return (outputs (T, B, H), final state).
 
     The output at each step is the first state component (h). ``record(t, dL/dh_t)``,
-    when given, sees the total gradient at each step's h in backward (see ``nn.probe``).
+    when given, sees the total gradient at each step's h in backward (see ``nn.recurrent.probes``).
     """
     T, B = x.shape[0], x.shape[1]
     outputs = []

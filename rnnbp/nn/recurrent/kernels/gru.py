@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...autograd.function import Function
+from ....autograd.function import Function
 from . import backends
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
                      project_inputs, reverse_steps, weight_grads, zero_padding)

@@ -95,7 +95,7 @@ def reverse_steps(sizes: list[int], dh: np.ndarray, d_out: np.ndarray | None, re
     output's own gradient d_out[t] is added to its running rows before they are
     yielded. Rows not running at t keep their carried gradient, which is how a
     row's dL/dh_n reaches its own last step. ``record(t, dh_t)``, when given, sees
-    each total dL/dh_t (see ``nn.probe``).
+    each total dL/dh_t (see ``nn.recurrent.probes``).
     """
     for t in range(len(sizes) - 1, -1, -1):
         b = sizes[t]

@@ -23,17 +23,17 @@ import warnings
 
 import numpy as np
 
-from ..autograd import grad as autograd_grad
-from ..autograd.function import Function
-from ..autograd.grad_mode import enable_grad, no_grad
-from ..autograd.ops import maximum
-from ..autograd.tensor import Tensor
-from ..validation import check_int
+from ...autograd import grad as autograd_grad
+from ...autograd.function import Function
+from ...autograd.grad_mode import enable_grad, no_grad
+from ...autograd.ops import maximum
+from ...autograd.tensor import Tensor
+from ...validation import check_int
 from .fixed_point_solvers import (
     ADJOINT_METHODS, FixedPointError, NotConvergedError, SolveInfo, iterate, not_converged_message, solve_adjoint,
 )
-from .module import Module
-from .rnn_cells import RNNCell, rnn_cell
+from ..module import Module
+from ..recurrent.cells import RNNCell, rnn_cell
 
 __all__ = ["FixedPoint", "FixedPointRNNCell", "FixedPointError", "NotConvergedError", "SolveInfo"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd.function import Function
-from .numpy_steps import sigmoid_
+from ..recurrent.kernels.numpy_steps import sigmoid_
 
 
 def _activate(p, hsz):

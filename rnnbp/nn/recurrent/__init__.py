@@ -1,0 +1,26 @@
+"""The recurrent family: everything that runs a cell over time lives here.
+
+* ``layers``          nn.RNN, nn.LSTM, nn.GRU: PyTorch's flat parameters, fused kernels
+* ``cells``           nn.RNNCell, nn.LSTMCell, nn.GRUCell and their one-step functions
+* ``layernorm_lstm``  nn.LayerNormLSTMCell
+* ``custom``          nn.Recurrent: any user cell in the same driver
+* ``driver``          what every stacked recurrent module shares: layers, directions,
+                      dropout, initial states, lengths and packing
+* ``tape``            the composed reference path: a one-step cell run over time on the tape
+* ``kernels/``        the fused layers (one autograd node per layer and direction) and
+                      their step arithmetic (NumPy reference, numba compiled)
+* ``packing``         PackedSequence, padding and packing (PyTorch's ``nn.utils.rnn``)
+* ``probes``          recording dL/dh_t at every step (the gradient-flow probe)
+
+Trees and fixed points, which recur over structure rather than time, live in ``nn/recursive/``.
+"""
+from .cells import GRUCell, LSTMCell, RNNCell
+from .custom import Recurrent
+from .layernorm_lstm import LayerNormLSTMCell
+from .layers import GRU, LSTM, RNN, RNNBase
+from .packing import PackedSequence, pack_padded_sequence, pack_sequence, pad_packed_sequence, pad_sequence
+from .probes import StateGradProbe, record_state_grads
+
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "LayerNormLSTMCell", "PackedSequence", "RNN", "RNNBase", "RNNCell",
+           "Recurrent", "StateGradProbe", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
+           "pad_sequence", "record_state_grads"]
