@@ -74,3 +74,15 @@ class ElmanLayer(Function):
         d_b = d_pre.sum(axis=(0, 1)) if (need[4] or need[5]) else None
         return (d_x, dh if need[1] else None, d_wih, d_whh,
                 d_b if need[4] else None, d_b.copy() if need[5] else None)
+
+
+def elman_inference(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearity="tanh", backend="auto",
+                    workspace=None):
+    """The Elman layer's forward for inference only (no graph, nothing kept for a backward).
+
+    Arrays as in :class:`ElmanLayer`; returns (out (T, B, H), h_n (B, H)). Contract: ``out`` is a
+    fresh array the caller owns; beyond it, memory is the state plus a bounded projection chunk.
+    """
+    ctx = ElmanLayer.__new__(ElmanLayer)
+    out, h_n = ElmanLayer.forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, nonlinearity, None)
+    return out.copy(), h_n

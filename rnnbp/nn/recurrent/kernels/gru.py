@@ -103,3 +103,14 @@ class GRULayer(Function):
         d_bih = d_in_sum if need[4] else None
         d_bhh = np.concatenate([d_in_sum[:2 * H], d_a.sum(axis=(0, 1))]) if need[5] else None
         return d_x, dh if need[1] else None, d_wih, d_whh, d_bih, d_bhh
+
+
+def gru_inference(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="auto", workspace=None):
+    """The GRU layer's forward for inference only (no graph, nothing kept for a backward).
+
+    Arrays as in :class:`GRULayer`; returns (out (T, B, H), h_n (B, H)). Contract: ``out`` is a
+    fresh array the caller owns; beyond it, memory is the state plus a bounded projection chunk.
+    """
+    ctx = GRULayer.__new__(GRULayer)
+    out, h_n = GRULayer.forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, backend, None)
+    return out.copy(), h_n

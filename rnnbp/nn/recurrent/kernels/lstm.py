@@ -114,3 +114,15 @@ class LSTMLayer(Function):
             d_whr = dh_steps.reshape(T * B, P).T @ rs.reshape(T * B, H)
         return (d_x, dh if need[1] else None, dc if need[2] else None, d_wih, d_whh,
                 d_b if need[5] else None, d_b.copy() if need[6] else None, d_whr)
+
+
+def lstm_inference(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, backend="auto", workspace=None):
+    """The LSTM layer's forward for inference only (no graph, nothing kept for a backward).
+
+    Arrays as in :class:`LSTMLayer`; returns (out (T, B, P), h_n (B, P), c_n (B, H)).
+    Contract: ``out`` is a fresh array the caller owns; beyond it, memory is the state (B, H)
+    plus a bounded projection chunk, never the (T, B, 4H) training buffers.
+    """
+    ctx = LSTMLayer.__new__(LSTMLayer)
+    out, h_n, c_n = LSTMLayer.forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes, backend, None)
+    return out.copy(), h_n, c_n
