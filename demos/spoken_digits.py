@@ -152,6 +152,11 @@ class DigitClassifier(nn.Module):
             pooled = last[0] if len(last) == 1 else rnnbp.cat(last, dim=1)  # (N, D*H)
         return self.head(self.drop(pooled))
 
+    def onnx_export(self, g, x, lengths):
+        """forward as an ONNX graph, for rnnbp.onnx.export (the recurrent layer as ONNX's GRU/LSTM)."""
+        from rnnbp.onnx.recipes import spoken_digit_classifier
+        return spoken_digit_classifier(self, g, x, lengths)
+
 
 def build_model(model_config: dict, n_features: int, dtype=None) -> DigitClassifier:
     """The classifier of a saved ``model_config`` (the :data:`MODEL_FIELDS` of a Config)."""

@@ -162,7 +162,7 @@ class _StandInFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         except ModuleNotFoundError as exc:
             if not (exc.name or "").startswith("rnnbp"):
                 raise
-            target = None  # e.g. torch.onnx before rnnbp.onnx exists: importable, every use refused
+            target = None  # a torch module whose rnnbp counterpart is missing: importable, every use refused
         return StandInModule(spec.name, target)
 
     def exec_module(self, module):
