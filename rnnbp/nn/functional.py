@@ -191,3 +191,4 @@ def _repeat_heads(t, query, name: str, op: str):
 # Layers whose functional forms live beside their modules (normalization.py imports this file first).
 from .dropout import dropout1d, dropout2d  # noqa: E402,F401
 from .normalization import batch_norm  # noqa: E402,F401
+from .ctc import ctc_loss  # noqa: E402,F401  (re-exported)
