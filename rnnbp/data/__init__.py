@@ -1,6 +1,8 @@
 """Data: loaders, splits and batching. Heavy libraries load only inside the loaders that use them."""
+from .augment import SpecAugment, SpecAugmentMasks, add_noise, spec_augment, speed_perturb
 from .batching import batches
 from .buckets import Features, bucket_batches, pad_sequences, padded_batches
+from .connected_digits import ConnectedDigits, ConnectedUtterance, UtterancePlan, trim_silence
 from .download import ChecksumError, DatasetError, DatasetNotFoundError, data_root, fetch, sha256_file
 from .expressions import (
     EXPRESSION_TOKENS, OPERATORS, ExpressionSet, ExpressionSplits, evaluate_expression, expression_depth,
@@ -11,6 +13,7 @@ from .features import (
     file_features, read_audio,
 )
 from .fsdd import FSDD, Recording, fsdd_manifest, load_fsdd, parse_recording_name
+from .normalize import SpeakerNormalizer, normalize_by_speaker
 from .ocr_digits import load_ocr_digits
 from .synthetic import (
     ADDING_BASELINE_MSE, IGNORE_INDEX, adding_problem, copy_memory, copy_memory_baseline, delayed_recall,
@@ -21,6 +24,9 @@ from .text import (
 )
 
 __all__ = [
+    "ConnectedDigits", "ConnectedUtterance", "UtterancePlan", "trim_silence",
+    "SpecAugment", "SpecAugmentMasks", "spec_augment", "speed_perturb", "add_noise",
+    "SpeakerNormalizer", "normalize_by_speaker",
     "batches", "load_ocr_digits",
     "data_root", "fetch", "sha256_file", "DatasetError", "DatasetNotFoundError", "ChecksumError",
     "CharVocab", "TextCorpus", "load_tiny_shakespeare", "split_text",
