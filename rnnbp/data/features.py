@@ -12,10 +12,10 @@ Every utterance becomes a float32 array of shape (T, F): T frames (``1 + len(y) 
 F = ``config.n_features`` (39 by default). A set of them is one
 :class:`rnnbp.data.buckets.Features`: the frames of all utterances concatenated, with offsets
 (ragged, no object arrays, storable with ``np.savez``). :func:`extract_features` computes them
-in parallel (joblib) and caches the set in ``cache_dir`` under a hash of the configuration, the
-librosa version and the file list (absolute paths, sizes and modification times); the file is
-written to a temporary file and moved into place, so an interrupted run never leaves a cache
-that looks complete.
+in parallel (joblib; on a Dask cluster within :func:`rnnbp.parallel.dask_backend`) and caches
+the set in ``cache_dir`` under a hash of the configuration, the librosa version and the file
+list (absolute paths, sizes and modification times); the file is written to a temporary file
+and moved into place, so an interrupted run never leaves a cache that looks complete.
 :class:`Normalizer` standardises each feature with the training set's mean and standard
 deviation and saves as a state dict beside the model.
 
@@ -408,7 +408,9 @@ def extract_features(paths: Iterable[str | os.PathLike], config: FeatureConfig |
         config : FeatureConfig or None (defaults: 13 MFCC + deltas + delta-deltas, F = 39).
         cache_dir : str, os.PathLike or None. Folder for the cache (created if needed); None:
             no cache. A folder that cannot be written gives a warning, not an error.
-        n_jobs : int != 0. Worker processes (joblib's meaning: -1 all cores, 1 none).
+        n_jobs : int != 0. Worker processes (joblib's meaning: -1 all cores, 1 none). Inside
+            ``with rnnbp.parallel.dask_backend(address):`` the files go to the Dask cluster's
+            workers instead, all of its threads whatever ``n_jobs``; the features are the same.
         progressbar : bool. Show a tqdm bar while extracting.
 
     Returns:
