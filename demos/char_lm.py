@@ -13,6 +13,9 @@ end over whichever of the time budget and the epoch budget runs out first, so th
 finishes on time on a slower machine (with a higher loss) and is not reproducible to the
 bit (``--minutes 0`` makes it depend on ``--epochs`` alone). ``rnnbp.train.Trainer`` runs
 the epochs: progress bar, validation after each epoch, checkpoints, Ctrl-C, ``--resume``.
+Beside the checkpoints go ``metrics.jsonl`` and ``grad_flow.jsonl`` (||dL/dh_t|| over the steps
+of the TBPTT window at updates 0, 1, 2, 4, 8, ...: ``rnnbp.train.GradFlowFile``) and, with
+matplotlib installed, their pictures ``curves.png`` and ``gradient_flow.png`` (``rnnbp.plot``).
 
 The default model, a 2-layer GRU with 384 units, reached 1.428 nats/char (2.061 bits/char) on
 the validation text in a 14-minute run (9.6 M characters, ~9.6 epochs, one BLAS thread) on a
@@ -44,11 +47,12 @@ from pathlib import Path
 import numpy as np
 
 import rnnbp
+import rnnbp.plot
 from rnnbp import nn, optim
 from rnnbp.bptt import TBPTT, sequence_cross_entropy
 from rnnbp.data import CharVocab, TextCorpus, load_tiny_shakespeare, stream_batches, stream_pairs
 from rnnbp.optim.lr_scheduler import LRScheduler
-from rnnbp.train import Callback, StreamCarry, Trainer
+from rnnbp.train import Callback, GradFlowFile, StreamCarry, Trainer
 
 
 @dataclass
@@ -302,7 +306,10 @@ def train(cfg: Config, resume: bool = False, log=print) -> dict:
 
     model = CharRNN(V, cfg)
     opt = optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    engine = TBPTT(model, sequence_cross_entropy, opt, k1=cfg.seq_len, k2=cfg.bptt, clip_norm=cfg.clip_norm)
+    checkpoints = Path(cfg.out).with_suffix("")
+    flow = GradFlowFile(checkpoints / "grad_flow.jsonl")  # ||dL/dh_t|| of updates 0, 1, 2, 4, 8, ...
+    engine = TBPTT(model, sequence_cross_entropy, opt, k1=cfg.seq_len, k2=cfg.bptt, clip_norm=cfg.clip_norm,
+                   diagnostics=flow.wanted, on_update=flow)
     per_epoch = (len(corpus.train) - cfg.seq_len) // cfg.batch_size // cfg.seq_len
     total = per_epoch * cfg.epochs if cfg.max_updates is None else min(cfg.max_updates, per_epoch * cfg.epochs)
     schedule = BudgetCosineLR(opt, cfg.warmup, total, seconds=60 * cfg.minutes, min_ratio=cfg.min_lr_ratio)
@@ -325,10 +332,9 @@ def train(cfg: Config, resume: bool = False, log=print) -> dict:
         f"{total} updates" + (f" or {cfg.minutes:g} minutes" if cfg.minutes else ""))
     log(f"baselines: uniform {math.log(V):.3f} nats/char, unigram {unigram:.3f} nats/char; val_loss after each "
         f"epoch scores 1/{cfg.epoch_val_every} of the validation text, the final evaluation all of it")
-    checkpoints = Path(cfg.out).with_suffix("")
     trainer = Trainer(model, opt, train_step, lambda epoch, g: epoch_chunks(corpus.train, cfg, g),
                       evaluate=epoch_evaluate, scheduler=schedule, scheduler_step="update", checkpoint_dir=checkpoints,
-                      metrics_file=checkpoints / "metrics.jsonl", stateful={"stream": stream},
+                      metrics_file=checkpoints / "metrics.jsonl", stateful={"stream": stream, "engine": engine},
                       callbacks=[StopWhenSpent(schedule)], seed=cfg.seed, progress=cfg.progress, log=log)
     trainer.fit(cfg.epochs, resume=resume)
     train_seconds = time.perf_counter() - start
@@ -350,11 +356,25 @@ def train(cfg: Config, resume: bool = False, log=print) -> dict:
     seconds = time.perf_counter() - start
     log(f"saved {out}; reloaded it: {'identical' if same else 'DIFFERENT'} logits. "
         f"A sample at temperature {cfg.temperature:g}:\n{'-' * 60}\n{text}\n{'-' * 60}")
+    pictures = write_pictures(checkpoints, log)
     log(f"total {seconds / 60:.1f} min")
     return {"val_loss": final["loss"], "val_bpc": final["bpc"], "unigram_loss": unigram, "uniform_loss": math.log(V),
             "train_loss": trainer.history[-1]["loss"] if trainer.history else float("nan"),
             "history": trainer.history, "updates": trainer.updates, "seconds": seconds, "path": out,
-            "reloaded_identical": same, "sample": text, "model": model, "reloaded": reloaded, "vocab": vocab}
+            "reloaded_identical": same, "sample": text, "model": model, "reloaded": reloaded, "vocab": vocab,
+            "pictures": pictures}
+
+
+def write_pictures(run_dir: Path, log=print) -> list[str]:
+    """The run's pictures (``rnnbp.plot``: curves.png, gradient_flow.png) when matplotlib is there."""
+    try:
+        report = rnnbp.plot.plot_run(run_dir)
+    except ImportError as exc:
+        log(f"(no pictures: {exc})")
+        return []
+    written = [str(path) for path, _ in report.written]
+    log(f"pictures: {', '.join(written) or 'none (no finished epoch)'}")
+    return written
 
 
 # ------------------------------------------------------------------- main

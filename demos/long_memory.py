@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 import rnnbp
+import rnnbp.plot
 from rnnbp import nn, optim
 from rnnbp.bptt import TBPTT, sequence_cross_entropy, sequence_mse
 from rnnbp.data import ADDING_BASELINE_MSE, adding_problem, copy_memory, copy_memory_baseline
@@ -342,30 +343,17 @@ def grads_experiment(cfg: Config, trained: dict | None = None, log=print) -> dic
 
 
 def _plot(norms: dict, cfg: Config, log=print) -> str | None:
-    """Both panels of ||dL/dh_t|| on a log scale, drawn with the Agg canvas (no pyplot, no global backend)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        log("(matplotlib is not installed: no plot; pip install -e '.[plot]')")
-        return None
+    """Both panels of ||dL/dh_t|| on a log scale (``rnnbp.plot.gradient_flow``); None, said, without matplotlib."""
     T = cfg.diag_length
-    fig = Figure(figsize=(11, 4))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, when, title in zip(axes, ("init", "trained"), ("at initialisation", "after training")):
-        ax.axvspan(0, T // 2 - 1, color="0.9", label="first marker somewhere here")
-        for cell, n in norms.items():
-            ax.semilogy(np.arange(len(n[when])), n[when], label=CELLS[cell])
-        ax.set_title(f"{title} (adding problem, T = {T})")
-        ax.set_xlabel("step t (loss on the last step)")
-        ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_ylabel("||dL/dh_t||")
-    axes[0].legend(loc="lower right")
-    fig.tight_layout()
-    path = Path(cfg.out) / "grad_norms.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    panels = {f"{title} (adding problem, T = {T})": {CELLS[cell]: n[when] for cell, n in norms.items()}
+              for when, title in (("init", "at initialisation"), ("trained", "after training"))}
+    try:
+        path = rnnbp.plot.gradient_flow(panels, Path(cfg.out) / "grad_norms.png",
+                                        xlabel="step t (loss on the last step)",
+                                        mark=(0, T // 2 - 1, "first marker somewhere here"))
+    except ImportError as exc:
+        log(f"(no plot: {exc})")
+        return None
     log(f"plot: {path}")
     return str(path)
 

@@ -23,7 +23,8 @@ it ends with the weights of the epoch with the lowest validation loss (see ``run
 * ``conventional``: FSDD's own split, takes 0-4 of every digit and speaker are the
   test set (300 recordings); 10 % of the other 2,700, stratified, are validation.
   Reported: the test accuracy and the confusion matrix (as text, and as
-  ``confusion.png`` beside the model when matplotlib is installed). This model is
+  ``confusion.png`` beside the model when matplotlib is installed, with the run's
+  training curves in ``conventional/curves.png``). This model is
   saved, with the normalizer and both configs (``rnnbp.save``: .npz, no pickle).
 * ``speaker held-out``: for each speaker in turn (``--speaker all``, or one name), the
   same model trained on the other five and tested on all 500 recordings of a voice it
@@ -67,6 +68,7 @@ from pathlib import Path
 import numpy as np
 
 import rnnbp
+import rnnbp.plot
 from rnnbp import nn, optim
 from rnnbp.data import (
     AudioFileError, FeatureConfig, Features, Normalizer, file_features, load_fsdd, pad_sequences, padded_batches,
@@ -220,32 +222,12 @@ def format_confusion(counts: np.ndarray) -> str:
 
 
 def plot_confusion(counts: np.ndarray, path: Path, title: str, log=print) -> str | None:
-    """A PNG of the confusion matrix, drawn with the Agg canvas (no pyplot, no global backend)."""
+    """A PNG of the confusion matrix (``rnnbp.plot.confusion_matrix``); None, said, without matplotlib."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        log("(matplotlib is not installed: no PNG; pip install -e '.[plot]')")
+        return str(rnnbp.plot.confusion_matrix(counts, None, path, title=title))
+    except ImportError as exc:
+        log(f"(no PNG: {exc})")
         return None
-    fig = Figure(figsize=(5.5, 5))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    ax.imshow(counts, cmap="Blues")
-    for i in range(DIGITS):
-        for j in range(DIGITS):
-            if counts[i, j]:
-                dark = counts[i, j] > counts.max() / 2
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if dark else "black")
-    ax.set_xticks(range(DIGITS))
-    ax.set_yticks(range(DIGITS))
-    ax.set_xlabel("predicted digit")
-    ax.set_ylabel("true digit")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return str(path)
 
 
 # --------------------------------------------------------------- training
@@ -418,7 +400,10 @@ def _run(cfg: Config, log) -> dict:
         result["out"] = str(out)
         result["png"] = plot_confusion(counts, out.with_name("confusion.png"),
                                        f"FSDD test set ({len(pred)} recordings): {100 * test_acc:.1f} % correct", log)
-        log(f"saved {out}" + (f", plot {result['png']}" if result["png"] else ""))
+        if result["png"]:  # matplotlib is there: the conventional run's curves too
+            run_dir = out.parent / "conventional"
+            result["curves_png"] = str(rnnbp.plot.curves(run_dir / "metrics.jsonl", run_dir / "curves.png"))
+        log(f"saved {out}" + (f", plots {result['png']} and {result['curves_png']}" if result["png"] else ""))
 
         # Speaker held-out: train on the other speakers, test on all recordings of a voice never heard.
         rows = []

@@ -25,6 +25,11 @@ The model is called on time-major pieces as ``model(x, hx)``, or
 and ``nn.Recurrent`` are called, so either works alone or inside a user Module.
 The state may be any nesting of tuples and lists of tensors.
 
+Under ``mpiexec -n K`` (after ``rnnbp.distributed.init_process_group()``) each rank runs its own
+rows and every update first averages the gradients over the ranks, weighted by each rank's
+valid loss elements (one allreduce), before the checks and clipping: K ranks make the update one
+process would make on all their rows together. Every rank must pass inputs of the same length L.
+
 Two ways to use it:
 
 * **a long stream** (language modelling): ``run`` one segment after another with the
@@ -46,6 +51,8 @@ from typing import Callable
 import numpy as np
 
 from ..autograd.tensor import Tensor
+from ..distributed import mpi as _dist
+from ..distributed.training import tbptt_steps
 from ..nn.module import Module
 from ..nn.recurrent.probes import record_state_grads
 from ..nn.utils.clip_grad import _total_norm, clip_grad_norm_, clip_grad_value_
@@ -123,7 +130,11 @@ class TBPTT:
         clip_norm : clip the global gradient norm to this (``clip_grad_norm_``).
         clip_value : clamp every gradient entry into [-clip_value, clip_value].
         norm_type : the p of the global norm (2).
-        diagnostics : record per-parameter gradient norms and ||dL/dh_t|| at every step.
+        diagnostics : bool, or a callable ``update index -> bool``: record per-parameter gradient
+            norms and ||dL/dh_t|| at every step (``Update.param_grad_norms``, ``state_grad_norms``)
+            in every update (True), or in the updates the callable picks (e.g.
+            ``rnnbp.train.GradFlowFile.wanted``). Recording ||dL/dh_t|| runs the backward of
+            nn.RNN/LSTM/GRU as a Python loop over the steps instead of the compiled one.
         check_finite : stop with :class:`NonFiniteError` at the first NaN/Inf in the loss, a
             gradient or a parameter, naming the step, the chunk and the tensor.
         on_update : callable ``(engine, Update) -> None`` after each backward and clipping,
@@ -158,6 +169,7 @@ class TBPTT:
         self.clip_norm, self.clip_value, self.norm_type = clip_norm, clip_value, norm_type
         self.diagnostics, self.check_finite, self.on_update = diagnostics, check_finite, on_update
         self.updates_done = 0  # over the engine's life, for messages and schedules
+        self._weights_synced = False  # under mpiexec: rank 0's weights broadcast at the first training run
 
     def state_dict(self) -> dict:
         """The engine's own progress, for checkpoints and exact resume.
@@ -220,6 +232,8 @@ class TBPTT:
             L_run = int(lengths.max()) if N else 0  # steps after every row has ended do nothing
         else:
             L_run = L
+        if train and _dist.active():  # every rank makes the same updates: as many as the longest run needs
+            L_run = tbptt_steps(self, L_run, L)
         if loss_mask is not None:
             loss_mask = np.asarray(_array(loss_mask), dtype=np.float64)
             if loss_mask.shape != (L, N):
@@ -263,7 +277,8 @@ class TBPTT:
             self.optimizer.zero_grad()
         elif train:
             self.model.zero_grad()
-        probe_ctx = record_state_grads(self.model) if (train and self.diagnostics) else _nothing()
+        diagnose = train and (self.diagnostics(chunk) if callable(self.diagnostics) else self.diagnostics)
+        probe_ctx = record_state_grads(self.model) if diagnose else _nothing()
         with probe_ctx as probe:
             outs, next_state, state = [], start_state, start_state  # next_state: the state at m (w0 if m == w0)
             for p0, p1 in ((w0, m), (m, c1)):
@@ -280,13 +295,16 @@ class TBPTT:
             loss, count, valid = self._loss(out, ys[c0 - h:c1 - h], lengths, loss_mask, c0, c1, h, chunk)
             result = {"next_state": next_state, "loss": float(loss.item()) if count else float("nan"),
                       "count": count}
-            if not train or count == 0:
+            if not train or (count == 0 and not _dist.active()):
                 return result
-            loss.backward()
+            if count:  # (with none, this rank still joins the other ranks' gradient average)
+                loss.backward()
         return self._finish(result, probe, chunk, (c0 - h, c1 - h), (w0 - h, c1 - h))
 
     def _finish(self, result: dict, probe, chunk: int, steps: tuple, window: tuple) -> dict:
-        """Check and clip the gradients, report, and step the optimizer."""
+        """Average the gradients over the ranks (under mpiexec), check and clip them, report, and step."""
+        if _dist.active() and _dist.average_gradients(self.model.parameters(), weight=result["count"]) == 0:
+            return result  # no rank had a loss in this chunk: no rank updates
         named = [(n, p) for n, p in self.model.named_parameters() if p._grad is not None]
         grads = {n: _grad_array(p) for n, p in named}
         if self.check_finite:
@@ -299,7 +317,7 @@ class TBPTT:
                     f"TBPTT: non-finite gradient of {', '.join(bad)} in chunk {chunk} (steps {steps[0]}-"
                     f"{steps[1] - 1}) {said}; training stopped before the optimizer step, parameters "
                     "unchanged", tensor=bad[0], step=None, chunk=chunk)
-        param_norms = {n: _global_norm([g], 2.0) for n, g in grads.items()} if self.diagnostics else None
+        param_norms = {n: _global_norm([g], 2.0) for n, g in grads.items()} if probe is not None else None
         params = [p for _, p in named]
         if self.clip_norm is not None:
             norm = float(clip_grad_norm_(params, self.clip_norm, self.norm_type).item())

@@ -17,6 +17,9 @@ atomically) is a dict::
                       weights, its item count and seconds so far
     monitor           name, mode, best, best_epoch, bad_epochs (early stopping and best.npz)
     history           the logs of every completed epoch
+    ranks             only when written by K > 1 data-parallel ranks (rank 0 writes): per rank, its
+                      stateful, rng and running sums (the top-level ones are rank 0's stateful and
+                      rng and the sums over all ranks); see :mod:`rnnbp.distributed.training`
 
 The model's weights are ``rnnbp.load(path)["model"]``, ready for ``model.load_state_dict``.
 """

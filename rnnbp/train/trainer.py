@@ -23,6 +23,8 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..bptt.checks import NonFiniteError
 from ..bptt.optimizer_record import optimizer_class
+from ..distributed import mpi as _dist
+from ..distributed import training as _dist_training
 from ..io import load, save
 from ..optim.lr_scheduler import ReduceLROnPlateau
 from ..validation import check_int
@@ -78,7 +80,12 @@ class Trainer:
     * **errors** in ``train_step`` (e.g. :class:`rnnbp.bptt.NonFiniteError`) propagate unchanged, and
       a non-finite ``"loss"`` it returns raises ``NonFiniteError`` naming the epoch and batch; since
       checkpoints are written only at consistent points and atomically (a temp file replaced over the
-      old one), ``last.npz`` still holds the last good state.
+      old one), ``last.npz`` still holds the last good state;
+    * **data-parallel** under ``mpiexec -n K`` after ``rnnbp.distributed.init_process_group()``: rank 0's
+      weights are broadcast, the ranks check before each batch that all have one and stop together,
+      the logs hold the means over every rank's items, and only rank 0 prints, writes the metrics
+      file and the checkpoints (with each rank's ``stateful`` state inside). ``train_step`` averages
+      the gradients (a TBPTT engine does; see :mod:`rnnbp.distributed`). Nothing changes in one process.
 
     Args:
         model : rnnbp.nn.Module. Put in training mode for each epoch and in eval mode around ``evaluate``.
@@ -268,12 +275,14 @@ class Trainer:
                       f"({self.monitor.bad_epochs} epochs without a better {self.monitor.name}); nothing to do")
             return self.history
         bar_class = None
-        if self.progress:
+        main = _dist.is_main_process()  # under mpiexec only rank 0 shows, logs and writes files
+        if self.progress and main:
             from tqdm import tqdm as bar_class  # here, not at import: `import rnnbp` stays light
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None and main:
             os.makedirs(self.checkpoint_dir, exist_ok=True)
-        if self.metrics_file is not None:
+        if self.metrics_file is not None and main:
             self.metrics_file.sync(self.history)
+        _dist_training.on_fit_start(self)
         self.stop_training, self._stop_reason = False, None
         finished = False
         with catch_sigint(lambda: self.request_stop("Ctrl-C"), notice=self.log is not None) as self._sigints:
@@ -289,7 +298,8 @@ class Trainer:
                                   f"{self.monitor.best_epoch})")
                         finished = True
                         break
-                    if self.stop_training and self.epoch < epochs:
+                    stop = _dist_training.agree_stop(self) if _dist.active() else self.stop_training
+                    if stop and self.epoch < epochs:
                         self._stopped(f"after epoch {self.epoch}", epochs, save=False)  # saved by the epoch's end
                         break
                 else:
@@ -323,6 +333,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Restore a state from ``state_dict()`` (or ``rnnbp.load`` of a checkpoint), checking it fits first."""
         check_fits(state, self.seed, self.scheduler is not None, self.stateful, optimizer=self.optimizer)
+        state = _dist_training.rank_view(state, self.stateful)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
@@ -340,8 +351,14 @@ class Trainer:
         self._t0, self._consistent = None, True
 
     def save_checkpoint(self, path) -> None:
-        """Write ``state_dict()`` to ``path`` atomically (``rnnbp.save``)."""
-        save(self.state_dict(), path)
+        """Write ``state_dict()`` to ``path`` atomically (``rnnbp.save``).
+
+        Under data-parallel training every rank must call it (it gathers each rank's own part);
+        rank 0 writes.
+        """
+        state = _dist_training.checkpoint_to_write(self.state_dict()) if _dist.active() else self.state_dict()
+        if state is not None:
+            save(state, path)
 
     # --------------------------------------------------------------- the loop
     def _stop_in_epoch(self, bar, epochs: int) -> bool:
@@ -368,6 +385,9 @@ class Trainer:
                 raise ValueError(
                     f"Trainer: cannot resume epoch {e} after batch {self.position}: batches({e}, generator) now "
                     f"yields only {done} batches; the data or the batch size changed since the checkpoint") from None
+        synced = _dist.active()  # several ranks: before each batch, check each has one and agree on stopping
+        if synced:
+            it = _dist_training.lockstep(it, self, e)
         if self.position == 0:
             self._reset_epoch_sums()
         self.model.train()
@@ -380,7 +400,7 @@ class Trainer:
         items = 0.0
         try:
             for batch in it:
-                if self.stop_training:  # asked before this batch (on_fit_start, on_epoch_start, a signal)
+                if self.stop_training and not synced:  # asked before it (on_fit_start, on_epoch_start, a signal)
                     return self._stop_in_epoch(bar, epochs)
                 index = self.position
                 self._consistent = False
@@ -403,10 +423,12 @@ class Trainer:
                     rate = items / max(time.perf_counter() - self._t0, 1e-9)
                     bar.set_postfix({"loss": f"{self._mean('loss'):.4f}", "items/s": f"{rate:.4g}"}, refresh=False)
                     bar.update(1)
-                if self.stop_training:
+                if self.stop_training and not synced:
                     return self._stop_in_epoch(bar, epochs)
                 if self.checkpoint_every and self.position % self.checkpoint_every == 0:
                     self._save(self.last_path)
+        except _dist_training.AgreedStop:  # every rank stops at this batch boundary together
+            return self._stop_in_epoch(bar, epochs)
         finally:
             if bar is not None:
                 bar.close()
@@ -417,8 +439,10 @@ class Trainer:
         """Validate, log, step the scheduler, track the best, checkpoint: the epoch's bookkeeping."""
         self._consistent = False
         seconds = self._elapsed()
-        train = {k: self._mean(k) for k in self._sums} if self._sums else {"loss": float("nan")}
         val = self._validate()
+        if _dist.active():  # the means over every rank's items; rank 0's time and validation
+            self._sums, self._weights, self._count, seconds, val = _dist_training.epoch_totals(self, seconds, val)
+        train = {k: self._mean(k) for k in self._sums} if self._sums else {"loss": float("nan")}
         lrs = [float(group["lr"]) for group in self.optimizer.param_groups]
         logs = {"epoch": e, **train, **val, "lr": lrs[0]}
         logs.update({f"lr_{i}": lr for i, lr in enumerate(lrs[1:], 1)})
@@ -445,7 +469,7 @@ class Trainer:
         if improved:
             self._save(self.best_path)
         self._consistent = True
-        if self.metrics_file is not None:
+        if self.metrics_file is not None and _dist.is_main_process():
             self.metrics_file.append(logs, self.history)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items()
                           if k not in ("epoch", "time", "updates") and isinstance(v, (int, float)))
@@ -504,17 +528,17 @@ class Trainer:
                 raise ValueError("Trainer.fit: resume=True needs checkpoint_dir (or pass a checkpoint's path as "
                                  "resume=)")
             path = self.last_path
-            if not path.exists():
+            if not _dist.from_rank0(path.exists):  # rank 0's disk decides, and rank 0 reads
                 self._say(f"no checkpoint at {path}: starting from scratch")
                 return
         else:
             path = Path(resume)
-        self.load_state_dict(load(path))
+        self.load_state_dict(_dist.from_rank0(load, path))
         is_last = self.last_path is not None and path.resolve() == self.last_path.resolve()
         self._saved_at = self._where() if is_last else None
         self._best_weights = None
-        if self.restore_best and self.best_path is not None and self.best_path.exists():
-            best = load(self.best_path)
+        if self.restore_best and self.best_path is not None and _dist.from_rank0(self.best_path.exists):
+            best = _dist.from_rank0(load, self.best_path)
             if best.get("monitor", {}).get("best_epoch") == self.monitor.best_epoch:
                 self._best_weights = dict(best["model"])
         self._say(f"resumed from {path}: {self._where()}")
@@ -536,6 +560,9 @@ class Trainer:
         elif not self._consistent:
             self._say(f"KeyboardInterrupt in the middle of a batch or an epoch's end ({self._where()}): the "
                       f"state may be half-updated, so no checkpoint was written; {self._saved_note()}")
+        elif self.last_path is not None and _dist.active():
+            self._say(f"KeyboardInterrupt under data-parallel training: the ranks may stand at different batches, "
+                      f"so no checkpoint was written; {self._saved_note()}")
         elif self.last_path is not None:
             self._save(self.last_path)
             self._say(f"KeyboardInterrupt at a batch boundary: saved {self.last_path} ({self._saved_at}); "
@@ -583,7 +610,7 @@ class Trainer:
                 f"fit({epochs}, resume=True)")
 
     def _say(self, message: str) -> None:
-        if self.log is not None:
+        if self.log is not None and _dist.is_main_process():
             self.log(message)
 
 

@@ -1,4 +1,6 @@
 """demos/char_lm.py: the --quick run learns, saves, reloads and samples; its pieces on their own."""
+import importlib.util
+import json
 import math
 import os
 from pathlib import Path
@@ -37,6 +39,11 @@ def test_quick_run_learns_saves_reloads_and_samples(tmp_path, cell):
     assert result["val_bpc"] == pytest.approx(result["val_loss"] / math.log(2))
     assert result["updates"] == demo.QUICK["max_updates"]
     assert result["reloaded_identical"]
+    run_dir = out.with_suffix("")
+    flow = [json.loads(line)["update"] for line in (run_dir / "grad_flow.jsonl").read_text().splitlines()]
+    assert flow == [u for u in range(result["updates"]) if u & (u - 1) == 0]  # GradFlowFile's default: 0, 1, 2, 4, ...
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert str(run_dir / "gradient_flow.png") in result["pictures"]
 
     model, vocab, cfg = demo.load_model(out)
     assert vocab == result["vocab"] and (cfg.cell, cfg.hidden) == (cell, demo.QUICK["hidden"])

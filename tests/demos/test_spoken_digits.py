@@ -58,6 +58,8 @@ def test_quick_run_learns_reports_and_saves(quick):
         assert result["png"] is None
     else:
         assert Path(result["png"]).is_file()
+        curves = Path(result["curves_png"])
+        assert curves == out.parent / "conventional" / "curves.png" and curves.is_file()
 
 
 def test_saved_model_reloads_identical(quick):
