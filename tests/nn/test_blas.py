@@ -18,7 +18,7 @@ TOL = {np.float32: 2e-5, np.float64: 1e-13}
 @pytest.fixture(scope="module")
 def calls():
     """kind -> a function compiled once per dtype, for any row strides (layout 'A' signatures)."""
-    gemm, gemm_tn = blas.functions()
+    gemm, gemm_tn, gemm_nt = blas.functions(nt=True)
 
     def nn(a, b, c, alpha, beta):
         gemm(a, b, c, alpha, beta)
@@ -26,9 +26,28 @@ def calls():
     def tn(a, b, c, alpha, beta):
         gemm_tn(a, b, c, alpha, beta)
 
+    def nt(a, b, c, alpha, beta):
+        gemm_nt(a, b, c, alpha, beta)
+
     signatures = ["void({t}[:, :], {t}[:, :], {t}[:, :], float64, float64)".format(t=t)
                   for t in ("float32", "float64")]
-    return {"nn": numba.njit(signatures)(nn), "tn": numba.njit(signatures)(tn)}
+    return {"nn": numba.njit(signatures)(nn), "tn": numba.njit(signatures)(tn), "nt": numba.njit(signatures)(nt)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_nt_and_operands_of_one_row_with_any_row_stride(calls, dtype):
+    """NumPy lets a one-row array carry any row stride (a transposed (n, 1) array has strides[0] ==
+    itemsize); BLAS would refuse such a leading dimension and leave c untouched."""
+    rng = np.random.default_rng(3)
+    a = np.ascontiguousarray(rng.standard_normal((5, 1)).astype(dtype)).T  # (1, 5), strides[0] == itemsize
+    b = rng.standard_normal((5, 4)).astype(dtype)
+    c = np.full((1, 4), np.nan, dtype)
+    calls["nn"](a, b, c, 1.0, 0.0)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-5)
+    w = rng.standard_normal((3, 5)).astype(dtype)
+    c = np.zeros((1, 3), dtype)
+    calls["nt"](a, w, c, 1.0, 0.0)
+    np.testing.assert_allclose(c, a @ w.T, rtol=1e-5)
 
 
 def _view(rng, shape, dtype, pad):

@@ -1,22 +1,32 @@
-"""Matrix products callable from numba-compiled loops: SciPy's BLAS ``sgemm``/``dgemm``, row-major.
+"""Matrix products callable from numba-compiled loops, which numba can cache: SciPy's BLAS by symbol name.
 
 The compiled recurrences (``compiled_*``) run a whole sequence in one compiled
 function, and each step's product with the recurrent weights must not return to
-Python. ``scipy.linalg.cython_blas`` exports the Fortran BLAS as C function
-pointers; numba calls them through ctypes prototypes (all arguments by
-reference, as Fortran wants).
+Python. ``scipy.linalg.cython_blas`` exports the Fortran ``sgemm``/``dgemm`` as C
+function pointers. Called through ctypes, numba would refuse to cache the loops
+("uses dynamic globals") and compile them again in every process; so the two
+addresses are registered as LLVM symbols (``llvmlite.binding.add_symbol``) and
+called as external functions by name: the cached machine code refers to the
+name, which is bound again in each process when ``functions()`` first runs
+(before any cached loop is loaded).
+
+Each variant (dtype x transposes) is compiled under a name of its own: numba's
+symbol names are module + qualname + argument types + a per-process counter, so
+variants sharing one closure name and one signature could be confused when a loop
+compiled in one process is loaded from the cache in another.
 
 Row-major to column-major: a C-ordered (m, k) array with row stride lda is the
 Fortran (k, m) matrix A^T with leading dimension lda, so ``C = A B`` is computed
-as the Fortran ``C^T = B^T A^T`` with the operands swapped and no transposes.
+as the Fortran ``C^T = B^T A^T`` with the operands swapped.
 
-    gemm(a, b, c, alpha, beta)     c = alpha * a @ b + beta * c
-    gemm_tn(a, b, c, alpha, beta)  c = alpha * a.T @ b + beta * c   (weight gradients)
+    gemm(a, b, c, alpha, beta)     c = alpha * a @ b + beta * c      a (m, k), b (k, n)
+    gemm_tn(a, b, c, alpha, beta)  c = alpha * a.T @ b + beta * c    a (k, m), b (k, n)  (weight gradients)
+    gemm_nt(a, b, c, alpha, beta)  c = alpha * a @ b.T + beta * c    a (m, k), b (n, k)  (x W^T, no transposed copy)
 
-a (m, k), b (k, n), c (m, n): float32 or float64 (all three alike), each with unit
-stride along its rows' elements and any row stride (views of gate blocks are fine).
-The dtype picks sgemm or dgemm when the calling loop is compiled. Nothing is
-checked at run time: the callers own the shapes.
+c (m, n). float32 or float64 (all three alike), each with unit stride along its
+rows' elements and any row stride (views of gate blocks are fine). The dtype picks
+sgemm or dgemm when the calling loop is compiled. Nothing is checked at run time:
+the callers own the shapes.
 """
 from __future__ import annotations
 
@@ -25,8 +35,8 @@ import ctypes
 import numpy as np
 
 
-def _blas_function(name: str):
-    """A ctypes function for ``scipy.linalg.cython_blas``'s ``name`` (13 pointer arguments: ?gemm)."""
+def _address(name: str) -> int:
+    """The address of ``scipy.linalg.cython_blas``'s ``name``."""
     from scipy.linalg import cython_blas
 
     capsule = cython_blas.__pyx_capi__[name]
@@ -34,45 +44,44 @@ def _blas_function(name: str):
     get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
     get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
     get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    address = get_pointer(capsule, get_name(capsule))
-    return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 13))(address)
+    return get_pointer(capsule, get_name(capsule))
 
 
 def _define():
+    from llvmlite import binding
     from numba import types
     from numba.extending import overload
 
-    sgemm, dgemm = _blas_function("sgemm"), _blas_function("dgemm")
+    external = {}
+    for name in ("sgemm", "dgemm"):  # ?gemm: 13 arguments, all by reference (Fortran)
+        symbol = f"rnnbp_scipy_{name}"
+        binding.add_symbol(symbol, _address(name))
+        external[name] = types.ExternalFunction(symbol, types.void(*([types.voidptr] * 13)))
     N, T = ord("N"), ord("T")
 
-    def make(blas, dtype, trans_b):
+    def make(blas, dtype, trans_a, trans_b):
         def call(a, b, c, alpha, beta):
-            # Fortran view: C^T (n, m) = op(B^T) (n, k) @ A^T (k, m)
+            # Fortran view: C^T (n, m) = op(B^T) (n, k) @ op(A^T) (k, m)
             m, n = c.shape
-            k = a.shape[0] if trans_b else a.shape[1]
+            k = a.shape[0] if trans_a else a.shape[1]
             item = c.itemsize
             ints = np.empty(6, np.int32)
             ints[0], ints[1], ints[2] = n, m, k
-            ints[3], ints[4], ints[5] = b.strides[0] // item, a.strides[0] // item, c.strides[0] // item
+            # Leading dimensions. An operand with one row may carry any row stride (NumPy's relaxed
+            # strides) while BLAS wants ld >= its row length: the stride does not matter then.
+            ints[3] = max(b.strides[0] // item, b.shape[1], 1)
+            ints[4] = max(a.strides[0] // item, a.shape[1], 1)
+            ints[5] = max(c.strides[0] // item, c.shape[1], 1)
             scalars = np.empty(2, dtype)
             scalars[0], scalars[1] = alpha, beta
             flags = np.empty(2, np.uint8)
-            flags[0] = N
-            flags[1] = T if trans_b else N
-            # gemm_tn (c = a^T b) is the Fortran C^T = B^T A: the second operand transposed
-            blas(flags.ctypes.data, flags[1:].ctypes.data, ints.ctypes.data, ints[1:].ctypes.data,
-                 ints[2:].ctypes.data, scalars.ctypes.data, b.ctypes.data, ints[3:].ctypes.data,
-                 a.ctypes.data, ints[4:].ctypes.data, scalars[1:].ctypes.data, c.ctypes.data, ints[5:].ctypes.data)
+            flags[0] = T if trans_b else N
+            flags[1] = T if trans_a else N
+            blas(flags.ctypes, flags[1:].ctypes, ints.ctypes, ints[1:].ctypes, ints[2:].ctypes, scalars.ctypes,
+                 b.ctypes, ints[3:].ctypes, a.ctypes, ints[4:].ctypes, scalars[1:].ctypes, c.ctypes, ints[5:].ctypes)
+        call.__name__ = call.__qualname__ = (f"rnnbp_{'d' if dtype == np.float64 else 's'}gemm_"
+                                             f"{'t' if trans_a else 'n'}{'t' if trans_b else 'n'}")
         return call
-
-    s_nn, d_nn = make(sgemm, np.float32, False), make(dgemm, np.float64, False)
-    s_tn, d_tn = make(sgemm, np.float32, True), make(dgemm, np.float64, True)
-
-    def gemm(a, b, c, alpha, beta):
-        raise NotImplementedError("blas.gemm runs inside numba-compiled code only")
-
-    def gemm_tn(a, b, c, alpha, beta):
-        raise NotImplementedError("blas.gemm_tn runs inside numba-compiled code only")
 
     def pick(float32, float64):
         def typer(a, b, c, alpha, beta):
@@ -83,17 +92,24 @@ def _define():
             return None
         return typer
 
-    overload(gemm)(pick(s_nn, d_nn))
-    overload(gemm_tn)(pick(s_tn, d_tn))
-    return gemm, gemm_tn
+    def declare(name, trans_a, trans_b):
+        def stub(a, b, c, alpha, beta):
+            raise NotImplementedError(f"blas.{name} runs inside numba-compiled code only")
+        stub.__name__ = stub.__qualname__ = name
+        overload(stub)(pick(make(external["sgemm"], np.float32, trans_a, trans_b),
+                            make(external["dgemm"], np.float64, trans_a, trans_b)))
+        return stub
+
+    return declare("gemm", False, False), declare("gemm_tn", True, False), declare("gemm_nt", False, True)
 
 
 _functions = None
 
 
-def functions():
-    """(gemm, gemm_tn), defined on first use (importing numba costs about half a second)."""
+def functions(nt: bool = False):
+    """(gemm, gemm_tn), or (gemm, gemm_tn, gemm_nt) with ``nt``; defined on first use (importing
+    numba costs about half a second)."""
     global _functions
     if _functions is None:
         _functions = _define()
-    return _functions
+    return _functions if nt else _functions[:2]

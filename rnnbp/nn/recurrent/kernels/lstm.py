@@ -19,24 +19,34 @@ carried dc::
 
 and, once over all steps, dW_ih = dgates^T x, dW_hh = dgates^T h_{t-1},
 db = sum dgates, dW_hr = dh^T r, dx = dgates W_ih.
+
+Two implementations of the same layer. With numba (backend 'numba', or 'auto'
+where numba runs, float32 and float64), ``compiled_lstm`` runs each direction of
+the recurrence as one compiled call over the whole sequence. Otherwise, and
+whenever a gradient probe records dL/dh_t (a Python callback per step), a Python
+loop runs over the steps with ``backends``' step arithmetic; with
+``numpy_steps`` this is the reference the compiled loops are tested against.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ....autograd.function import Function
-from . import backends
+from . import backends, compiled_lstm
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
                      project_inputs, reverse_steps, weight_grads, zero_padding)
+from .compiled_lstm import c_order, or_empty, weights
 
 
 class LSTMLayer(Function):
     """One LSTM layer in one direction over a time-major, length-sorted batch.
 
-    ``backend``: 'auto', 'numpy' or 'numba' step arithmetic (see ``backends``).
+    ``backend``: 'auto', 'numpy' or 'numba' (see ``backends``; numba runs the compiled
+    whole-sequence loops of ``compiled_lstm``).
     Inputs: x (T, B, I), h0 (B, P), c0 (B, H), w_ih (4H, I), w_hh (4H, P),
     b_ih (4H,) or None, b_hh (4H,) or None, w_hr (P, H) or None; P = H without
     a projection. ``batch_sizes``: running rows per step (None: all B, all T).
+    ``record(t, dh_t)``: called with each step's dL/dh_t during backward (the per-step path runs).
 
     Outputs: out (T, B, P) (zero past each row's length), h_n (B, P), c_n (B, H).
     ``out`` is a view of a buffer the backward reads: writing into its array changes the
@@ -50,40 +60,36 @@ class LSTMLayer(Function):
         H = w_hh.shape[0] // 4
         P = h0.shape[1]
         dtype = x.dtype
-        # Internally the gates run in the order [i, f, o, g], so the three sigmoid gates are one
-        # contiguous block, with their rows halved so that one tanh serves all four (see numpy_steps).
-        order = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
-        half = np.ones(4 * H, dtype=dtype)
-        half[:3 * H] = 0.5
-        bias = None if b_ih is None else (b_ih + b_hh)[order] * half
-        empty, zeros = allocator(workspace)
-        padded = zeros if batch_sizes is not None else empty  # ragged: positions no step writes must be 0
-        gates = project_inputs(x, w_ih[order] * half[:, None], bias, empty)  # (T, B, 4H); activations in place
-        hs = padded((T + 1, B, P), dtype)
-        cs = empty((T + 1, B, H), dtype)
-        tanh_cs = empty((T, B, H), dtype)
-        rs = padded((T, B, H), dtype) if w_hr is not None else None  # read in full by dW_hr
-        hs[0], cs[0] = h0, c0
-        recurrent = np.empty((B, 4 * H), dtype=dtype)
-        w_hh_t = (w_hh[order] * half[:, None]).T
-        steps = backends.steps(backend, dtype)
+        empty, _ = allocator(workspace)
         sizes = active_rows(batch_sizes, T, B)
         x = zero_padding(x, sizes)
-        for t, b in forward_steps(sizes):
-            np.matmul(hs[t, :b], w_hh_t, out=recurrent[:b])
-            r = hs[t + 1, :b] if w_hr is None else rs[t, :b]
-            steps.lstm_forward(gates[t, :b], recurrent[:b], cs[t, :b], cs[t + 1, :b], tanh_cs[t, :b], r)
-            if w_hr is not None:
-                np.matmul(r, w_hr.T, out=hs[t + 1, :b])
+        loops = compiled_lstm.loops_for(backend, dtype) if record is None else None
+        rows = None
+        if loops is not None:
+            x = c_order(x)
+            rows = np.asarray(sizes, dtype=np.int64)
+            # The loops write every position a reader sees: the buffers may start uninitialised.
+            gates = empty((T, B, 4 * H), dtype)  # [i, f, g, o] activations
+            hs = empty((T + 1, B, P), dtype)
+            cs = empty((T + 1, B, H), dtype)
+            tanh_cs = empty((T, B, H), dtype)
+            rs = empty((T, B, H), dtype) if w_hr is not None else None
+            hs[0], cs[0] = h0, c0
+            loops["forward"](x.reshape(T * B, -1), *weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype), rows, gates, hs, cs,
+                             tanh_cs, or_empty(rs, dtype, 3))
+            order = None
+        else:
+            gates, hs, cs, tanh_cs, rs, order = _forward_steps(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, sizes,
+                                                               backends.steps(backend, dtype), workspace)
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n, c_n = final_states(hs, lengths), final_states(cs, lengths)
         ctx.record = record
-        ctx.saved = (x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order, steps, workspace)
+        ctx.saved = (x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, rows, order, loops, backend, workspace)
         return hs[1:], h_n, c_n
 
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn):
-        x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, order, steps, workspace = ctx.saved
+        x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, rows, order, loops, backend, workspace = ctx.saved
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
         P = hs.shape[2]
@@ -91,38 +97,166 @@ class LSTMLayer(Function):
         need = ctx.needs_input_grad
         dh = carried_gradient(d_hn, (B, P), dtype)
         dc = carried_gradient(d_cn, (B, H), dtype)
-        empty, zeros = allocator(workspace)
-        padded = zeros if any(b < B for b in sizes) else empty
-        dgates = padded((T, B, 4 * H), dtype)
-        dh_steps = padded((T, B, P), dtype) if w_hr is not None else None
-        w_hh_k = w_hh[order]  # unscaled, internal gate order
-        for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
-            if w_hr is not None:
-                dh_steps[t, :b] = dh_t
-                dr = dh_t @ w_hr  # (b, H)
-            else:
-                dr = dh_t
-            steps.lstm_backward(gates[t, :b], cs[t, :b], tanh_cs[t, :b], dr, dc[:b], dgates[t, :b])
-            np.matmul(dgates[t, :b], w_hh_k, out=dh[:b])
-        back = np.argsort(order)  # internal gate order -> PyTorch's
-        d_x, d_wih = weight_grads(dgates, x, w_ih[order], need[0], need[3])
-        d_wih = None if d_wih is None else d_wih[back]
-        d_whh = (dgates.reshape(T * B, -1).T @ hs[:T].reshape(T * B, P))[back] if need[4] else None
-        d_b = dgates.sum(axis=(0, 1))[back] if (need[5] or need[6]) else None
-        d_whr = None
-        if w_hr is not None and need[7]:
-            d_whr = dh_steps.reshape(T * B, P).T @ rs.reshape(T * B, H)
-        return (d_x, dh if need[1] else None, dc if need[2] else None, d_wih, d_whh,
-                d_b if need[5] else None, d_b.copy() if need[6] else None, d_whr)
+        if loops is None:
+            return _backward_steps(ctx, d_out, dh, dc, backends.steps(backend, dtype))
+        empty, _ = allocator(workspace)
+        dgates = empty((T, B, 4 * H), dtype)  # written in full by the loop (zero on padding)
+        dh_steps = empty((T, B, P), dtype) if w_hr is not None else None
+        loops["backward"](gates, cs, tanh_cs, c_order(w_hh), or_empty(w_hr, dtype, 2), dh, dc,
+                          or_empty(d_out, dtype, 3), rows, dgates, or_empty(dh_steps, dtype, 3))
+        d_x = np.empty(x.shape, dtype) if need[0] else None
+        d_wih = np.empty(w_ih.shape, dtype) if need[3] else None
+        d_whh = np.empty(w_hh.shape, dtype) if need[4] else None
+        d_b = np.empty(4 * H, dtype) if (need[5] or need[6]) else None
+        d_whr = np.empty(w_hr.shape, dtype) if (w_hr is not None and need[7]) else None
+        loops["gradients"](dgates, x.reshape(T * B, -1), hs, c_order(w_ih), or_empty(dh_steps, dtype, 3),
+                           or_empty(rs, dtype, 3), or_empty(None if d_x is None else d_x.reshape(T * B, -1), dtype, 2),
+                           or_empty(d_wih, dtype, 2), or_empty(d_whh, dtype, 2), or_empty(d_b, dtype, 1),
+                           or_empty(d_whr, dtype, 2))
+        d_bih = d_b if need[5] else None
+        d_bhh = None if not need[6] else (d_b.copy() if need[5] else d_b)
+        return d_x, dh if need[1] else None, dc if need[2] else None, d_wih, d_whh, d_bih, d_bhh, d_whr
+
+
+def _internal_weights(w_ih, w_hh, b_ih, b_hh):
+    """The per-step path's weights: gate order [i, f, o, g] (the three sigmoid gates one block),
+    the i, f, o rows halved so that one tanh serves all four (see ``numpy_steps``).
+
+    Returns (order (4H,), w_in (4H, I), w_rec_t (P, 4H), bias (4H,) or None).
+    """
+    H = w_hh.shape[0] // 4
+    order = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+    half = np.ones(4 * H, dtype=w_ih.dtype)
+    half[:3 * H] = 0.5
+    bias = None if b_ih is None else (b_ih + b_hh)[order] * half
+    return order, w_ih[order] * half[:, None], (w_hh[order] * half[:, None]).T, bias
+
+
+def _step(steps, g, rec, h_prev, w_rec_t, c_prev, c, tc, r, h, w_hr):
+    """One step of the per-step path over b rows: rec = h_prev W_hh^T, then ``steps.lstm_forward``
+    (g <- activations, c, tc = tanh c, r = o tc), then h = r W_hr^T with a projection (else r is h)."""
+    np.matmul(h_prev, w_rec_t, out=rec)
+    steps.lstm_forward(g, rec, c_prev, c, tc, r)
+    if w_hr is not None:
+        np.matmul(r, w_hr.T, out=h)
+
+
+def _forward_steps(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, steps, workspace):
+    """The forward with a Python loop over steps and ``steps``' gate arithmetic, in the internal
+    gate order. Returns (gates, hs, cs, tanh_cs, rs, order): the buffers backward reads."""
+    T, B, _ = x.shape
+    H = w_hh.shape[0] // 4
+    P = h0.shape[1]
+    dtype = x.dtype
+    empty, zeros = allocator(workspace)
+    padded = zeros if any(b < B for b in sizes) else empty  # ragged: positions no step writes must be 0
+    order, w_in, w_rec_t, bias = _internal_weights(w_ih, w_hh, b_ih, b_hh)
+    gates = project_inputs(x, w_in, bias, empty)  # (T, B, 4H); activations in place
+    hs = padded((T + 1, B, P), dtype)
+    cs = empty((T + 1, B, H), dtype)
+    tanh_cs = empty((T, B, H), dtype)
+    rs = padded((T, B, H), dtype) if w_hr is not None else None  # read in full by dW_hr
+    hs[0], cs[0] = h0, c0
+    recurrent = np.empty((B, 4 * H), dtype=dtype)
+    for t, b in forward_steps(sizes):
+        r = hs[t + 1, :b] if w_hr is None else rs[t, :b]
+        _step(steps, gates[t, :b], recurrent[:b], hs[t, :b], w_rec_t, cs[t, :b], cs[t + 1, :b], tanh_cs[t, :b], r,
+              hs[t + 1, :b], w_hr)
+    return gates, hs, cs, tanh_cs, rs, order
+
+
+def _backward_steps(ctx, d_out, dh, dc, steps):
+    """The backward with a Python loop over steps (the NumPy reference, and the path that records
+    dL/dh_t for a gradient probe), from ``_forward_steps``' buffers."""
+    x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, _, order, _, _, workspace = ctx.saved
+    T, B, _ = x.shape
+    H = w_hh.shape[0] // 4
+    P = hs.shape[2]
+    dtype = x.dtype
+    need = ctx.needs_input_grad
+    empty, zeros = allocator(workspace)
+    padded = zeros if any(b < B for b in sizes) else empty
+    dgates = padded((T, B, 4 * H), dtype)
+    dh_steps = padded((T, B, P), dtype) if w_hr is not None else None
+    w_hh_k = w_hh[order]  # unscaled, internal gate order
+    for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
+        if w_hr is not None:
+            dh_steps[t, :b] = dh_t
+            dr = dh_t @ w_hr  # (b, H)
+        else:
+            dr = dh_t
+        steps.lstm_backward(gates[t, :b], cs[t, :b], tanh_cs[t, :b], dr, dc[:b], dgates[t, :b])
+        np.matmul(dgates[t, :b], w_hh_k, out=dh[:b])
+    back = np.argsort(order)  # internal gate order -> PyTorch's
+    d_x, d_wih = weight_grads(dgates, x, w_ih[order], need[0], need[3])
+    d_wih = None if d_wih is None else d_wih[back]
+    d_whh = (dgates.reshape(T * B, -1).T @ hs[:T].reshape(T * B, P))[back] if need[4] else None
+    d_b = dgates.sum(axis=(0, 1))[back] if (need[5] or need[6]) else None
+    d_whr = None
+    if w_hr is not None and need[7]:
+        d_whr = dh_steps.reshape(T * B, P).T @ rs.reshape(T * B, H)
+    return (d_x, dh if need[1] else None, dc if need[2] else None, d_wih, d_whh,
+            d_b if need[5] else None, d_b.copy() if need[6] else None, d_whr)
 
 
 def lstm_inference(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, backend="auto", workspace=None):
     """The LSTM layer's forward for inference only (no graph, nothing kept for a backward).
 
     Arrays as in :class:`LSTMLayer`; returns (out (T, B, P), h_n (B, P), c_n (B, H)).
-    Contract: ``out`` is a fresh array the caller owns; beyond it, memory is the state (B, H)
-    plus a bounded projection chunk, never the (T, B, 4H) training buffers.
+    ``out`` is a fresh array the caller owns; beyond it, memory is the state plus a bounded
+    projection chunk (``compiled_lstm.INFERENCE_CHUNK`` gate items), never the (T, B, 4H)
+    training buffers. The compiled path prepares nothing per call (it reads the weights as
+    they are), so a streamed step (T = 1) costs little more than its arithmetic.
+    ``workspace`` is accepted for symmetry with the layer and not used.
     """
-    ctx = LSTMLayer.__new__(LSTMLayer)
-    out, h_n, c_n = LSTMLayer.forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes, backend, None)
-    return out.copy(), h_n, c_n
+    dtype = x.dtype
+    loops = compiled_lstm.loops_for(backend, dtype)
+    T, B, I = x.shape
+    H = c0.shape[1]
+    out = np.empty((T, B, h0.shape[1]), dtype)
+    h = h0.copy() if h0.dtype == dtype else h0.astype(dtype, order="C")  # fresh C-ordered copies, updated in
+    c = c0.copy() if c0.dtype == dtype else c0.astype(dtype, order="C")  # place: h_n, c_n
+    chunk = max(1, compiled_lstm.INFERENCE_CHUNK // (4 * H * max(B, 1)))
+    if loops is None:
+        _inference_steps(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, active_rows(batch_sizes, T, B),
+                         backends.steps(backend, dtype), out, chunk)
+        return out, h, c
+    sizes = compiled_lstm.ALL_ROWS if batch_sizes is None else np.asarray(batch_sizes, dtype=np.int64)
+    args = weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype)
+    if x.flags.c_contiguous:
+        loops["inference"](x.reshape(T * B, I), *args, sizes, h, c, out, chunk)
+    else:  # a view (reversed, or batch-first): copied one chunk at a time
+        for t0 in range(0, T, chunk):
+            t1 = min(T, t0 + chunk)
+            loops["inference"](np.ascontiguousarray(x[t0:t1]).reshape(-1, I), *args,
+                               sizes[t0:t1] if batch_sizes is not None else sizes, h, c, out[t0:t1], chunk)
+    return out, h, c
+
+
+def _inference_steps(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, steps, out, chunk):
+    """``lstm_inference`` with a Python loop over steps: h, c (the state, updated in place), out
+    (T, B, P) filled; the inputs projected ``chunk`` steps at a time."""
+    T, B, I = x.shape
+    H = c.shape[1]
+    dtype = x.dtype
+    _, w_in, w_rec_t, bias = _internal_weights(w_ih, w_hh, b_ih, b_hh)
+    chunk = max(1, min(chunk, T))
+    g = np.empty((chunk, B, 4 * H), dtype)
+    rec = np.empty((B, 4 * H), dtype)
+    c_new, tc = np.empty((B, H), dtype), np.empty((B, H), dtype)
+    r = np.empty((B, H), dtype) if w_hr is not None else None
+    for t0 in range(0, T, chunk):
+        t1 = min(T, t0 + chunk)
+        gates = g[:t1 - t0]
+        np.matmul(x[t0:t1].reshape(-1, I), w_in.T, out=gates.reshape(-1, 4 * H))
+        if bias is not None:
+            gates += bias
+        for t in range(t0, t1):
+            b = sizes[t]
+            if b:
+                r_t = out[t, :b] if w_hr is None else r[:b]
+                _step(steps, gates[t - t0, :b], rec[:b], h[:b], w_rec_t, c[:b], c_new[:b], tc[:b], r_t, out[t, :b],
+                      w_hr)
+                c[:b] = c_new[:b]
+                h[:b] = out[t, :b]
+            out[t, b:] = 0

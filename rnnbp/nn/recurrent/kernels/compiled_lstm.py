@@ -1,0 +1,270 @@
+"""The LSTM's recurrences compiled whole: forward, backward and inference each one numba call per sequence.
+
+``lstm.LSTMLayer`` with backend 'numba' (or 'auto' where numba runs) calls these
+instead of a Python loop over time steps. Each loop calls SciPy's BLAS directly
+(``blas``): every step's h W_hh^T accumulates straight into that step's
+slice of the precomputed input projection (beta = 1, no separate buffer), and the
+gate arithmetic runs in the same pass, row by row while the row is in cache. The
+products over all steps (input projection, weight gradients, dx) go through the
+same BLAS, so one thread pool serves the whole kernel.
+
+Layout: PyTorch's gate order [i, f, g, o] and its weights as they are (no
+reordered or scaled copy, so a call prepares nothing). Equations are ``lstm``'s;
+the arithmetic matches ``numpy_steps`` up to the order of operations (no fastmath,
+IEEE semantics), and float64 matches the NumPy path to rounding. The activations
+are ``fast_math``'s scalar ``sigmoid`` and ``tanh`` (vectorised in float32, libm in float64).
+
+Ragged batches (``sizes[t]`` running rows, a prefix, see ``common``): rows that
+have ended keep their state and get no work. The loops write every position a
+later reader sees (h and r zero past each row's length, gradients zero on
+padding), so the callers can hand them uninitialised buffers.
+
+The loops run on one thread (BLAS may use its own). They are compiled on first use
+for the dtype at hand, or loaded from numba's on-disk cache. They are module-level
+functions that reach each other, the BLAS products and the activations through module
+globals, which ``_compile`` binds: numba's cache key hashes a closure's contents, and
+a closure over another compiled function (whose pickle holds a per-process uuid) would
+never hit the cache. (Numba does not see a change of a global's value: after editing
+``fast_math``, clear this module's cache files, ``__pycache__/compiled_lstm.*.nb?``.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backends, numba_steps
+
+# The inference path projects the inputs a chunk of steps at a time: at most this many gate items,
+# (steps * B, 4H) (1 MB in float32), and at least one step.
+INFERENCE_CHUNK = 1 << 18
+
+# Stand-ins for absent arrays (no bias, no projection, no output gradient, a gradient not asked
+# for), so that the compiled loops see one type per argument: EMPTY[ndim][dtype].
+EMPTY = {ndim: {np.dtype(d): np.empty((0,) * ndim, d) for d in (np.float32, np.float64)} for ndim in (1, 2, 3)}
+ALL_ROWS = np.empty(0, np.int64)  # inference ``sizes``: every row runs every step
+
+_loops = None
+_ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic in float32 (and are exact in float64)
+_LOOPS = ("bias_sum", "cell", "cell_backward", "forward", "backward", "gradients", "inference")
+
+# Bound by ``_compile`` (importing numba costs about half a second, so not at import time):
+gemm = gemm_tn = gemm_nt = None  # blas: c = a @ b, a.T @ b, a @ b.T (alpha, beta)
+sigmoid = tanh = None            # fast_math's scalar activations
+
+
+def c_order(a: np.ndarray) -> np.ndarray:
+    """``a`` C-contiguous (itself when it already is): the compiled loops take one layout."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def or_empty(a: np.ndarray | None, dtype: np.dtype, ndim: int) -> np.ndarray:
+    """``a`` C-contiguous, or a zero-size stand-in with ``ndim`` dimensions for None."""
+    return EMPTY[ndim][dtype] if a is None else c_order(a)
+
+
+def weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype: np.dtype) -> tuple:
+    """(w_ih, w_hh, b_ih, b_hh, w_hr) as the loops take them: as they are (C-contiguous), absent ones as stand-ins."""
+    e1 = EMPTY[1][dtype]
+    return (c_order(w_ih), c_order(w_hh), e1 if b_ih is None else c_order(b_ih), e1 if b_hh is None else c_order(b_hh),
+            EMPTY[2][dtype] if w_hr is None else c_order(w_hr))
+
+
+def loops_for(backend: str, dtype) -> dict | None:
+    """The compiled loops when ``backend`` runs numba for ``dtype`` (see ``backends``), else None."""
+    if backends.steps(backend, dtype) is not numba_steps:
+        return None
+    return loops()
+
+
+def loops() -> dict:
+    """{'forward', 'backward', 'gradients', 'inference'} and the step arithmetic
+    ('cell', 'cell_backward'), compiled (or loaded from numba's cache) on first use."""
+    global _loops
+    if _loops is None:
+        try:
+            _loops = _compile(cache=True)
+        except RuntimeError:  # no writable cache location (read-only install and home)
+            _loops = _compile(cache=False)
+    return _loops
+
+
+def _compile(cache: bool) -> dict:
+    """Bind the BLAS products and activations, then make each loop below a numba dispatcher."""
+    global gemm, gemm_tn, gemm_nt, sigmoid, tanh
+    import numba
+
+    from . import fast_math
+    from .blas import functions
+
+    gemm, gemm_tn, gemm_nt = functions(nt=True)
+    tanh, sigmoid = fast_math.functions()
+    jit = numba.njit(cache=cache, nogil=True)
+    module = globals()
+    source = {name: getattr(module[name], "py_func", module[name]) for name in _LOOPS}
+    compiled = {name: jit(fn) for name, fn in source.items()}  # raises before any rebinding
+    module.update(compiled)  # the loops call each other through these globals
+    return compiled
+
+
+# The loops. As in numba_steps: each j-loop stores to one gate block only, so that LLVM can
+# vectorise it (a loop storing to one array at offsets H apart is left scalar); loads at such
+# offsets, and stores to distinct arrays, are fine. A row (4H items) stays in L1 across its loops.
+
+
+def bias_sum(b_ih, b_hh, G):
+    """b_ih + b_hh (G,); a zero-length array means no bias."""
+    bias = np.zeros(G, b_ih.dtype)
+    if b_ih.shape[0]:
+        for j in range(G):
+            bias[j] = b_ih[j] + b_hh[j]
+    return bias
+
+
+def cell(g, bias, c_prev, c, tc, r, b):
+    """One step over rows :b. g (., 4H) = x W_ih^T + h W_hh^T -> [i, f, g, o] activations in place
+    (with ``bias`` added); c = f c_prev + i g; tc = tanh c; r = o tc."""
+    H = c.shape[1]
+    for row in range(b):
+        gr, cp, cr, tr, rr = g[row], c_prev[row], c[row], tc[row], r[row]
+        for j in range(H):
+            gr[j] = sigmoid(gr[j] + bias[j])
+        for j in range(H):
+            gr[H + j] = sigmoid(gr[H + j] + bias[H + j])
+        for j in range(H):
+            gr[2 * H + j] = tanh(gr[2 * H + j] + bias[2 * H + j])
+        for j in range(H):
+            gr[3 * H + j] = sigmoid(gr[3 * H + j] + bias[3 * H + j])
+        for j in range(H):
+            cj = gr[H + j] * cp[j] + gr[j] * gr[2 * H + j]
+            cr[j] = cj
+            tj = tanh(cj)
+            tr[j] = tj
+            rr[j] = gr[3 * H + j] * tj
+
+
+def cell_backward(g, c_prev, tc, dr, dc, dg, b):
+    """Rows :b. From dr = dL/d(o tanh c) and the carried dc: dg (., 4H) = the gradient at the
+    pre-activations [di', df', dg', do']; dc <- (dc + dr o (1 - tc^2)) f."""
+    H = dc.shape[1]
+    for row in range(b):
+        gr, cp, tr, d, dcr, dgr = g[row], c_prev[row], tc[row], dr[row], dc[row], dg[row]
+        for j in range(H):  # dc += dr o (1 - tc^2); di'
+            i, gg, o, t = gr[j], gr[2 * H + j], gr[3 * H + j], tr[j]
+            dct = dcr[j] + d[j] * o * (_ONE - t * t)
+            dcr[j] = dct
+            dgr[j] = dct * gg * i * (_ONE - i)
+        for j in range(H):  # df'
+            f = gr[H + j]
+            dgr[H + j] = dcr[j] * cp[j] * f * (_ONE - f)
+        for j in range(H):  # dg'
+            i, gg = gr[j], gr[2 * H + j]
+            dgr[2 * H + j] = dcr[j] * i * (_ONE - gg * gg)
+        for j in range(H):  # do'; dc <- dc f
+            o = gr[3 * H + j]
+            dgr[3 * H + j] = d[j] * tr[j] * o * (_ONE - o)
+            dcr[j] = dcr[j] * gr[H + j]
+
+
+def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs):
+    """x2 (T*B, I); sizes (T,). gates (T, B, 4H) <- [i, f, g, o]; hs (T+1, B, P) and cs (T+1, B, H), with
+    hs[0] = h0 and cs[0] = c0 set, <- every step's h (zero past each row's length) and c; tanh_cs
+    (T, B, H) <- tanh c; rs (T, B, H) <- o tanh c with a projection (w_hr (P, H)), zero past each
+    row's length, else rs and w_hr are zero-size and r is h."""
+    T, B, G = gates.shape
+    proj = w_hr.shape[0] > 0
+    gemm_nt(x2, w_ih, gates.reshape(T * B, G), 1.0, 0.0)
+    bias = bias_sum(b_ih, b_hh, G)
+    for t in range(T):
+        b = sizes[t]
+        if b:
+            gemm_nt(hs[t, :b], w_hh, gates[t, :b], 1.0, 1.0)
+            r = rs[t] if proj else hs[t + 1]
+            cell(gates[t], bias, cs[t], cs[t + 1], tanh_cs[t], r, b)
+            if proj:
+                gemm_nt(rs[t, :b], w_hr, hs[t + 1, :b], 1.0, 0.0)
+        hs[t + 1, b:] = 0
+        if proj:
+            rs[t, b:] = 0
+
+
+def backward(gates, cs, tanh_cs, w_hh, w_hr, dh, dc, d_out, sizes, dgates, dh_steps):
+    """BPTT over t = T-1 .. 0. dh (B, P), dc (B, H): dL/dh_n, dL/dc_n in, dL/dh0, dL/dc0 out (rows
+    carry their own gradient until their last step); d_out (T, B, P), or zero-size for none.
+    Writes dgates (T, B, 4H) and, with a projection, dh_steps (T, B, P) <- each step's total dL/dh_t;
+    both zero on padding."""
+    T, B, G = gates.shape
+    H = G // 4
+    proj = w_hr.shape[0] > 0
+    has_out = d_out.shape[0] > 0
+    dr = np.empty((B, H), gates.dtype) if proj else dh  # dL/d(o tanh c) of one step
+    for t in range(T - 1, -1, -1):
+        b = sizes[t]
+        dgates[t, b:] = 0
+        if proj:
+            dh_steps[t, b:] = 0
+        if b == 0:
+            continue
+        if has_out:
+            for row in range(b):
+                dhr, do = dh[row], d_out[t, row]
+                for j in range(dhr.shape[0]):
+                    dhr[j] += do[j]
+        if proj:
+            dh_steps[t, :b] = dh[:b]
+            gemm(dh[:b], w_hr, dr[:b], 1.0, 0.0)
+        cell_backward(gates[t], cs[t], tanh_cs[t], dr, dc, dgates[t], b)
+        gemm(dgates[t, :b], w_hh, dh[:b], 1.0, 0.0)  # dh_{t-1} = dgates W_hh
+
+
+def gradients(dgates, x2, hs, w_ih, dh_steps, rs, d_x, d_wih, d_whh, d_b, d_whr):
+    """The products over all steps: d_x (T*B, I) = dgates W_ih; d_wih = dgates^T x; d_whh = dgates^T h_prev;
+    d_b = sum dgates (accumulated in float64); d_whr = dh_steps^T rs. An output of size 0 is skipped."""
+    T, B, G = dgates.shape
+    P = hs.shape[2]
+    d2 = dgates.reshape(T * B, G)
+    if d_x.size:
+        gemm(d2, w_ih, d_x, 1.0, 0.0)
+    if d_wih.size:
+        gemm_tn(d2, x2, d_wih, 1.0, 0.0)
+    if d_whh.size:
+        gemm_tn(d2, hs.reshape((T + 1) * B, P)[:T * B], d_whh, 1.0, 0.0)
+    if d_whr.size:
+        gemm_tn(dh_steps.reshape(T * B, P), rs.reshape(T * B, rs.shape[2]), d_whr, 1.0, 0.0)
+    if d_b.size:
+        s = np.zeros(G, np.float64)
+        for row in range(T * B):
+            dr = d2[row]
+            for j in range(G):
+                s[j] += dr[j]
+        for j in range(G):
+            d_b[j] = s[j]
+
+
+def inference(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, h, c, out, chunk):
+    """The forward without saving anything: out (T, B, P) <- each step's h (zero past each row's
+    length); h (B, P), c (B, H): the initial state in, each row's final state out. x2 (T*B, I) is
+    projected ``chunk`` steps at a time. sizes (T,), or (0,) when every row runs every step."""
+    T, B, P = out.shape
+    H = c.shape[1]
+    G = 4 * H
+    proj = w_hr.shape[0] > 0
+    bias = bias_sum(b_ih, b_hh, G)
+    steps = max(1, min(chunk, T))
+    g = np.empty((steps * B, G), out.dtype)
+    c_new = np.empty((B, H), out.dtype)
+    tc = np.empty((B, H), out.dtype)
+    r = np.empty((B if proj else 0, H), out.dtype)
+    ragged = sizes.shape[0] > 0
+    for t0 in range(0, T, steps):
+        t1 = min(T, t0 + steps)
+        gemm_nt(x2[t0 * B:t1 * B], w_ih, g[:(t1 - t0) * B], 1.0, 0.0)
+        for t in range(t0, t1):
+            b = sizes[t] if ragged else B
+            if b:
+                gt = g[(t - t0) * B:(t - t0 + 1) * B]
+                gemm_nt(h[:b], w_hh, gt[:b], 1.0, 1.0)
+                cell(gt, bias, c, c_new, tc, r if proj else out[t], b)
+                c[:b] = c_new[:b]
+                if proj:
+                    gemm_nt(r[:b], w_hr, out[t, :b], 1.0, 0.0)
+                h[:b] = out[t, :b]
+            out[t, b:] = 0
