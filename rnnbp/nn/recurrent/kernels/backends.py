@@ -1,9 +1,11 @@
-"""Which implementation runs the fused kernels' per-step gate arithmetic.
+"""Which implementation runs the fused kernels.
 
-'numpy' (``numpy_steps``) or 'numba' (``numba_steps``: the same functions with
-the arithmetic between the tanh calls fused into compiled loops). 'auto' uses
-numba when it imports and compiles, for float32 and float64, and otherwise falls
-back to NumPy with one warning. The matrix products are NumPy's either way.
+'numpy': a Python loop over the steps with ``numpy_steps`` (the reference).
+'numba': each layer's whole-sequence forward and backward as compiled loops
+(``compiled_*``); when a gradient probe records dL/dh_t at every step, the loop
+over steps is Python's again with the gate arithmetic of ``numba_steps``. 'auto'
+uses numba when it imports and compiles, for float32 and float64, and otherwise
+falls back to NumPy with one warning.
 """
 from __future__ import annotations
 

@@ -12,68 +12,128 @@ from __future__ import annotations
 import numpy as np
 
 from ....autograd.function import Function
+from . import compiled_elman
+from .compiled_gru import ALL_ROWS, INFERENCE_CHUNK, c_order, or_empty, recurrent_weights
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
                      project_inputs, reverse_steps, weight_grads, zero_padding)
+
+
+_NONLINEARITIES = ("tanh", "relu")
+
+
+def _relu(nonlinearity: str) -> bool:
+    if nonlinearity not in _NONLINEARITIES:
+        raise ValueError(f"ElmanLayer: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return nonlinearity == "relu"
 
 
 class ElmanLayer(Function):
     """One Elman layer in one direction over a time-major, length-sorted batch.
 
     Inputs: x (T, B, I), h0 (B, H), w_ih (H, I), w_hh (H, H), b_ih (H,) or None,
-    b_hh (H,) or None; ``nonlinearity`` 'tanh' or 'relu'.
+    b_hh (H,) or None; ``nonlinearity`` 'tanh' or 'relu'. ``backend``: 'numpy' runs a
+    Python loop over the steps with NumPy; 'numba' (or 'auto' where numba runs, see
+    ``backends``) the compiled whole-sequence loops of ``compiled_elman``. With a gradient
+    probe (``record``) the backward runs step by step in NumPy, to hand each dL/dh_t to it.
     Outputs: out (T, B, H) (zero past each row's length), h_n (B, H). ``out`` is a view of
     a buffer the backward reads: writing into its array changes the gradients.
     """
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearity="tanh", workspace=None, record=None):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearity="tanh", backend="auto",
+                workspace=None, record=None):
         T, B, _ = x.shape
         H = w_hh.shape[0]
-        bias = None if b_ih is None else b_ih + b_hh
+        dtype = x.dtype
+        relu = _relu(nonlinearity)
         empty, zeros = allocator(workspace)
-        pre = project_inputs(x, w_ih, bias, empty)  # (T, B, H)
-        hs = (zeros if batch_sizes is not None else empty)((T + 1, B, H), x.dtype)
-        hs[0] = h0
-        w_hh_t = w_hh.T
         sizes = active_rows(batch_sizes, T, B)
         x = zero_padding(x, sizes)
-        for t, b in forward_steps(sizes):
-            h = hs[t + 1, :b]
-            np.matmul(hs[t, :b], w_hh_t, out=h)
-            h += pre[t, :b]
-            if nonlinearity == "tanh":
-                np.tanh(h, out=h)
-            else:
-                np.maximum(h, 0, out=h)
+        loops = compiled_elman.loops_for(backend, dtype)
+        w_back = None  # what the compiled backward multiplies by: (W_hh, a copy of W_hh^T or a stand-in)
+        if loops is not None:
+            x = c_order(x)
+            hs = empty((T + 1, B, H), dtype)
+            hs[0] = h0
+            w, w_t_forward, w_t_backward = recurrent_weights(w_hh, loops, T)
+            loops["forward"](x.reshape(T * B, -1), c_order(w_ih), w, w_t_forward, or_empty(b_ih, dtype, 1),
+                             or_empty(b_hh, dtype, 1), np.asarray(sizes, dtype=np.int64), hs, relu)
+            w_back = (w, w_t_backward)
+        else:
+            hs = _forward_steps(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, sizes, relu, empty, zeros)
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         ctx.record = record
-        ctx.saved = (x, w_ih, w_hh, hs, sizes, nonlinearity, workspace)
+        ctx.saved = (x, w_ih, w_hh, hs, sizes, relu, loops, w_back, workspace)
         return hs[1:], final_states(hs, lengths)
 
     @staticmethod
     def backward(ctx, d_out, d_hn):
-        x, w_ih, w_hh, hs, sizes, nonlinearity, workspace = ctx.saved
+        x, w_ih, w_hh, hs, sizes, relu, loops, w_back, workspace = ctx.saved
         T, B, _ = x.shape
         H = w_hh.shape[0]
+        dtype = x.dtype
         need = ctx.needs_input_grad
-        dh = carried_gradient(d_hn, (B, H), x.dtype)
-        empty, zeros = allocator(workspace)
-        d_pre = (zeros if any(b < B for b in sizes) else empty)((T, B, H), x.dtype)
-        for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
-            dp = d_pre[t, :b]
-            h = hs[t + 1, :b]
-            if nonlinearity == "tanh":
-                np.multiply(h, h, out=dp)
-                np.subtract(1, dp, out=dp)
-                dp *= dh_t
-            else:
-                np.multiply(dh_t, h > 0, out=dp)
-            np.matmul(dp, w_hh, out=dh[:b])
-        d_x, d_wih = weight_grads(d_pre, x, w_ih, need[0], need[2])
-        d_whh = d_pre.reshape(T * B, H).T @ hs[:T].reshape(T * B, H) if need[3] else None
-        d_b = d_pre.sum(axis=(0, 1)) if (need[4] or need[5]) else None
+        dh = carried_gradient(d_hn, (B, H), dtype)
+        if loops is None or ctx.record is not None:
+            return _backward_steps(ctx, d_out, dh)
+        empty, _ = allocator(workspace)
+        d_pre = empty((T, B, H), dtype)
+        loops["backward"](hs, *w_back, dh, or_empty(d_out, dtype, 3), np.asarray(sizes, dtype=np.int64), relu, d_pre)
+        d_x = np.empty(x.shape, dtype) if need[0] else None
+        d_wih = np.empty(w_ih.shape, dtype) if need[2] else None
+        d_whh = np.empty(w_hh.shape, dtype) if need[3] else None
+        d_b = np.empty(H, dtype) if (need[4] or need[5]) else None
+        loops["gradients"](d_pre, x.reshape(T * B, -1), hs, c_order(w_ih),
+                           or_empty(None if d_x is None else d_x.reshape(T * B, -1), dtype, 2),
+                           or_empty(d_wih, dtype, 2), or_empty(d_whh, dtype, 2), or_empty(d_b, dtype, 1))
         return (d_x, dh if need[1] else None, d_wih, d_whh,
                 d_b if need[4] else None, d_b.copy() if need[5] else None)
+
+
+def _forward_steps(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, sizes, relu, empty, zeros):
+    """The forward with a Python loop over steps, in NumPy (the reference). Returns hs (T+1, B, H)."""
+    T, B, _ = x.shape
+    H = w_hh.shape[0]
+    bias = None if b_ih is None else b_ih + b_hh
+    pre = project_inputs(x, w_ih, bias, empty)  # (T, B, H)
+    hs = (zeros if batch_sizes is not None else empty)((T + 1, B, H), x.dtype)
+    hs[0] = h0
+    w_hh_t = w_hh.T
+    for t, b in forward_steps(sizes):
+        h = hs[t + 1, :b]
+        np.matmul(hs[t, :b], w_hh_t, out=h)
+        h += pre[t, :b]
+        if relu:
+            np.maximum(h, 0, out=h)
+        else:
+            np.tanh(h, out=h)
+    return hs
+
+
+def _backward_steps(ctx, d_out, dh):
+    """The backward with a Python loop over steps, in NumPy (the reference, and the path that
+    records dL/dh_t for a gradient probe)."""
+    x, w_ih, w_hh, hs, sizes, relu, _, _, workspace = ctx.saved
+    T, B, _ = x.shape
+    H = w_hh.shape[0]
+    need = ctx.needs_input_grad
+    empty, zeros = allocator(workspace)
+    d_pre = (zeros if any(b < B for b in sizes) else empty)((T, B, H), x.dtype)
+    for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
+        dp = d_pre[t, :b]
+        h = hs[t + 1, :b]
+        if relu:
+            np.multiply(dh_t, h > 0, out=dp)
+        else:
+            np.multiply(h, h, out=dp)
+            np.subtract(1, dp, out=dp)
+            dp *= dh_t
+        np.matmul(dp, w_hh, out=dh[:b])
+    d_x, d_wih = weight_grads(d_pre, x, w_ih, need[0], need[2])
+    d_whh = d_pre.reshape(T * B, H).T @ hs[:T].reshape(T * B, H) if need[3] else None
+    d_b = d_pre.sum(axis=(0, 1)) if (need[4] or need[5]) else None
+    return (d_x, dh if need[1] else None, d_wih, d_whh,
+            d_b if need[4] else None, d_b.copy() if need[5] else None)
 
 
 def elman_inference(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearity="tanh", backend="auto",
@@ -81,8 +141,29 @@ def elman_inference(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearit
     """The Elman layer's forward for inference only (no graph, nothing kept for a backward).
 
     Arrays as in :class:`ElmanLayer`; returns (out (T, B, H), h_n (B, H)). Contract: ``out`` is a
-    fresh array the caller owns; beyond it, memory is the state plus a bounded projection chunk.
+    fresh array the caller owns; beyond it, memory is the state (the compiled path projects the
+    inputs into ``out`` itself; the NumPy path runs the training forward and copies its output).
     """
-    ctx = ElmanLayer.__new__(ElmanLayer)
-    out, h_n = ElmanLayer.forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, nonlinearity, None)
-    return out.copy(), h_n
+    dtype = x.dtype
+    loops = compiled_elman.loops_for(backend, dtype)
+    if loops is None:
+        ctx = ElmanLayer.__new__(ElmanLayer)
+        out, h_n = ElmanLayer.forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, nonlinearity, "numpy", None)
+        return out.copy(), h_n
+    T, B, I = x.shape
+    H = w_hh.shape[0]
+    sizes = ALL_ROWS if batch_sizes is None else np.asarray(batch_sizes, dtype=np.int64)
+    out = np.empty((T, B, H), dtype)
+    state = np.array(h0, dtype=dtype, order="C")  # a fresh copy: h_n
+    w, w_t, _ = recurrent_weights(w_hh, loops, T, training=False)
+    args = (c_order(w_ih), w, w_t, or_empty(b_ih, dtype, 1), or_empty(b_hh, dtype, 1))
+    relu = _relu(nonlinearity)
+    if x.flags.c_contiguous:
+        loops["inference"](x.reshape(T * B, I), *args, sizes, state, out, relu)
+    else:  # a view (reversed, or batch-first): copied one bounded chunk at a time
+        chunk = max(1, INFERENCE_CHUNK // (B * I))
+        for t0 in range(0, T, chunk):
+            t1 = min(T, t0 + chunk)
+            loops["inference"](np.ascontiguousarray(x[t0:t1]).reshape(-1, I), *args,
+                               sizes[t0:t1] if batch_sizes is not None else sizes, state, out[t0:t1], relu)
+    return out, state

@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from ....autograd.function import Function
-from . import backends
+from . import backends, compiled_gru
+from .compiled_gru import c_order, or_empty
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
                      project_inputs, reverse_steps, weight_grads, zero_padding)
 
@@ -33,7 +34,10 @@ from .common import (active_rows, allocator, carried_gradient, final_states, for
 class GRULayer(Function):
     """One GRU layer in one direction over a time-major, length-sorted batch.
 
-    ``backend``: 'auto', 'numpy' or 'numba' step arithmetic (see ``backends``).
+    ``backend``: 'numpy' runs a Python loop over the steps with ``numpy_steps`` (the reference);
+    'numba', or 'auto' where numba runs (see ``backends``), the compiled whole-sequence loops of
+    ``compiled_gru``. With a gradient probe (``record``) the backward runs step by step (with
+    ``numba_steps``), to hand each dL/dh_t to it.
     Inputs: x (T, B, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H), b_ih (3H,) or None,
     b_hh (3H,) or None. ``batch_sizes``: running rows per step (None: all B).
     Outputs: out (T, B, H) (zero past each row's length), h_n (B, H). ``out`` is a view of
@@ -46,71 +50,139 @@ class GRULayer(Function):
         H = w_hh.shape[0] // 3
         dtype = x.dtype
         empty, zeros = allocator(workspace)
-        bias = None  # one bias for the input projection: b_hr, b_hz add as b_ir, b_iz do (b_hn is inside r * a)
-        if b_ih is not None or b_hh is not None:
-            bias = np.zeros(3 * H, dtype=dtype)
-            if b_ih is not None:
-                bias += b_ih
-            if b_hh is not None:
-                bias[:2 * H] += b_hh[:2 * H]
-        gates = project_inputs(x, w_ih, bias, empty)  # (T, B, 3H); r, z, n activations in place
-        hs = (zeros if batch_sizes is not None else empty)((T + 1, B, H), dtype)
-        hs[0] = h0
-        a_steps = empty((T, B, H), dtype)  # W_hn h_{t-1} + b_hn, needed by backward
-        recurrent = np.empty((B, 3 * H), dtype=dtype)
-        work = np.empty((B, 3 * H), dtype=dtype)  # the steps' scratch
-        b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, dtype=dtype)
-        w_hh_t = w_hh.T
-        steps = backends.steps(backend, dtype)
         sizes = active_rows(batch_sizes, T, B)
         x = zero_padding(x, sizes)
-        for t, b in forward_steps(sizes):
-            np.matmul(hs[t, :b], w_hh_t, out=recurrent[:b])
-            steps.gru_forward(gates[t, :b], recurrent[:b], b_hn, hs[t, :b], a_steps[t, :b], hs[t + 1, :b], work)
+        loops = compiled_gru.loops_for(backend, dtype)
+        hs = (empty if loops is not None or batch_sizes is None else zeros)((T + 1, B, H), dtype)
+        hs[0] = h0
+        a_steps = empty((T, B, H), dtype)  # W_hn h_{t-1} + b_hn, needed by backward
+        w_back = None  # what the compiled backward multiplies by: (W_hh, a copy of W_hh^T or a stand-in)
+        if loops is not None:
+            x = c_order(x)
+            gates = empty((T, B, 3 * H), dtype)  # r, z, n activations
+            w, w_t_forward, w_t_backward = compiled_gru.recurrent_weights(w_hh, loops, T)
+            loops["forward"](x.reshape(T * B, -1), c_order(w_ih), w, w_t_forward, or_empty(b_ih, dtype, 1),
+                             or_empty(b_hh, dtype, 1), np.asarray(sizes, dtype=np.int64), gates, hs, a_steps)
+            w_back = (w, w_t_backward)
+        else:
+            gates = _forward_steps(x, w_ih, w_hh, b_ih, b_hh, sizes, hs, a_steps, backends.steps(backend, dtype),
+                                   empty)
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n = final_states(hs, lengths)
         ctx.record = record
-        ctx.saved = (x, w_ih, w_hh, gates, a_steps, hs, sizes, steps, workspace)
+        ctx.saved = (x, w_ih, w_hh, gates, a_steps, hs, sizes, loops, w_back, backend, workspace)
         return hs[1:], h_n
 
     @staticmethod
     def backward(ctx, d_out, d_hn):
-        x, w_ih, w_hh, gates, a_steps, hs, sizes, steps, workspace = ctx.saved
+        x, w_ih, w_hh, gates, a_steps, hs, sizes, loops, w_back, backend, workspace = ctx.saved
         T, B, _ = x.shape
         H = w_hh.shape[0] // 3
         dtype = x.dtype
         need = ctx.needs_input_grad
         dh = carried_gradient(d_hn, (B, H), dtype)
-        empty, zeros = allocator(workspace)
-        padded = zeros if any(b < B for b in sizes) else empty
-        d_in = padded((T, B, 3 * H), dtype)  # gradient at the input-side pre-activations [dr', dz', dn']
-        # The recurrent side's gradient [dr', dz', da] repeats d_in but for da, so only da is kept
-        # over time; each step's full row lives in a small scratch that stays in cache.
-        d_a = padded((T, B, H), dtype)
-        d_rec = np.empty((B, 3 * H), dtype=dtype)
-        carried = np.empty((B, H), dtype=dtype)
-        for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
-            steps.gru_backward(gates[t, :b], a_steps[t, :b], hs[t, :b], dh_t, d_in[t, :b], d_rec[:b], d_a[t, :b])
-            np.matmul(d_rec[:b], w_hh, out=carried[:b])
-            dh_t += carried[:b]
-        d_x, d_wih = weight_grads(d_in, x, w_ih, need[0], need[2])
-        d_whh = None
-        if need[3]:
-            h_prev = hs[:T].reshape(T * B, H)
-            d_whh = np.concatenate([d_in[:, :, :2 * H].reshape(T * B, 2 * H).T @ h_prev,
-                                    d_a.reshape(T * B, H).T @ h_prev])
-        d_in_sum = d_in.sum(axis=(0, 1)) if (need[4] or need[5]) else None
-        d_bih = d_in_sum if need[4] else None
-        d_bhh = np.concatenate([d_in_sum[:2 * H], d_a.sum(axis=(0, 1))]) if need[5] else None
+        if loops is None or ctx.record is not None:
+            return _backward_steps(ctx, d_out, dh, backends.steps(backend, dtype))
+        empty, _ = allocator(workspace)
+        d_in = empty((T, B, 3 * H), dtype)  # gradient at the input-side pre-activations [dr', dz', dn']
+        d_a = empty((T, B, H), dtype)  # and at a (the recurrent side's n block)
+        loops["backward"](gates, a_steps, hs, *w_back, dh, or_empty(d_out, dtype, 3),
+                          np.asarray(sizes, dtype=np.int64), d_in, d_a)
+        d_x = np.empty(x.shape, dtype) if need[0] else None
+        d_wih = np.empty(w_ih.shape, dtype) if need[2] else None
+        d_whh = np.empty(w_hh.shape, dtype) if need[3] else None
+        d_bih = np.empty(3 * H, dtype) if need[4] else None
+        d_bhh = np.empty(3 * H, dtype) if need[5] else None
+        loops["gradients"](d_in, d_a, x.reshape(T * B, -1), hs, c_order(w_ih),
+                           or_empty(None if d_x is None else d_x.reshape(T * B, -1), dtype, 2),
+                           or_empty(d_wih, dtype, 2), or_empty(d_whh, dtype, 2), or_empty(d_bih, dtype, 1),
+                           or_empty(d_bhh, dtype, 1))
         return d_x, dh if need[1] else None, d_wih, d_whh, d_bih, d_bhh
+
+
+def _forward_steps(x, w_ih, w_hh, b_ih, b_hh, sizes, hs, a_steps, steps, empty):
+    """The forward with a Python loop over steps and ``steps``' gate arithmetic (the NumPy reference).
+    Fills hs[1:] and a_steps; returns the gates (T, B, 3H) = [r, z, n]."""
+    B = x.shape[1]
+    H = hs.shape[2]
+    dtype = x.dtype
+    bias = None  # one bias for the input projection: b_hr, b_hz add as b_ir, b_iz do (b_hn is inside r * a)
+    if b_ih is not None or b_hh is not None:
+        bias = np.zeros(3 * H, dtype=dtype)
+        if b_ih is not None:
+            bias += b_ih
+        if b_hh is not None:
+            bias[:2 * H] += b_hh[:2 * H]
+    gates = project_inputs(x, w_ih, bias, empty)  # (T, B, 3H); r, z, n activations in place
+    recurrent = np.empty((B, 3 * H), dtype=dtype)
+    work = np.empty((B, 3 * H), dtype=dtype)  # the steps' scratch
+    b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, dtype=dtype)
+    w_hh_t = w_hh.T
+    for t, b in forward_steps(sizes):
+        np.matmul(hs[t, :b], w_hh_t, out=recurrent[:b])
+        steps.gru_forward(gates[t, :b], recurrent[:b], b_hn, hs[t, :b], a_steps[t, :b], hs[t + 1, :b], work)
+    return gates
+
+
+def _backward_steps(ctx, d_out, dh, steps):
+    """The backward with a Python loop over steps (the NumPy reference, and the path that records
+    dL/dh_t for a gradient probe)."""
+    x, w_ih, w_hh, gates, a_steps, hs, sizes, _, _, _, workspace = ctx.saved
+    T, B, _ = x.shape
+    H = w_hh.shape[0] // 3
+    dtype = x.dtype
+    need = ctx.needs_input_grad
+    empty, zeros = allocator(workspace)
+    padded = zeros if any(b < B for b in sizes) else empty
+    d_in = padded((T, B, 3 * H), dtype)  # gradient at the input-side pre-activations [dr', dz', dn']
+    # The recurrent side's gradient [dr', dz', da] repeats d_in but for da, so only da is kept
+    # over time; each step's full row lives in a small scratch that stays in cache.
+    d_a = padded((T, B, H), dtype)
+    d_rec = np.empty((B, 3 * H), dtype=dtype)
+    carried = np.empty((B, H), dtype=dtype)
+    for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
+        steps.gru_backward(gates[t, :b], a_steps[t, :b], hs[t, :b], dh_t, d_in[t, :b], d_rec[:b], d_a[t, :b])
+        np.matmul(d_rec[:b], w_hh, out=carried[:b])
+        dh_t += carried[:b]
+    d_x, d_wih = weight_grads(d_in, x, w_ih, need[0], need[2])
+    d_whh = None
+    if need[3]:
+        h_prev = hs[:T].reshape(T * B, H)
+        d_whh = np.concatenate([d_in[:, :, :2 * H].reshape(T * B, 2 * H).T @ h_prev,
+                                d_a.reshape(T * B, H).T @ h_prev])
+    d_in_sum = d_in.sum(axis=(0, 1)) if (need[4] or need[5]) else None
+    d_bih = d_in_sum if need[4] else None
+    d_bhh = np.concatenate([d_in_sum[:2 * H], d_a.sum(axis=(0, 1))]) if need[5] else None
+    return d_x, dh if need[1] else None, d_wih, d_whh, d_bih, d_bhh
 
 
 def gru_inference(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="auto", workspace=None):
     """The GRU layer's forward for inference only (no graph, nothing kept for a backward).
 
     Arrays as in :class:`GRULayer`; returns (out (T, B, H), h_n (B, H)). Contract: ``out`` is a
-    fresh array the caller owns; beyond it, memory is the state plus a bounded projection chunk.
+    fresh array the caller owns; beyond it, memory is the state plus a bounded projection chunk
+    (the compiled path; the NumPy path runs the training forward and copies its output).
     """
-    ctx = GRULayer.__new__(GRULayer)
-    out, h_n = GRULayer.forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, backend, None)
-    return out.copy(), h_n
+    dtype = x.dtype
+    loops = compiled_gru.loops_for(backend, dtype)
+    if loops is None:
+        ctx = GRULayer.__new__(GRULayer)
+        out, h_n = GRULayer.forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, "numpy", None)
+        return out.copy(), h_n
+    T, B, I = x.shape
+    H = w_hh.shape[1]
+    sizes = compiled_gru.ALL_ROWS if batch_sizes is None else np.asarray(batch_sizes, dtype=np.int64)
+    out = np.empty((T, B, H), dtype)
+    state = np.array(h0, dtype=dtype, order="C")  # a fresh copy: h_n
+    w, w_t, _ = compiled_gru.recurrent_weights(w_hh, loops, T, training=False)
+    args = (c_order(w_ih), w, w_t, or_empty(b_ih, dtype, 1), or_empty(b_hh, dtype, 1))
+    chunk = max(1, compiled_gru.INFERENCE_CHUNK // (3 * H * B))
+    if x.flags.c_contiguous:
+        loops["inference"](x.reshape(T * B, I), *args, sizes, state, out, chunk)
+    else:  # a view (reversed, or batch-first): copied one chunk at a time
+        for t0 in range(0, T, chunk):
+            t1 = min(T, t0 + chunk)
+            loops["inference"](np.ascontiguousarray(x[t0:t1]).reshape(-1, I), *args,
+                               sizes[t0:t1] if batch_sizes is not None else sizes, state, out[t0:t1], chunk)
+    return out, state
+
