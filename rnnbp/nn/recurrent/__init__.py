@@ -6,6 +6,7 @@
 * ``custom``          nn.Recurrent: any user cell in the same driver
 * ``driver``          what every stacked recurrent module shares: layers, directions,
                       dropout, initial states, lengths and packing
+* ``inference``       the driver on bare arrays when no gradient can be asked for (streaming, no_grad)
 * ``tape``            the composed reference path: a one-step cell run over time on the tape
 * ``kernels/``        the fused layers (one autograd node per layer and direction) and
                       their step arithmetic (NumPy reference, numba compiled)

@@ -11,6 +11,12 @@ direction (:meth:`StackedRecurrence._run`) and what its state holds
 kernels over PyTorch's flat parameters, :class:`~rnnbp.nn.Recurrent` unrolls
 cells that users write.
 
+The driver's steps move data through an ``ops`` namespace: :class:`GraphOps`
+records each step on the tape (the training path); a subclass that can also run
+a layer on bare arrays (:meth:`StackedRecurrence._infer`) gets the same steps on
+ndarrays (``inference.ArrayOps``) whenever no gradient can be asked for, so that
+one streamed time step costs its arithmetic and little else (see ``inference``).
+
 Dimensions: L sequence length, N batch, H_in input size, H_out the size of h,
 D = 2 if bidirectional else 1, S the number of state tensors (1, or 2 for (h, c)).
 
@@ -25,14 +31,74 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...autograd import creation
+from ...autograd import creation, grad_mode
 from ...autograd.ops import cat, stack
 from ...autograd.tensor import Tensor
 from .. import functional as F
+from . import inference
 from .kernels.common import batch_sizes_from_lengths
 from .kernels.reorder import PermuteAxis, ReverseWithinLengths, reversal_index
 from ..module import Module
 from .packing import PackedSequence, check_lengths, pack_in_order, pad_packed_sequence
+
+
+class GraphOps:
+    """The driver's data movement on Tensors, each step an autograd op (the path that can train).
+
+    ``inference.ArrayOps`` has the same names on ndarrays; the driver's steps are written once
+    against either.
+    """
+
+    @staticmethod
+    def of(t: Tensor):
+        """A checked Tensor (input or initial state) as the driver holds it."""
+        return t
+
+    @staticmethod
+    def tensor(x) -> Tensor:
+        """What the driver holds, as a Tensor (for packing)."""
+        return x
+
+    @staticmethod
+    def add_batch(x):
+        return x.unsqueeze(1)
+
+    @staticmethod
+    def drop_batch(x):
+        return x.squeeze(1)
+
+    @staticmethod
+    def swap_time_batch(x):
+        return x.transpose(0, 1)
+
+    @staticmethod
+    def permute(x, order):
+        return PermuteAxis.apply(x, order=order, axis=1)
+
+    @staticmethod
+    def reverse(x, index):
+        """Reverse time within each sequence's length (plain reversal when all lengths are full)."""
+        return x[::-1] if index is None else ReverseWithinLengths.apply(x, index=index)
+
+    @staticmethod
+    def cat(xs):
+        return xs[0] if len(xs) == 1 else cat(xs, dim=2)
+
+    @staticmethod
+    def stack(xs):
+        return stack(xs, dim=0)
+
+    @staticmethod
+    def dropout(x, p):
+        return F.dropout(x, p)
+
+    @staticmethod
+    def run(module, layer, direction, x, state, batch_sizes):
+        record = None
+        if module._probe is not None:
+            probe, name = module._probe
+            record = probe.recorder((name, layer, direction))
+        return module._run(layer, direction, x, state, batch_sizes, record)
 
 
 class StackedRecurrence(Module):
@@ -40,7 +106,7 @@ class StackedRecurrence(Module):
 
     Subclasses set ``input_size``, ``num_layers``, ``batch_first``, ``dropout``,
     ``bidirectional`` and ``num_directions`` and implement ``_state_sizes``,
-    ``_run`` and ``_param_dtype``.
+    ``_run`` and ``_param_dtype``; ``_has_inference`` and ``_infer`` optionally.
     """
 
     _probe = None  # (StateGradProbe, module name) while nn.recurrent.probes.record_state_grads is active
@@ -58,6 +124,14 @@ class StackedRecurrence(Module):
         """
         raise NotImplementedError
 
+    def _has_inference(self) -> bool:
+        """Whether ``_infer`` can stand in for ``_run`` when no gradient is wanted."""
+        return False
+
+    def _infer(self, layer: int, direction: int, x: np.ndarray, state: tuple, batch_sizes):
+        """``_run`` on ndarrays, without a graph: same shapes, fresh arrays out."""
+        raise NotImplementedError
+
     def _param_dtype(self):
         raise NotImplementedError
 
@@ -68,53 +142,87 @@ class StackedRecurrence(Module):
     # ------------------------------------------------------------- checking
     def _state_shapes(self, batch: int | None) -> list[tuple]:
         """Shape of each initial or final state tensor: (D * num_layers, N, size), or without N unbatched."""
-        lead = (self.num_layers * self.num_directions,) + ((batch,) if batch is not None else ())
+        lead = self._state_lead(batch)
         return [lead + (size,) for size in self._state_sizes()]
 
+    def _state_lead(self, batch: int | None) -> tuple:
+        """The state shapes without their feature size: (D * num_layers, N), or (D * num_layers,) unbatched."""
+        n = self.num_layers * self.num_directions
+        return (n,) if batch is None else (n, batch)
+
+    @staticmethod
+    def _state_labels(n: int) -> tuple:
+        return ("h_0",) if n == 1 else ("h_0", "c_0") if n == 2 else tuple(f"state {i}" for i in range(n))
+
     def _initial_state(self, hx, batch: int | None, dtype) -> tuple:
-        name = type(self).__name__
-        shapes = self._state_shapes(batch)
+        """The initial states as Tensors (the caller's own when given), checked against ``_state_shapes``.
+
+        Every streamed step checks its carried state here, so the accepting path builds nothing
+        it does not need; messages are made only on failure.
+        """
         if hx is None:
-            return tuple(creation.zeros(s, dtype=dtype) for s in shapes)
-        labels = ("h_0",) if len(shapes) == 1 else ("h_0", "c_0") if len(shapes) == 2 else \
-            tuple(f"state {i}" for i in range(len(shapes)))
-        if len(shapes) > 1:
-            if not isinstance(hx, (tuple, list)) or len(hx) != len(shapes):
-                kind = "a pair" if len(shapes) == 2 else f"a tuple of {len(shapes)}"
-                raise TypeError(f"{name}: hx must be {kind} ({', '.join(labels)}), got {type(hx).__name__}")
-            states = tuple(hx)
+            return tuple(creation.zeros(s, dtype=dtype) for s in self._state_shapes(batch))
+        sizes = self._state_sizes()
+        if len(sizes) > 1:
+            if not isinstance(hx, (tuple, list)) or len(hx) != len(sizes):
+                kind = "a pair" if len(sizes) == 2 else f"a tuple of {len(sizes)}"
+                raise TypeError(f"{type(self).__name__}: hx must be {kind} "
+                                f"({', '.join(self._state_labels(len(sizes)))}), got {type(hx).__name__}")
+            states = hx
         else:
             if isinstance(hx, (tuple, list)):
-                raise TypeError(f"{name}: hx must be one tensor h_0, got a {type(hx).__name__}")
+                raise TypeError(f"{type(self).__name__}: hx must be one tensor h_0, got a {type(hx).__name__}")
             states = (hx,)
+        lead = self._state_lead(batch)
         out = []
-        for label, s, shape in zip(labels, states, shapes):
-            if s is None:
-                raise TypeError(f"{name}: {label} is None; give a tensor of shape {shape}, or hx=None for "
-                                "zero initial states")
-            s = s if isinstance(s, Tensor) else Tensor(s)
-            if s.shape != shape:
-                raise ValueError(f"{name}: expected {label} of shape {shape}, got {s.shape}")
-            if s.dtype != dtype:
-                raise TypeError(f"{name}: {label} has dtype {s.dtype} but the input has dtype {dtype}")
+        for s, size in zip(states, sizes):
+            shape = lead + (size,)
+            if not isinstance(s, Tensor):
+                if s is None:
+                    raise TypeError(f"{type(self).__name__}: {self._state_labels(len(sizes))[len(out)]} is None; "
+                                    f"give a tensor of shape {shape}, or hx=None for zero initial states")
+                s = Tensor(s)
+            if s._data.shape != shape or s._data.dtype != dtype:
+                label = self._state_labels(len(sizes))[len(out)]
+                if s._data.shape != shape:
+                    raise ValueError(f"{type(self).__name__}: expected {label} of shape {shape}, got {s.shape}")
+                raise TypeError(f"{type(self).__name__}: {label} has dtype {s.dtype} but the input has dtype {dtype}")
             out.append(s)
         return tuple(out)
 
     def _check_input(self, x) -> None:
-        name = type(self).__name__
-        if x.ndim not in (2, 3):
-            raise ValueError(f"{name}: expected a 3-D input (L, N, H_in) or (N, L, H_in) with batch_first, "
-                             f"or 2-D unbatched (L, H_in); got shape {x.shape}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, "
-                             f"got {x.shape[-1]} (input shape {x.shape})")
-        if x.numel() == 0:
-            raise ValueError(f"{name}: expected a non-empty input (sequence length and batch larger than 0), "
-                             f"got shape {x.shape}")
+        a = x._data
+        if a.ndim not in (2, 3):
+            raise ValueError(f"{type(self).__name__}: expected a 3-D input (L, N, H_in) or (N, L, H_in) with "
+                             f"batch_first, or 2-D unbatched (L, H_in); got shape {x.shape}")
+        if a.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: input.size(-1) must be equal to input_size. Expected "
+                             f"{self.input_size}, got {x.shape[-1]} (input shape {x.shape})")
+        if a.size == 0:
+            raise ValueError(f"{type(self).__name__}: expected a non-empty input (sequence length and batch larger "
+                             f"than 0), got shape {x.shape}")
         dtype = self._param_dtype()
-        if dtype is not None and x.dtype != dtype:
-            raise TypeError(f"{name}: input dtype {x.dtype} differs from the parameters' {dtype}; "
+        if dtype is not None and a.dtype != dtype:
+            raise TypeError(f"{type(self).__name__}: input dtype {x.dtype} differs from the parameters' {dtype}; "
                             "cast the input or call .to(dtype) on the layer")
+
+    def _sort_by_length(self, lengths, T: int, B: int):
+        """(order, sorted_lengths, batch_sizes) for a ``lengths`` argument.
+
+        ``order`` sorts the batch longest first (None when it already is); ``batch_sizes``
+        counts the rows running at each step (None, like everything else, when every
+        sequence runs all T steps).
+        """
+        if lengths is None:
+            return None, None, None
+        lengths = check_lengths(lengths, T, B, type(self).__name__)
+        if not np.any(lengths != T):
+            return None, None, None
+        order = np.argsort(-lengths, kind="stable")
+        if np.array_equal(order, np.arange(B)):
+            order = None
+        sorted_lengths = lengths if order is None else lengths[order]
+        return order, sorted_lengths, batch_sizes_from_lengths(sorted_lengths, T)
 
     # -------------------------------------------------------------- forward
     def forward(self, input, hx=None, lengths=None):
@@ -126,14 +234,31 @@ class StackedRecurrence(Module):
         if isinstance(input, PackedSequence):
             if lengths is not None:
                 raise ValueError(f"{type(self).__name__}: give lengths or a PackedSequence, not both")
-            return self._forward_packed(input, hx)
-        x = input if isinstance(input, Tensor) else Tensor(input)
-        self._check_input(x)
-        batched = x.ndim == 3
-        output, states = self._forward_padded(x, hx, lengths, batched, time_major=not self.batch_first)
+            ops = self._ops(input.data, hx)
+            output, states = self._forward_packed(input, hx, ops)
+            source = input.data
+        else:
+            x = input if isinstance(input, Tensor) else Tensor(input)
+            self._check_input(x)
+            ops = self._ops(x, hx)
+            output, states = self._forward_padded(ops.of(x), hx, lengths, x._data.ndim == 3,
+                                                  not self.batch_first, ops)
+            source = x
+        if ops is not GraphOps:
+            output, states = inference.as_tensors(output, states, source, hx)
         return output, self._pack_states(states)
 
-    def _forward_packed(self, packed: PackedSequence, hx):
+    def _ops(self, x, hx):
+        """GraphOps, or ArrayOps when this call cannot be asked for a gradient and runs nothing but
+        the layers' arithmetic (no dropout, no gradient probe)."""
+        if not self._has_inference() or self._probe is not None or \
+                (self.dropout and self.training and self.num_layers > 1):
+            return GraphOps
+        if grad_mode._enabled and inference.wants_grad(self, x, hx):
+            return GraphOps
+        return inference.ArrayOps
+
+    def _forward_packed(self, packed: PackedSequence, hx, ops):
         """A packed batch is already sorted longest first: it is padded in that order, run
         without any reordering, and packed again; only the states move between the caller's
         order and the sorted one."""
@@ -142,77 +267,57 @@ class StackedRecurrence(Module):
         order, inverse = packed.sorted_indices, packed.unsorted_indices
         if hx is not None and order is not None:
             states = self._initial_state(hx, padded.shape[1], padded.dtype)
-            states = tuple(PermuteAxis.apply(s, order=order, axis=1) for s in states)
-            hx = self._pack_states(states)
-        output, states = self._forward_padded(padded, hx, sorted_lengths, batched=True, time_major=True)
+            hx = self._pack_states(tuple(ops.permute(ops.of(s), order) for s in states))
+        output, states = self._forward_padded(ops.of(padded), hx, sorted_lengths, True, True, ops)
         if order is not None:
-            states = tuple(PermuteAxis.apply(s, order=inverse, axis=1) for s in states)
-        out = pack_in_order(output, sorted_lengths, None)._replace(sorted_indices=order, unsorted_indices=inverse)
-        return out, self._pack_states(states)
+            states = tuple(ops.permute(s, inverse) for s in states)
+        out = pack_in_order(ops.tensor(output), sorted_lengths, None)._replace(sorted_indices=order,
+                                                                            unsorted_indices=inverse)
+        return out, states
 
-    def _forward_padded(self, x, hx, lengths, batched: bool, time_major: bool):
+    def _forward_padded(self, x, hx, lengths, batched: bool, time_major: bool, ops):
+        """The layers over a padded batch ``x`` (in ``ops``' representation) -> (output, final states)."""
         if not batched:
-            x = x.unsqueeze(1)
+            x = ops.add_batch(x)
         elif not time_major:
-            x = x.transpose(0, 1)  # (L, N, H_in) from here on
+            x = ops.swap_time_batch(x)  # (L, N, H_in) from here on
         T, B = x.shape[0], x.shape[1]
         if batched:
-            state = self._initial_state(hx, B, x.dtype)
+            state = tuple(map(ops.of, self._initial_state(hx, B, x.dtype)))
         else:
             if lengths is not None:
                 raise ValueError(f"{type(self).__name__}: lengths need a batched input (L, N, H_in)")
             # Checked in the caller's unbatched shapes, then given the batch axis of size 1.
-            state = tuple(s.unsqueeze(1) for s in self._initial_state(hx, None, x.dtype))
-        batch_sizes = order = None
-        sorted_lengths = np.full(B, T, dtype=np.int64)
-        if lengths is not None:
-            lengths = check_lengths(lengths, T, B, type(self).__name__)
-            if np.any(lengths != T):
-                order = np.argsort(-lengths, kind="stable")
-                if np.array_equal(order, np.arange(B)):
-                    order = None
-                else:
-                    x = PermuteAxis.apply(x, order=order, axis=1)
-                    state = tuple(PermuteAxis.apply(s, order=order, axis=1) for s in state)
-                sorted_lengths = lengths if order is None else lengths[order]
-                batch_sizes = batch_sizes_from_lengths(sorted_lengths, T)
+            state = tuple(ops.add_batch(ops.of(s)) for s in self._initial_state(hx, None, x.dtype))
+        order, sorted_lengths, batch_sizes = self._sort_by_length(lengths, T, B)
+        if order is not None:
+            x = ops.permute(x, order)
+            state = tuple(ops.permute(s, order) for s in state)
         reverse_index = reversal_index(sorted_lengths, T) if self.bidirectional and batch_sizes is not None else None
 
-        finals = [[] for _ in state]
+        finals = []  # each layer and direction's final state tuple
         layer_input = x
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
-                s0 = tuple(s[k] for s in state)
-                inp = layer_input if direction == 0 else self._reverse(layer_input, reverse_index)
-                record = None
-                if self._probe is not None:
-                    probe, name = self._probe
-                    record = probe.recorder((name, layer, direction))
-                out, s_n = self._run(layer, direction, inp, s0, batch_sizes, record)
-                outputs.append(out if direction == 0 else self._reverse(out, reverse_index))
-                for j, s in enumerate(s_n):
-                    finals[j].append(s)
-            layer_input = outputs[0] if len(outputs) == 1 else cat(outputs, dim=2)
+                s0 = tuple([s[k] for s in state])
+                inp = layer_input if direction == 0 else ops.reverse(layer_input, reverse_index)
+                out, s_n = ops.run(self, layer, direction, inp, s0, batch_sizes)
+                outputs.append(out if direction == 0 else ops.reverse(out, reverse_index))
+                finals.append(s_n)
+            layer_input = ops.cat(outputs)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout)
+                layer_input = ops.dropout(layer_input, self.dropout)
 
         output = layer_input
-        states = tuple(stack(f, dim=0) for f in finals)
+        states = tuple(map(ops.stack, zip(*finals)))
         if order is not None:
             inverse = np.argsort(order)
-            output = PermuteAxis.apply(output, order=inverse, axis=1)
-            states = tuple(PermuteAxis.apply(s, order=inverse, axis=1) for s in states)
+            output = ops.permute(output, inverse)
+            states = tuple(ops.permute(s, inverse) for s in states)
         if not batched:
-            return output.squeeze(1), tuple(s.squeeze(1) for s in states)
+            return ops.drop_batch(output), tuple(ops.drop_batch(s) for s in states)
         if not time_major:
-            output = output.transpose(0, 1)
+            output = ops.swap_time_batch(output)
         return output, states
-
-    @staticmethod
-    def _reverse(x, index):
-        """Reverse time within each sequence's length (plain reversal when all lengths are full)."""
-        if index is None:
-            return x[::-1]
-        return ReverseWithinLengths.apply(x, index=index)

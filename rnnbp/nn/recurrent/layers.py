@@ -5,7 +5,9 @@ recurrent module shares: layers, directions, dropout between layers,
 ``batch_first``, initial states and variable lengths (a ``lengths`` argument or
 a ``PackedSequence``). :class:`RNNBase` adds PyTorch's flat parameters and names
 and runs each layer and direction as one fused kernel; a subclass gives only its
-gate count, its kernel and its one-step function built from primitive ops.
+gate count, its kernel (and the kernel's inference function, which the driver runs
+on bare arrays when no gradient can be asked for: ``nn.recurrent.inference``) and
+its one-step function built from primitive ops.
 
 Dimensions: L sequence length, N batch, H_in input size, H hidden size,
 H_out = proj_size or H, D = 2 if bidirectional else 1.
@@ -36,9 +38,9 @@ from .. import init
 from .driver import StackedRecurrence
 from .kernels import backends
 from .kernels.common import Workspace
-from .kernels.elman import ElmanLayer
-from .kernels.gru import GRULayer
-from .kernels.lstm import LSTMLayer
+from .kernels.elman import ElmanLayer, elman_inference
+from .kernels.gru import GRULayer, gru_inference
+from .kernels.lstm import LSTMLayer, lstm_inference
 from ..parameter import Parameter
 from .cells import gru_cell, lstm_cell, rnn_cell
 from .tape import run_on_tape
@@ -56,9 +58,10 @@ class RNNBase(StackedRecurrence):
         proj_size : LSTM only, project h to this size (0: no projection).
         fused : run the fused kernels (default); False runs the cells step by step on the tape,
             the reference the kernels are tested against.
-        backend : 'auto' | 'numba' | 'numpy': who runs the LSTM and GRU kernels' per-step gate
-            arithmetic. numba fuses it into compiled loops; 'auto' uses numba when it imports and
-            compiles (float32 and float64), else NumPy.
+        backend : 'auto' | 'numba' | 'numpy': who runs the kernels. 'numpy' is a Python loop over
+            the steps (the reference); 'numba' compiles each layer's whole-sequence forward and
+            backward (``kernels/compiled_*``); 'auto' uses numba when it imports and compiles
+            (float32 and float64), else NumPy.
         dtype : parameter dtype (float32 by default).  generator : for the initialisation.
     """
 
@@ -120,12 +123,22 @@ class RNNBase(StackedRecurrence):
         """The parameters of each layer and direction, as PyTorch's ``all_weights``."""
         return [[getattr(self, name) for name in names] for names in self._flat_weights_names]
 
+    def _param_names(self, layer: int, direction: int) -> tuple:
+        """Names of (w_ih, w_hh, b_ih, b_hh, w_hr) of one layer and direction, built once per module."""
+        names = self.__dict__.get("_layer_param_names")
+        if names is None:  # built lazily: modules pickled before it existed load without it
+            names = []
+            for k in range(self.num_layers * self.num_directions):
+                sfx = f"_l{k // self.num_directions}" + ("_reverse" if k % self.num_directions else "")
+                names.append(tuple(f"{p}{sfx}" for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                                          "weight_hr")))
+            self._layer_param_names = names
+        return names[layer * self.num_directions + direction]
+
     def _layer_params(self, layer: int, direction: int) -> tuple:
         """(w_ih, w_hh, b_ih, b_hh, w_hr) of one layer and direction; absent ones are None."""
-        sfx = f"_l{layer}" + ("_reverse" if direction else "")
         get = self._parameters.get
-        return (get(f"weight_ih{sfx}"), get(f"weight_hh{sfx}"), get(f"bias_ih{sfx}"), get(f"bias_hh{sfx}"),
-                get(f"weight_hr{sfx}"))
+        return tuple(get(name) for name in self._param_names(layer, direction))
 
     # -------------------------------------------------------- per-cell hooks
     def _kernel(self, x, state: tuple, params: tuple, batch_sizes, record):
@@ -136,19 +149,32 @@ class RNNBase(StackedRecurrence):
         """The one-step function ``(x_t, state) -> state`` built from primitive ops."""
         raise NotImplementedError
 
+    def _kernel_inference(self, x, state: tuple, params: tuple, batch_sizes):
+        """``_kernel`` on ndarrays, for inference: no graph, fresh arrays -> (output, final state tuple)."""
+        raise NotImplementedError
+
     # ---------------------------------------------------------- driver hooks
     def _state_sizes(self) -> tuple[int, ...]:
         h = self.proj_size or self.hidden_size
         return (h, self.hidden_size) if self.has_cell_state else (h,)
 
     def _param_dtype(self):
-        return self.weight_ih_l0.dtype
+        return self._parameters["weight_ih_l0"]._data.dtype
 
     def _run(self, layer, direction, x, state, batch_sizes, record=None):
         params = self._layer_params(layer, direction)
         if self.fused:
             return self._kernel(x, state, params, batch_sizes, record)
         return run_on_tape(self._step(params), x, state, batch_sizes, record)
+
+    def _has_inference(self) -> bool:
+        return self.fused
+
+    def _infer(self, layer, direction, x, state, batch_sizes):
+        """The fused kernel's inference function on the parameters' arrays (read afresh each call)."""
+        get = self._parameters.get
+        params = [None if p is None else p._data for p in map(get, self._param_names(layer, direction))]
+        return self._kernel_inference(x, state, params, batch_sizes)
 
     def _pack_states(self, states: tuple):
         return states if self.has_cell_state else states[0]
@@ -179,7 +205,14 @@ class RNN(RNNBase):
     def _kernel(self, x, state, params, batch_sizes, record):
         w_ih, w_hh, b_ih, b_hh, _ = params
         out, h_n = ElmanLayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
-                                    nonlinearity=self.nonlinearity, workspace=self._workspace, record=record)
+                                    nonlinearity=self.nonlinearity, backend=self.backend,
+                                    workspace=self._workspace, record=record)
+        return out, (h_n,)
+
+    def _kernel_inference(self, x, state, params, batch_sizes):
+        w_ih, w_hh, b_ih, b_hh, _ = params
+        out, h_n = elman_inference(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
+                                   nonlinearity=self.nonlinearity, backend=self.backend, workspace=self._workspace)
         return out, (h_n,)
 
     def _step(self, params):
@@ -210,6 +243,12 @@ class LSTM(RNNBase):
                                         workspace=self._workspace, record=record)
         return out, (h_n, c_n)
 
+    def _kernel_inference(self, x, state, params, batch_sizes):
+        w_ih, w_hh, b_ih, b_hh, w_hr = params
+        out, h_n, c_n = lstm_inference(x, state[0], state[1], w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=batch_sizes,
+                                       backend=self.backend, workspace=self._workspace)
+        return out, (h_n, c_n)
+
     def _step(self, params):
         w_ih, w_hh, b_ih, b_hh, w_hr = params
         return lambda x, s: lstm_cell(x, s, w_ih, w_hh, b_ih, b_hh, w_hr)
@@ -231,6 +270,12 @@ class GRU(RNNBase):
         w_ih, w_hh, b_ih, b_hh, _ = params
         out, h_n = GRULayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
                                   backend=self.backend, workspace=self._workspace, record=record)
+        return out, (h_n,)
+
+    def _kernel_inference(self, x, state, params, batch_sizes):
+        w_ih, w_hh, b_ih, b_hh, _ = params
+        out, h_n = gru_inference(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes, backend=self.backend,
+                                 workspace=self._workspace)
         return out, (h_n,)
 
     def _step(self, params):

@@ -1,0 +1,113 @@
+"""The recurrent driver on bare arrays: what a call costs when no gradient can be asked of it.
+
+A live recogniser or a text sampler steps a layer one time step at a time::
+
+    with rnnbp.no_grad():
+        out, state = lstm(x_t, state)      # x_t (1, 1, H_in), state carried
+
+On the graph path each such call pays for Tensors, an autograd node per layer and
+direction and a stack per final state, around a step whose arithmetic takes a
+few microseconds. :class:`~rnnbp.nn.recurrent.driver.StackedRecurrence` runs its
+steps (the same code, with the same checks and messages) on ndarrays through
+:class:`ArrayOps` instead when
+
+* grad mode is off, or nothing requires grad (input, initial states, parameters),
+* the module can run a layer on arrays (``_has_inference``: ``nn.RNN``, ``nn.LSTM``
+  and ``nn.GRU`` with ``fused=True``), and
+* nothing but the arithmetic is asked for: no dropout between layers applies
+  (training mode with ``dropout`` > 0 and several layers keeps the graph path, whose
+  random draws it then matches exactly), and no gradient probe is attached.
+
+Each layer and direction is then one call of its kernel's inference function
+(``kernels.lstm.lstm_inference`` and its siblings), which keeps no buffer for a
+backward that will not come: a whole sequence needs memory for the state and the
+output only. The outputs become Tensors once, at the end.
+"""
+from __future__ import annotations
+
+from operator import attrgetter
+
+import numpy as np
+
+from ...autograd import grad_mode
+from ...autograd.tensor import Tensor
+from .packing import PackedSequence
+
+
+class ArrayOps:
+    """The driver's data movement (``driver.GraphOps``' names) on ndarrays: no graph, views where possible."""
+
+    of = attrgetter("_data")  # a checked Tensor as the driver holds it
+
+    @staticmethod
+    def tensor(x: np.ndarray) -> Tensor:
+        return Tensor._make(x)
+
+    @staticmethod
+    def add_batch(x):
+        return x[:, None]
+
+    @staticmethod
+    def drop_batch(x):
+        return x[:, 0]
+
+    @staticmethod
+    def swap_time_batch(x):
+        return x.swapaxes(0, 1)
+
+    @staticmethod
+    def permute(x, order):
+        return np.take(x, order, axis=1)
+
+    @staticmethod
+    def reverse(x, index):
+        """Reverse time within each sequence's length (``index`` from ``reorder.reversal_index``)."""
+        return x[::-1] if index is None else np.take_along_axis(x, index[:, :, None], axis=0)
+
+    @staticmethod
+    def cat(xs):
+        return xs[0] if len(xs) == 1 else np.concatenate(xs, axis=2)
+
+    @staticmethod
+    def stack(xs):
+        # The kernels' final states are fresh arrays, so one of them may become a view.
+        return xs[0][None] if len(xs) == 1 else np.stack(xs)
+
+    @staticmethod
+    def dropout(x, p):
+        raise RuntimeError("recurrent inference path: dropout between layers runs on the graph path only")
+
+    @staticmethod
+    def run(module, layer, direction, x, state, batch_sizes):
+        return module._infer(layer, direction, x, state, batch_sizes)
+
+
+def wants_grad(module, x, hx) -> bool:
+    """Whether a gradient could be asked of this call (with grad mode on): does the input,
+    an initial state or a parameter require grad?"""
+    if isinstance(x, Tensor) and x._requires_grad:
+        return True
+    for s in (hx if isinstance(hx, (tuple, list)) else (hx,)):
+        if isinstance(s, Tensor) and s._requires_grad:
+            return True
+    return any(p._requires_grad for p in module.parameters())
+
+
+def as_tensors(output, states: tuple, source, hx):
+    """The arrays a forward returns, as Tensors (a PackedSequence's data already is one).
+
+    With grad mode on, the outputs carry the name of a non-differentiable op that made the
+    input or a state, as the graph path's ops would (``Function.apply``), so that a backward
+    from them still says where the gradient stopped.
+    """
+    states = tuple(map(Tensor._make, states))
+    packed = isinstance(output, PackedSequence)
+    if not packed:
+        output = Tensor._make(output)
+    if grad_mode._enabled:
+        sources = (source,) + (tuple(hx) if isinstance(hx, (tuple, list)) else (hx,))
+        nondiff = next((s._nondiff_op for s in sources if isinstance(s, Tensor) and s._nondiff_op), None)
+        if nondiff is not None:
+            for t in ((output.data if packed else output),) + states:
+                t._nondiff_op = nondiff
+    return output, states
