@@ -181,7 +181,7 @@ def benchmark(args) -> dict:
             med = {i: float(np.median(v)) for i, v in per_process.items()}
             results[(cell, size)] = {i: 1e3 * m for i, m in med.items()}
             print(f"{cell:5} {size:9} {unit:9} "
-                  + " ".join(f"{_cell_text(per_process.get(i), scale):>{width}}" for i in COLUMNS)
+                  + "  ".join(f"{_cell_text(per_process.get(i), scale):>{width}}" for i in COLUMNS)
                   + f"  {_ratio(med, 'fused', 'torch'):>11} {_ratio(med, 'composed', 'torch'):>14}"
                   f" {_ratio(med, 'composed', 'fused'):>14} {_ratio(med, 'fused', 'gemm'):>10}", flush=True)
     return results
