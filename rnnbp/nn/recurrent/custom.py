@@ -4,7 +4,16 @@
 give it a factory that builds one cell per layer and direction, and it runs
 them exactly as ``nn.LSTM`` runs its fused kernels (same arguments, shapes,
 ``lengths`` and ``PackedSequence`` handling, reverse direction within each
-sequence's length, dropout between layers), unrolled step by step on the tape.
+sequence's length, dropout between layers).
+
+How a layer runs: by default (``fused=True``, as for ``nn.LSTM``) the cell's step is
+recorded once and replayed over the sequence as one autograd node, with what depends
+only on the input hoisted out of the time loop, the runs of elementwise ops compiled
+into one loop each and the weight gradients formed once over all steps
+(:mod:`rnnbp.nn.recurrent.traced`): the tape's results at close to the fused kernels'
+speed. A step that is not a fixed sequence of ops (Python decisions on the
+sequence's values, for one) runs unrolled step by step on the tape instead, with a
+warning saying why; ``fused=False`` always uses the tape (the reference).
 
 A cell is a Module with PyTorch's cell call ``cell(x_t, hx) -> hx'``: x_t (B, I),
 hx one tensor (B, H) or a tuple of tensors (h first); the step's output is h.
@@ -19,8 +28,11 @@ from typing import Callable
 
 from ...validation import check_int, check_probability
 from .driver import StackedRecurrence
+from .kernels import backends
 from ..module import Module
 from .tape import run_on_tape
+from .trace.record import Untraceable
+from .traced import fell_back, run_traced
 
 
 class Recurrent(StackedRecurrence):
@@ -34,6 +46,13 @@ class Recurrent(StackedRecurrence):
         num_layers : int > 0.  batch_first : input and output are (N, L, *).
         dropout : probability of dropout on each layer's output except the last's (training only).
         bidirectional : run a second direction from each sequence's end.
+        fused : record each cell's step once and replay it as one node per layer and direction
+            (see the module docstring); False unrolls the cell on the tape, as ``nn.LSTM(fused=False)``
+            does. PyTorch has no such switch for a user's cell (the closest is compiling a loop
+            over the cell with TorchScript or ``torch.compile``).
+        backend : 'auto' | 'numba' | 'numpy', as for ``nn.LSTM``: 'numba' compiles the replay's runs
+            of elementwise ops, 'numpy' replays them op by op (the reference), 'auto' compiles
+            when numba imports and compiles (float32 and float64), else NumPy.
 
     Submodules are named ``cell_l{k}`` and ``cell_l{k}_reverse``, so a state dict reads
     ``cell_l0.weight_ih`` and so on. Shapes as in :mod:`rnnbp.nn.recurrent.driver`; forward returns
@@ -47,7 +66,7 @@ class Recurrent(StackedRecurrence):
 
     def __init__(self, cell_factory: Callable[[int, int], Module], input_size: int, hidden_size: int,
                  num_layers: int = 1, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False):
+                 bidirectional: bool = False, fused: bool = True, backend: str = "auto"):
         super().__init__()
         for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             check_int("Recurrent", arg, value)
@@ -61,6 +80,7 @@ class Recurrent(StackedRecurrence):
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.batch_first, self.dropout, self.bidirectional = bool(batch_first), float(dropout), bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
+        self.fused, self.backend = bool(fused), backends.check(backend)
         layer_in = self.input_size
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
@@ -99,12 +119,20 @@ class Recurrent(StackedRecurrence):
             step = lambda x_t, s: (cell(x_t, s[0]),)  # noqa: E731
         else:
             step = lambda x_t, s: tuple(cell(x_t, s))  # noqa: E731
-        return run_on_tape(step, x, state, batch_sizes, record)
+        if not getattr(self, "fused", True):  # (modules pickled before the switch existed replay too)
+            return run_on_tape(step, x, state, batch_sizes, record)
+        result = run_traced(cell, step, x, state, batch_sizes, record, getattr(self, "backend", "auto"))
+        if not isinstance(result, Untraceable):
+            return result
+        out = run_on_tape(step, x, state, batch_sizes, record)
+        fell_back(cell, x, state, result)
+        return out
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
-        for arg, default in (("num_layers", 1), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)):
-            value = getattr(self, arg)
+        for arg, default in (("num_layers", 1), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
+                             ("fused", True), ("backend", "auto")):
+            value = getattr(self, arg, default)
             if value != default:
                 s += f", {arg}={value}"
         return s
