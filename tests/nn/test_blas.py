@@ -1,5 +1,6 @@
-"""blas.gemm / blas.gemm_tn (SciPy's sgemm/dgemm called from numba-compiled code) against NumPy:
-both dtypes, row-strided views for every operand, alpha and beta, and nothing written outside c."""
+"""blas.gemm / gemm_tn / gemm_nt (NumPy's or SciPy's sgemm/dgemm called from numba-compiled code) against
+NumPy: both dtypes, row-strided views for every operand, alpha and beta, and nothing written outside c;
+which library is called, and the SciPy fallback computing the same products."""
 import numpy as np
 import pytest
 
@@ -134,3 +135,52 @@ def test_gemm_outside_compiled_code_raises():
     for f in (gemm, gemm_tn):
         with pytest.raises(NotImplementedError, match="numba-compiled code only"):
             f(a, a, a.copy(), 1.0, 0.0)
+
+
+def test_the_loops_call_numpys_own_blas_when_numpy_bundles_one():
+    """One thread pool for the whole step: NumPy's wheels bundle an ILP64 OpenBLAS, and the compiled
+    loops must call that one (not SciPy's second OpenBLAS, whose spinning threads fight NumPy's)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    bundled = [lib["filepath"] for lib in threadpoolctl.threadpool_info()
+               if lib.get("user_api") == "blas" and "libscipy_openblas64_" in lib.get("filepath", "")]
+    tag, addresses, int_type = blas._library()
+    if not bundled:
+        assert (tag, int_type) == ("lp64", np.int32)
+        pytest.skip("this NumPy does not bundle scipy-openblas64; the loops call SciPy's BLAS")
+    import ctypes
+    handle = ctypes.CDLL(bundled[0])
+    assert (tag, int_type) == ("ilp64", np.int64)
+    assert addresses["sgemm"] == ctypes.cast(handle.scipy_sgemm_64_, ctypes.c_void_p).value
+    assert addresses["dgemm"] == ctypes.cast(handle.scipy_dgemm_64_, ctypes.c_void_p).value
+
+
+def test_scipy_fallback_computes_the_same_products():
+    """Where NumPy's BLAS cannot be reached the loops call SciPy's (32-bit integers): checked in a fresh
+    process with the lookup disabled, so that the fallback's compiled names are exercised too."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import numpy as np, numba
+        from rnnbp.nn.recurrent.kernels import blas
+        blas._numpy_blas = lambda: None
+        gemm, gemm_tn, gemm_nt = blas.functions(nt=True)
+        assert blas._library()[0] == "lp64"
+
+        @numba.njit
+        def run(a, b, c, d, e):
+            gemm(a, b, c, 1.0, 0.0)
+            gemm_nt(a, e, d, 2.0, 0.0)
+
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(0)
+            a, b, e = (rng.standard_normal(s).astype(dtype) for s in ((5, 7), (7, 3), (4, 7)))
+            c, d = np.zeros((5, 3), dtype), np.zeros((5, 4), dtype)
+            run(a, b, c, d, e)
+            np.testing.assert_allclose(c, a @ b, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(d, 2 * a @ e.T, rtol=1e-5, atol=1e-5)
+        print("ok")
+    """)
+    env = dict(__import__("os").environ, NUMBA_CACHE_DIR=str(__import__("tempfile").mkdtemp()))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
