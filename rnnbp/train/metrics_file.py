@@ -61,13 +61,16 @@ class MetricsFile:
 
 
 def _plain(value):
-    """Floats as repr (round-trip exact), other values as they are."""
+    """Floats (NumPy's too, whose repr would read ``np.float64(0.5)``) as Python's repr, round-trip
+    exact; other NumPy scalars as Python numbers; anything else as it is."""
+    if isinstance(value, np.generic):
+        value = value.item()
     return repr(value) if isinstance(value, float) else value
 
 
 def _json_line(record: dict) -> str:
     # json would write NaN/Inf as bare tokens that strict JSON readers reject; strings keep lines valid.
-    clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else repr(v)) for k, v in record.items()}
+    clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else repr(float(v))) for k, v in record.items()}
     return json.dumps(clean, allow_nan=False, default=_json_default) + "\n"
 
 

@@ -172,3 +172,18 @@ def test_resume_notices_fewer_batches_than_the_checkpoint_skipped(tmp_path, mlp)
 def test_import_rnnbp_does_not_import_tqdm():
     code = "import sys, rnnbp; assert rnnbp.train.Trainer; sys.exit('tqdm' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_csv_metrics_file_writes_numpy_scalars_as_numbers(tmp_path):
+    """A callback's np.float64 / np.float32 / np.int64 must read back as numbers, not as 'np.float64(0.5)'."""
+    import numpy as np
+
+    from rnnbp.train.metrics_file import MetricsFile
+
+    path = tmp_path / "metrics.csv"
+    record = {"epoch": np.int64(1), "loss": np.float64(0.1 + 0.2), "acc": np.float32(0.75), "nan": np.float64("nan")}
+    MetricsFile(str(path)).sync([record])
+    with open(path, newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row == {"epoch": "1", "loss": repr(0.1 + 0.2), "acc": "0.75", "nan": "nan"}
+    assert float(row["loss"]) == 0.1 + 0.2
