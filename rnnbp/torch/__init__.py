@@ -49,6 +49,8 @@ MODULES = {
     "torch.backends.cudnn": "rnnbp.backends.cudnn",
     "torch.accelerator": "rnnbp.accelerator",
     "torch.onnx": "rnnbp.onnx",
+    "torch.distributed": "rnnbp.distributed",
+    "torch.utils.data.distributed": "rnnbp.distributed",
 }
 # Files scripts name classes by (torch.nn.modules.rnn.LSTM, torch.optim.adam.Adam, ...): all of
 # them resolve in the package that exports the classes.

@@ -52,6 +52,17 @@ def test_torch_names_resolve_to_rnnbp_objects(torch):
     assert isinstance(Net(), rnnbp.nn.Module) and len(list(Net().parameters())) == 2
 
 
+def test_torch_distributed_is_rnnbps_mpi_group(torch):
+    """A script's world of one (no mpiexec): rank 0 of 1, rnnbp's sampler, and gloo refused by name."""
+    import torch.distributed as dist
+    from torch.utils.data.distributed import DistributedSampler
+
+    assert DistributedSampler is rnnbp.distributed.DistributedSampler
+    assert (dist.get_rank(), dist.get_world_size()) == (0, 1)
+    with pytest.raises(ValueError, match="'gloo' is not available"):
+        dist.init_process_group("gloo")
+
+
 def test_a_missing_attribute_is_named_and_is_an_attribute_error(torch):
     assert not hasattr(torch.nn, "Bilinear")  # probing with hasattr/getattr(..., None) still works
     assert getattr(torch, "compile", None) is None
@@ -75,9 +86,9 @@ def test_from_import_of_a_missing_name_is_named(torch, statement, name):
 
 
 def test_a_missing_module_is_named(torch):
-    with pytest.raises(ModuleNotInRnnbpError, match=r"^rnnbp does not have torch\.distributed \(") as info:
-        import torch.distributed  # noqa: F401
-    assert isinstance(info.value, ModuleNotFoundError) and info.value.name == "torch.distributed"
+    with pytest.raises(ModuleNotInRnnbpError, match=r"^rnnbp does not have torch\.jit \(") as info:
+        import torch.jit  # noqa: F401
+    assert isinstance(info.value, ModuleNotFoundError) and info.value.name == "torch.jit"
 
 
 def test_a_module_rnnbp_has_not_written_imports_and_refuses_every_use(torch, monkeypatch):
