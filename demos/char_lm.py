@@ -62,6 +62,13 @@ class Config:
     hidden: int = 384             # hidden size H of each recurrent layer
     layers: int = 2               # stacked recurrent layers
     dropout: float = 0.1          # between recurrent layers and before the output layer
+    # Regularisation inside the fused recurrent layer (nn.recurrent.regularization), 0 = off. The
+    # variational masks are drawn afresh for every batch (one update), as AWD-LSTM does, although
+    # the state is carried from batch to batch.
+    input_dropout: float = 0.0    # variational dropout of each layer's input (Keras' dropout)
+    recurrent_dropout: float = 0.0  # variational dropout of h_{t-1} into W_hh (Keras' recurrent_dropout)
+    zoneout: float = 0.0          # zoneout of h (and c) (Krueger et al. 2016)
+    weight_dropout: float = 0.0   # DropConnect on W_hh (AWD-LSTM's WeightDrop)
     batch_size: int = 64          # B parallel streams of the training text
     seq_len: int = 64             # k1: characters per chunk and per update (the loss is on these)
     bptt: int = 64                # k2 >= seq_len: steps backpropagated through (k2 > k1 re-runs k2 - k1 older steps)
@@ -108,7 +115,9 @@ class CharRNN(nn.Module):
         recurrent = nn.LSTM if cfg.cell == "lstm" else nn.GRU
         self.embed = nn.Embedding(vocab_size, cfg.embed)
         self.rnn = recurrent(cfg.embed, cfg.hidden, num_layers=cfg.layers,
-                             dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+                             dropout=cfg.dropout if cfg.layers > 1 else 0.0, input_dropout=cfg.input_dropout,
+                             recurrent_dropout=cfg.recurrent_dropout, zoneout=cfg.zoneout,
+                             weight_dropout=cfg.weight_dropout)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden, vocab_size)
 
@@ -319,6 +328,7 @@ def train(cfg: Config, resume: bool = False, log=print) -> dict:
         first, x, y = batch
         if first:
             stream.reset()
+        model.rnn.reset_masks()  # new variational masks for each batch (the state is still carried)
         result = engine.run(x, y, carry=stream.carry)
         stream.carry = result.carry
         return {"loss": result.loss, "count": result.count, "updates": len(result.updates)}
@@ -404,6 +414,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--layers", type=int, default=Config.layers)
     parser.add_argument("--embed", type=int, default=Config.embed)
     parser.add_argument("--dropout", type=float, default=Config.dropout)
+    parser.add_argument("--input-dropout", type=float, default=Config.input_dropout,
+                        help="variational dropout of each recurrent layer's input")
+    parser.add_argument("--recurrent-dropout", type=float, default=Config.recurrent_dropout,
+                        help="variational dropout of h_{t-1} into the recurrent product")
+    parser.add_argument("--zoneout", type=float, default=Config.zoneout, help="zoneout of h (and c)")
+    parser.add_argument("--weight-dropout", type=float, default=Config.weight_dropout,
+                        help="DropConnect on the hidden-to-hidden weights")
     parser.add_argument("--batch-size", type=int, default=Config.batch_size)
     parser.add_argument("--seq-len", type=int, default=Config.seq_len, help="k1: steps per update")
     parser.add_argument("--bptt", type=int, default=None, help="k2 >= seq-len (default: seq-len)")
@@ -426,6 +443,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="a tiny model for a few seconds, for smoke tests")
     args = parser.parse_args(argv)
     cfg = Config(cell=args.cell, hidden=args.hidden, layers=args.layers, embed=args.embed, dropout=args.dropout,
+                 input_dropout=args.input_dropout, recurrent_dropout=args.recurrent_dropout, zoneout=args.zoneout,
+                 weight_dropout=args.weight_dropout,
                  batch_size=args.batch_size, seq_len=args.seq_len, bptt=args.bptt or args.seq_len, lr=args.lr,
                  weight_decay=args.weight_decay, clip_norm=args.clip_norm, epochs=args.epochs, minutes=args.minutes,
                  max_updates=args.max_updates, threads=args.threads, seed=args.seed, data=args.data, out=args.out,

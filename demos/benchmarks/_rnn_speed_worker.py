@@ -16,6 +16,11 @@ Implementations (``--impl``):
 * gemm      - only the matrix products of the same work, in NumPy (a lower bound)
 * torch     - torch.nn, same configuration (rnnbp is not imported in this process)
 
+``--variant`` (rnnbp fused or composed, training step only): 'plain' (default), or one of the
+regularisations inside the layer at rate ``VARIANT_RATE``: input_dropout, recurrent_dropout,
+zoneout, weight_dropout (``nn.recurrent.regularization``); masks are drawn at every step, as in
+training from zero states.
+
 The work (the same for all four): one training step -- the layer over a
 (T, B, I) float32 sequence, a linear head H -> I on every step, cross-entropy on
 every step, backward to every parameter -- or, with ``--streaming``, one
@@ -41,6 +46,8 @@ import numpy as np
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 IMPLS = ("fused", "composed", "gemm", "torch")
+VARIANTS = ("plain", "input_dropout", "recurrent_dropout", "zoneout", "weight_dropout")
+VARIANT_RATE = 0.25
 
 
 # ---------------------------------------------------------------- training step
@@ -49,14 +56,15 @@ IMPLS = ("fused", "composed", "gemm", "torch")
 class Step:
     """One training step of a recurrent layer plus a linear head, rnnbp."""
 
-    def __init__(self, cell: str, T, B, I, H, fused: bool, seed: int = 0):
+    def __init__(self, cell: str, T, B, I, H, fused: bool, seed: int = 0, variant: str = "plain"):
         import rnnbp
         from rnnbp import nn
         from rnnbp.nn import functional as F
 
         self.F = F
         rnnbp.manual_seed(seed)
-        self.layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](I, H, fused=fused)
+        rates = {} if variant == "plain" else {variant: VARIANT_RATE}
+        self.layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](I, H, fused=fused, **rates)
         self.head = nn.Linear(H, I)
         rng = np.random.default_rng(seed)
         self.x = rnnbp.Tensor(rng.standard_normal((T, B, I)).astype(np.float32))
@@ -182,8 +190,10 @@ class StreamGemmBound:
 # ---------------------------------------------------------------------- worker
 
 
-def build(impl: str, cell: str, dims, streaming: bool, threads: int):
+def build(impl: str, cell: str, dims, streaming: bool, threads: int, variant: str = "plain"):
     """The callable to time, and the torch module if this process uses it (else None)."""
+    if variant != "plain" and (streaming or impl not in ("fused", "composed")):
+        raise SystemExit(f"_rnn_speed_worker: --variant {variant} is for rnnbp's training step (fused or composed)")
     if impl == "torch":
         import torch
 
@@ -193,7 +203,9 @@ def build(impl: str, cell: str, dims, streaming: bool, threads: int):
     _limit_blas(threads)
     if impl == "gemm":
         return (StreamGemmBound if streaming else GemmBound)(cell, *dims), None
-    return (StreamStep if streaming else Step)(cell, *dims, fused=impl == "fused"), None
+    if streaming:
+        return StreamStep(cell, *dims, fused=impl == "fused"), None
+    return Step(cell, *dims, fused=impl == "fused", variant=variant), None
 
 
 def _limit_blas(threads: int) -> None:
@@ -237,6 +249,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--cell", required=True, choices=list(GATES))
     parser.add_argument("--dims", required=True, type=int, nargs=4, metavar=("T", "B", "I", "H"))
     parser.add_argument("--streaming", action="store_true", help="one time step per call under no_grad")
+    parser.add_argument("--variant", default="plain", choices=VARIANTS,
+                        help="regularisation inside the rnnbp layer (training step)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls, at least")
     parser.add_argument("--warmup-time", type=float, default=0.2, help="untimed seconds, at least")
@@ -245,10 +259,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--block", type=int, default=1, help="calls per timed sample")
     args = parser.parse_args(argv)
 
-    fn, torch = build(args.impl, args.cell, args.dims, args.streaming, args.threads)
+    fn, torch = build(args.impl, args.cell, args.dims, args.streaming, args.threads, args.variant)
     seconds = measure(fn, warmup=args.warmup, warmup_time=args.warmup_time, repeats=max(1, args.repeats),
                       min_time=args.min_time, block=max(1, args.block))
     result = {"impl": args.impl, "cell": args.cell, "dims": args.dims, "streaming": args.streaming,
+              "variant": args.variant,
               "seconds": seconds, "median": float(np.median(seconds)), "blas_threads": _blas_threads(),
               "torch_threads": torch.get_num_threads() if torch is not None else None,
               "env_threads": os.environ.get("OMP_NUM_THREADS")}

@@ -49,6 +49,13 @@ Commands (the figures are only as quiet as the machine; run them when nothing el
     python demos/benchmarks/rnn_speed.py --no-composed --no-torch --threads 1
     python demos/benchmarks/rnn_speed.py --profile --sizes medium --cells gru   # where one fused step's time goes
 
+``--variants`` times the regularised fused layers instead (``nn.recurrent.regularization``,
+each at rate 0.25, masks drawn at every step): one process per variant, alternating rounds as
+above, and each variant's ratio to the plain fused step (the target is <= 1.15x at medium):
+
+    python demos/benchmarks/rnn_speed.py --sizes medium --variants plain input_dropout recurrent_dropout \\
+        zoneout weight_dropout
+
 ``--profile`` runs in this process (rnnbp only): the fused step split into
 layer forward, head + loss forward and backward, then cProfile's top functions
 of one step.
@@ -99,10 +106,12 @@ def _child_env(threads: int) -> dict:
     return env
 
 
-def run_worker(impl: str, cell: str, dims, *, streaming: bool, args, env: dict) -> dict:
+def run_worker(impl: str, cell: str, dims, *, streaming: bool, args, env: dict, variant: str = "plain") -> dict:
     """One fresh process timing one implementation; its JSON result."""
     cmd = [sys.executable, str(WORKER), "--impl", impl, "--cell", cell, "--dims", *map(str, dims),
            "--threads", str(args.threads), "--repeats", str(args.repeats), "--min-time", str(args.min_time)]
+    if variant != "plain":
+        cmd += ["--variant", variant]
     if streaming:
         cmd += ["--streaming", "--block", str(args.block)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -187,6 +196,34 @@ def benchmark(args) -> dict:
     return results
 
 
+def benchmark_variants(args) -> dict:
+    """The regularised fused layers against the plain one: {(cell, size): {variant: median ms per step}}."""
+    env = _child_env(args.threads)
+    variants = list(dict.fromkeys(["plain"] + list(args.variants)))
+    print("rnn_speed: one fused training step (layer + linear head + cross-entropy + backward), float32, "
+          "regularised inside the layer at rate 0.25, masks drawn every step")
+    print(f"each variant in its own process, alternating rounds x {args.rounds}; threads {args.threads} per process; "
+          "ms per step, median over processes [min-max], and the ratio to plain")
+    width = 22
+    print(f"{'cell':5} {'size':7} " + " ".join(f"{v:>{width}}" for v in variants))
+    results = {}
+    for size in args.sizes:
+        dims = SIZES[size]
+        scale = 1e6 / dims[0] if size in PER_TIME_STEP else 1e3
+        for cell in args.cells:
+            per_process = {v: [] for v in variants}
+            for _ in range(args.rounds):
+                for v in variants:
+                    per_process[v].append(run_worker("fused", cell, dims, streaming=False, args=args, env=env,
+                                                     variant=v)["median"])
+            med = {v: float(np.median(t)) for v, t in per_process.items()}
+            results[(cell, size)] = {v: 1e3 * m for v, m in med.items()}
+            texts = [_cell_text(per_process[v], scale) + ("" if v == "plain" else f" {med[v] / med['plain']:.2f}x")
+                     for v in variants]
+            print(f"{cell:5} {size:7} " + " ".join(f"{t:>{width}}" for t in texts), flush=True)
+    return results
+
+
 def _load_worker():
     """The worker module (Step lives there), loaded by path: demos/ is not a package."""
     name = "_rnn_speed_worker"
@@ -251,6 +288,9 @@ def main(argv=None) -> dict:
                         help="instead, time one time step per call under no_grad (B=1, I=40, H=128)")
     parser.add_argument("--block", type=int, default=100, help="streaming calls per timed sample")
     parser.add_argument("--no-composed", action="store_true", help="skip the (slow) composed path")
+    parser.add_argument("--variants", nargs="+", default=None,
+                        choices=["plain", "input_dropout", "recurrent_dropout", "zoneout", "weight_dropout"],
+                        help="instead, time the fused layer with each regularisation against the plain one")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--profile", action="store_true",
                         help="instead, split the fused step into layer forward, head forward and backward, "
@@ -261,6 +301,8 @@ def main(argv=None) -> dict:
             parser.error(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if args.profile:
         return profile(args.cells, args.sizes, args.rounds, args.threads)
+    if args.variants:
+        return benchmark_variants(args)
     return benchmark(args)
 
 

@@ -4,6 +4,8 @@
 * ``cells``           nn.RNNCell, nn.LSTMCell, nn.GRUCell and their one-step functions
 * ``layernorm_lstm``  nn.LayerNormLSTMCell
 * ``custom``          nn.Recurrent: any user cell in the same driver
+* ``traced``, ``trace/``  nn.Recurrent's fast path: a cell's step recorded once and replayed
+* ``regularization``  variational dropout, zoneout and DropConnect inside the fused layers
 * ``driver``          what every stacked recurrent module shares: layers, directions,
                       dropout, initial states, lengths and packing
 * ``inference``       the driver on bare arrays when no gradient can be asked for (streaming, no_grad)
@@ -19,9 +21,10 @@ from .cells import GRUCell, LSTMCell, RNNCell
 from .custom import Recurrent
 from .layernorm_lstm import LayerNormLSTMCell
 from .layers import GRU, LSTM, RNN, RNNBase
+from .regularization import LayerMasks
 from .packing import PackedSequence, pack_padded_sequence, pack_sequence, pad_packed_sequence, pad_sequence
 from .probes import StateGradProbe, record_state_grads
 
-__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "LayerNormLSTMCell", "PackedSequence", "RNN", "RNNBase", "RNNCell",
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "LayerMasks", "LayerNormLSTMCell", "PackedSequence", "RNN", "RNNBase", "RNNCell",
            "Recurrent", "StateGradProbe", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
            "pad_sequence", "record_state_grads"]

@@ -135,6 +135,16 @@ class StackedRecurrence(Module):
     def _param_dtype(self):
         raise NotImplementedError
 
+    def _begin_call(self, T: int, B: int, rows, carried: bool, dtype) -> None:
+        """Called once per forward before the layers run (regularisation masks, ``nn.RNNBase``).
+
+        ``rows[i]``: the caller's batch row at the driver's row i (None: the same order);
+        ``carried``: the caller gave ``hx`` (a state carried from an earlier chunk).
+        """
+
+    def _end_call(self) -> None:
+        """Called after the layers ran (or failed)."""
+
     def _pack_states(self, states: tuple):
         """What forward returns as the final state: one tensor, or the tuple."""
         return states[0] if len(states) == 1 else states
@@ -268,15 +278,17 @@ class StackedRecurrence(Module):
         if hx is not None and order is not None:
             states = self._initial_state(hx, padded.shape[1], padded.dtype)
             hx = self._pack_states(tuple(ops.permute(ops.of(s), order) for s in states))
-        output, states = self._forward_padded(ops.of(padded), hx, sorted_lengths, True, True, ops)
+        output, states = self._forward_padded(ops.of(padded), hx, sorted_lengths, True, True, ops, batch_order=order)
         if order is not None:
             states = tuple(ops.permute(s, inverse) for s in states)
         out = pack_in_order(ops.tensor(output), sorted_lengths, None)._replace(sorted_indices=order,
                                                                             unsorted_indices=inverse)
         return out, states
 
-    def _forward_padded(self, x, hx, lengths, batched: bool, time_major: bool, ops):
-        """The layers over a padded batch ``x`` (in ``ops``' representation) -> (output, final states)."""
+    def _forward_padded(self, x, hx, lengths, batched: bool, time_major: bool, ops, batch_order=None):
+        """The layers over a padded batch ``x`` (in ``ops``' representation) -> (output, final states).
+
+        ``batch_order``: the caller's row at each row of ``x`` when ``x`` is already reordered (packed)."""
         if not batched:
             x = ops.add_batch(x)
         elif not time_major:
@@ -294,7 +306,23 @@ class StackedRecurrence(Module):
             x = ops.permute(x, order)
             state = tuple(ops.permute(s, order) for s in state)
         reverse_index = reversal_index(sorted_lengths, T) if self.bidirectional and batch_sizes is not None else None
+        self._begin_call(T, B, order if order is not None else batch_order, hx is not None, x.dtype)
+        try:
+            output, states = self._layers(x, state, batch_sizes, reverse_index, ops)
+        finally:
+            self._end_call()
+        if order is not None:
+            inverse = np.argsort(order)
+            output = ops.permute(output, inverse)
+            states = tuple(ops.permute(s, inverse) for s in states)
+        if not batched:
+            return ops.drop_batch(output), tuple(ops.drop_batch(s) for s in states)
+        if not time_major:
+            output = ops.swap_time_batch(output)
+        return output, states
 
+    def _layers(self, x, state, batch_sizes, reverse_index, ops):
+        """Every layer and direction over the driver's time-major, length-sorted batch -> (output, final states)."""
         finals = []  # each layer and direction's final state tuple
         layer_input = x
         for layer in range(self.num_layers):
@@ -310,14 +338,4 @@ class StackedRecurrence(Module):
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = ops.dropout(layer_input, self.dropout)
 
-        output = layer_input
-        states = tuple(map(ops.stack, zip(*finals)))
-        if order is not None:
-            inverse = np.argsort(order)
-            output = ops.permute(output, inverse)
-            states = tuple(ops.permute(s, inverse) for s in states)
-        if not batched:
-            return ops.drop_batch(output), tuple(ops.drop_batch(s) for s in states)
-        if not time_major:
-            output = ops.swap_time_batch(output)
-        return output, states
+        return layer_input, tuple(map(ops.stack, zip(*finals)))

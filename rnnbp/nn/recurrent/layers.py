@@ -24,6 +24,12 @@ Parameters of layer k (suffix ``_reverse`` for the reverse direction), G gates:
 ``bias_ih_l{k}``, ``bias_hh_l{k}`` (G*H,), and for an LSTM with ``proj_size``,
 ``weight_hr_l{k}`` (H_out, H); all initialised U(-1/sqrt(H), 1/sqrt(H)).
 A state dict moves to the PyTorch class of the same configuration unchanged.
+
+Regularisation inside the fused kernels, all off by default (``regularization``):
+``input_dropout`` and ``recurrent_dropout`` (variational: one mask per sequence, Keras'
+``dropout`` and ``recurrent_dropout``), ``zoneout`` (and ``zoneout_cell`` for the LSTM's c) and
+``weight_dropout`` (DropConnect on W_hh, AWD-LSTM's WeightDrop); masks are kept across the
+chunks of a sequence while ``hx`` is carried (``reset_masks()`` starts new ones).
 """
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ from .kernels.elman import ElmanLayer, elman_inference
 from .kernels.gru import GRULayer, gru_inference
 from .kernels.lstm import LSTMLayer, lstm_inference
 from ..parameter import Parameter
+from . import regularization
 from .cells import gru_cell, lstm_cell, rnn_cell
 from .tape import run_on_tape
 
@@ -62,7 +69,25 @@ class RNNBase(StackedRecurrence):
             the steps (the reference); 'numba' compiles each layer's whole-sequence forward and
             backward (``kernels/compiled_*``); 'auto' uses numba when it imports and compiles
             (float32 and float64), else NumPy.
-        dtype : parameter dtype (float32 by default).  generator : for the initialisation.
+        dtype : parameter dtype (float32 by default).
+        generator : for the initialisation and, with regularisation, the masks (default: rnnbp's
+            default generator).
+        input_dropout : variational dropout of each layer's input, one mask per sequence and
+            feature for all steps (Keras' ``dropout``; AWD-LSTM's ``dropouti``/``dropouth``). Not
+            PyTorch's ``dropout``, which keeps its meaning (between layers, fresh at every step).
+        recurrent_dropout : variational dropout of h_{t-1} where it enters h_{t-1} W_hh^T, one mask
+            per sequence (Keras' ``recurrent_dropout``, Gal & Ghahramani 2016); the carried state
+            is not masked.
+        zoneout : per unit and step, keep the previous h with this probability (Krueger et al.
+            2016); in eval h_t = p h_{t-1} + (1 - p) h_new. Keras and AWD-LSTM have no zoneout.
+        zoneout_cell : LSTM only, zoneout of c (default: ``zoneout``).
+        weight_dropout : DropConnect on W_hh, one mask per forward (Wan et al. 2013; AWD-LSTM's
+            ``wdrop``, its WeightDrop).
+
+    The four are off at 0 (the plain kernels run, unchanged), act in training only (but zoneout,
+    whose eval is its expectation), and run inside the fused kernels with hand-written backwards
+    (see ``nn.recurrent.regularization``, which also says how masks are kept across TBPTT chunks:
+    ``reset_masks``, ``set_masks``, ``last_masks``).
     """
 
     gates = 1
@@ -70,9 +95,17 @@ class RNNBase(StackedRecurrence):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, fused: bool = True, backend: str = "auto", dtype=None, generator=None):
+                 proj_size: int = 0, fused: bool = True, backend: str = "auto", dtype=None, generator=None, *,
+                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0, zoneout: float = 0.0,
+                 zoneout_cell: float | None = None, weight_dropout: float = 0.0):
         super().__init__()
         name = type(self).__name__
+        rates = regularization.check_rates(name, self.has_cell_state, input_dropout, recurrent_dropout, zoneout,
+                                           zoneout_cell, weight_dropout)
+        for rate_name, value in rates.items():
+            setattr(self, rate_name, value)
+        self._regularizer = regularization.Regularizer(generator)
+        self._call_masks = None
         input_size = check_int(name, "input_size", input_size)
         hidden_size = check_int(name, "hidden_size", hidden_size)
         num_layers = check_int(name, "num_layers", num_layers)
@@ -141,8 +174,10 @@ class RNNBase(StackedRecurrence):
         return tuple(get(name) for name in self._param_names(layer, direction))
 
     # -------------------------------------------------------- per-cell hooks
-    def _kernel(self, x, state: tuple, params: tuple, batch_sizes, record):
-        """Fused kernel over one layer and direction -> (output, final state tuple)."""
+    def _kernel(self, x, state: tuple, params: tuple, batch_sizes, record, **masks):
+        """Fused kernel over one layer and direction -> (output, final state tuple).
+
+        ``masks``: rec_mask, zone_h, zone_c for the kernel (see ``regularization``), when regularised."""
         raise NotImplementedError
 
     def _step(self, params: tuple):
@@ -163,12 +198,54 @@ class RNNBase(StackedRecurrence):
 
     def _run(self, layer, direction, x, state, batch_sizes, record=None):
         params = self._layer_params(layer, direction)
+        call_masks = self.__dict__.get("_call_masks")
+        masks = None if call_masks is None else call_masks[(layer, direction)]
+        if masks is not None:
+            if not self.fused:
+                return regularization.run_composed(self._kind, x, state, params, masks, batch_sizes,
+                                                   getattr(self, "nonlinearity", "tanh"))
+            x, params = regularization.masked_params(x, params, masks)
+            return self._kernel(x, state, params, batch_sizes, record, rec_mask=masks.recurrent,
+                                zone_h=masks.zone_h, zone_c=masks.zone_c)
         if self.fused:
             return self._kernel(x, state, params, batch_sizes, record)
         return run_on_tape(self._step(params), x, state, batch_sizes, record)
 
     def _has_inference(self) -> bool:
-        return self.fused
+        return self.fused and not regularization.Regularizer.active(self, self.training)
+
+    # ------------------------------------------------------- regularisation
+    def _begin_call(self, T: int, B: int, rows, carried: bool, dtype) -> None:
+        if regularization.Regularizer.active(self, self.training):
+            self._call_masks = self._regularizer.begin(self, T, B, rows, carried, dtype)
+
+    def _end_call(self) -> None:
+        if self.__dict__.get("_call_masks") is not None:
+            self._call_masks = None
+
+    def reset_masks(self) -> None:
+        """Forget the kept (and any set) masks: the next training forward draws new ones.
+
+        Call it before a forward that starts new sequences from a given non-zero ``hx`` (a forward
+        with ``hx=None`` starts new masks by itself; one given ``hx`` keeps them, as TBPTT needs).
+        """
+        reg = self.__dict__.get("_regularizer")
+        if reg is not None:
+            reg.reset()
+
+    def set_masks(self, masks: dict) -> None:
+        """Use these masks, as given, in every training forward until ``reset_masks()``.
+
+        ``masks``: {(layer, direction): LayerMasks or a dict of its fields}, in the caller's batch
+        order, e.g. ``last_masks`` of this or another layer of the same configuration.
+        """
+        self._regularizer.fixed = regularization.as_masks(masks)
+
+    @property
+    def last_masks(self) -> dict | None:
+        """{(layer, direction): LayerMasks} of the last training forward (caller's batch order), or None."""
+        reg = self.__dict__.get("_regularizer")
+        return None if reg is None else reg.last
 
     def _infer(self, layer, direction, x, state, batch_sizes):
         """The fused kernel's inference function on the parameters' arrays (read afresh each call)."""
@@ -182,8 +259,10 @@ class RNNBase(StackedRecurrence):
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         for arg, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-                             ("bidirectional", False), ("proj_size", 0), ("fused", True), ("backend", "auto")):
-            value = getattr(self, arg)
+                             ("bidirectional", False), ("proj_size", 0), ("fused", True), ("backend", "auto"),
+                             ("input_dropout", 0.0), ("recurrent_dropout", 0.0), ("zoneout", 0.0),
+                             ("weight_dropout", 0.0)):
+            value = getattr(self, arg, default)
             if value != default:
                 s += f", {arg}={value}"
         return s
@@ -195,18 +274,24 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 fused: bool = True, backend: str = "auto", dtype=None, generator=None):
+                 fused: bool = True, backend: str = "auto", dtype=None, generator=None, *,
+                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0, zoneout: float = 0.0,
+                 weight_dropout: float = 0.0):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         fused=fused, backend=backend, dtype=dtype, generator=generator)
+                         fused=fused, backend=backend, dtype=dtype, generator=generator,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout, zoneout=zoneout,
+                         weight_dropout=weight_dropout)
         self.nonlinearity = nonlinearity
 
-    def _kernel(self, x, state, params, batch_sizes, record):
+    _kind = "rnn"
+
+    def _kernel(self, x, state, params, batch_sizes, record, rec_mask=None, zone_h=None, zone_c=None):
         w_ih, w_hh, b_ih, b_hh, _ = params
         out, h_n = ElmanLayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
                                     nonlinearity=self.nonlinearity, backend=self.backend,
-                                    workspace=self._workspace, record=record)
+                                    workspace=self._workspace, record=record, rec_mask=rec_mask, zone_h=zone_h)
         return out, (h_n,)
 
     def _kernel_inference(self, x, state, params, batch_sizes):
@@ -236,11 +321,14 @@ class LSTM(RNNBase):
     gates = 4
     has_cell_state = True
 
-    def _kernel(self, x, state, params, batch_sizes, record):
+    _kind = "lstm"
+
+    def _kernel(self, x, state, params, batch_sizes, record, rec_mask=None, zone_h=None, zone_c=None):
         w_ih, w_hh, b_ih, b_hh, w_hr = params
         out, h_n, c_n = LSTMLayer.apply(x, state[0], state[1], w_ih, w_hh, b_ih, b_hh, w_hr,
                                         batch_sizes=batch_sizes, backend=self.backend,
-                                        workspace=self._workspace, record=record)
+                                        workspace=self._workspace, record=record, rec_mask=rec_mask,
+                                        zone_h=zone_h, zone_c=zone_c)
         return out, (h_n, c_n)
 
     def _kernel_inference(self, x, state, params, batch_sizes):
@@ -266,10 +354,13 @@ class GRU(RNNBase):
 
     gates = 3
 
-    def _kernel(self, x, state, params, batch_sizes, record):
+    _kind = "gru"
+
+    def _kernel(self, x, state, params, batch_sizes, record, rec_mask=None, zone_h=None, zone_c=None):
         w_ih, w_hh, b_ih, b_hh, _ = params
         out, h_n = GRULayer.apply(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes,
-                                  backend=self.backend, workspace=self._workspace, record=record)
+                                  backend=self.backend, workspace=self._workspace, record=record,
+                                  rec_mask=rec_mask, zone_h=zone_h)
         return out, (h_n,)
 
     def _kernel_inference(self, x, state, params, batch_sizes):

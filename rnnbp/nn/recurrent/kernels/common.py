@@ -109,6 +109,24 @@ def reverse_steps(sizes: list[int], dh: np.ndarray, d_out: np.ndarray | None, re
         yield t, b, dh_t
 
 
+def zone(new: np.ndarray, prev: np.ndarray, z: np.ndarray) -> None:
+    """Zoneout, in place: new <- (1 - z) new + z prev (z 0/1 per unit in training, so that a zoned
+    unit keeps prev exactly; the rate in eval). Shape: all (b, n). The compiled loops compute
+    the same expression in the same order.
+    """
+    kept = prev * z
+    new *= 1 - z
+    new += kept
+
+
+def zone_split(d: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Zoneout's backward, in place: returns d z (the gradient to the previous state) and sets
+    d <- d (1 - z) (the gradient to the new state). Shape: (b, n)."""
+    carry = d * z
+    d *= 1 - z
+    return carry
+
+
 def weight_grads(dgates: np.ndarray, inputs: np.ndarray, weight_in: np.ndarray, need_x: bool, need_w: bool):
     """Gradients through the input projection, each one matrix product over all steps.
 

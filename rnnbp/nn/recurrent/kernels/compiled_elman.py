@@ -45,8 +45,9 @@ def _compile(cache: bool) -> dict:
     from . import blas, fast_math
 
     # Globals, not closures, for what the loops call: see compiled_gru._compile.
-    global _gemm, _gemm_tn, _gemm_nt, _tanh, _bias_of, _activate, _recurrent, _carried
+    global _gemm, _gemm_tn, _gemm_nt, _tanh, _bias_of, _activate, _recurrent, _carried, _zone, _zone_split, _mask_add
     jit = numba.njit(cache=cache, nogil=True)
+    _zone, _zone_split, _mask_add = jit(_zone_py), jit(_zone_split_py), jit(_mask_add_py)
     _gemm, _gemm_tn, _gemm_nt = blas.functions(nt=True)
     _tanh, _ = fast_math.functions()
     _bias_of, _activate = jit(_bias_of_py), jit(_activate_py)
@@ -60,6 +61,44 @@ def _compile(cache: bool) -> dict:
 
 _ZERO, _ONE = np.float32(0.0), np.float32(1.0)
 _gemm = _gemm_tn = _gemm_nt = _tanh = _bias_of = _activate = _recurrent = _carried = None  # bound by _compile
+_zone = _zone_split = _mask_add = None
+
+
+def _zone_py(new, prev, z, b):
+    """Zoneout over rows :b: new <- (1 - z) new + z prev. This and the next two are
+    ``compiled_lstm``'s zone, zone_split and mask_add: each compiled module keeps its own copy,
+    since numba's cache of a loop does not see a change in another file."""
+    n = new.shape[1]
+    for row in range(b):
+        nr, pr, zr = new[row], prev[row], z[row]
+        for j in range(n):
+            nr[j] = nr[j] * (_ONE - zr[j]) + pr[j] * zr[j]
+
+
+def _zone_split_py(d, z, carry, b):
+    """Zoneout's backward over rows :b: carry <- d z, d <- d (1 - z)."""
+    n = d.shape[1]
+    for row in range(b):
+        dr, zr, cr = d[row], z[row], carry[row]
+        for j in range(n):
+            v = dr[j]
+            cr[j] = v * zr[j]
+            dr[j] = v * (_ONE - zr[j])
+
+
+def _mask_add_py(d, m, carry, b, use_mask, use_carry):
+    """Rows :b: d <- d m (if use_mask) + carry (if use_carry)."""
+    n = d.shape[1]
+    for row in range(b):
+        dr = d[row]
+        if use_mask:
+            mr = m[row]
+            for j in range(n):
+                dr[j] *= mr[j]
+        if use_carry:
+            cr = carry[row]
+            for j in range(n):
+                dr[j] += cr[j]
 
 
 def _bias_of_py(b_ih, b_hh, H, dtype_of):
@@ -103,38 +142,61 @@ def _carried_product(d, w_hh, w_t, out, beta):
         _gemm(d, w_hh, out, 1.0, beta)
 
 
-def _forward(x2, w_ih, w_hh, w_t, b_ih, b_hh, sizes, hs, relu):
+def _forward(x2, w_ih, w_hh, w_t, b_ih, b_hh, sizes, hs, relu, rmask, hms, zh, acts):
     """hs (T+1, B, H) with hs[0] = h0 <- every step's h, zero past each row's length.
-    x2 (T*B, I); sizes (T,); w_t: W_hh^T or (0, 0) (``compiled_gru.recurrent_weights``)."""
+    x2 (T*B, I); sizes (T,); w_t: W_hh^T or (0, 0) (``compiled_gru.recurrent_weights``).
+    Regularisation (zero-size arrays switch each off): rmask (B, H) masks h_{t-1} where it enters
+    W_hh (recurrent dropout), hms (T+1, B, H) <- the masked h_{t-1} (zero on padding); zh (T, B, H):
+    zoneout, h_t <- (1 - zh_t) act_t + zh_t h_{t-1}, with acts (T, B, H) <- act_t (for the backward)."""
     T1, B, H = hs.shape
     T = T1 - 1
+    drop = rmask.shape[0] > 0
+    zone_h = zh.shape[0] > 0
     _gemm_nt(x2, w_ih, hs.reshape(T1 * B, H)[B:], 1.0, 0.0)
     bias = _bias_of(b_ih, b_hh, H, hs)
     for t in range(T):
         b = sizes[t]
         if b:
-            _recurrent(hs[t, :b], w_hh, w_t, hs[t + 1, :b], 1.0)
+            if drop:
+                for row in range(b):
+                    hp, mr, hm = hs[t, row], rmask[row], hms[t, row]
+                    for j in range(H):
+                        hm[j] = hp[j] * mr[j]
+                _recurrent(hms[t, :b], w_hh, w_t, hs[t + 1, :b], 1.0)
+            else:
+                _recurrent(hs[t, :b], w_hh, w_t, hs[t + 1, :b], 1.0)
             _activate(hs[t + 1], bias, b, relu)
+            if zone_h:
+                acts[t, :b] = hs[t + 1, :b]
+                _zone(hs[t + 1], hs[t], zh[t], b)
         hs[t + 1, b:] = 0
+        if drop:
+            hms[t, b:] = 0
 
 
-def _backward(hs, w_hh, w_t, dh, d_out, sizes, relu, d_pre):
+def _backward(hs, w_hh, w_t, dh, d_out, sizes, relu, d_pre, rmask, zh, acts):
     """BPTT over t = T-1 .. 0. dh (B, H): dL/dh_n in, dL/dh0 out; d_out (T, B, H) or (0, 0, 0) for
     none; w_t: W_hh^T or (0, 0). Writes d_pre (T, B, H), the gradient at the pre-activations, zero
-    on padding."""
+    on padding. rmask, zh, acts: ``_forward``'s regularisation (or zero-size)."""
     T, B, H = d_pre.shape
     has_out = d_out.shape[0] > 0
+    drop = rmask.shape[0] > 0
+    zone_h = zh.shape[0] > 0
+    carry = np.empty((B if zone_h else 0, H), d_pre.dtype)  # zoneout's direct path to h_{t-1}
     for t in range(T - 1, -1, -1):
         b = sizes[t]
         d_pre[t, b:] = 0
         if b == 0:
             continue
-        for row in range(b):
-            hr, dhr, dp = hs[t + 1, row], dh[row], d_pre[t, row]
-            if has_out:
-                do = d_out[t, row]
+        if has_out:
+            for row in range(b):
+                dhr, do = dh[row], d_out[t, row]
                 for j in range(H):
                     dhr[j] += do[j]
+        if zone_h:
+            _zone_split(dh, zh[t], carry, b)
+        for row in range(b):
+            hr, dhr, dp = (acts[t, row] if zone_h else hs[t + 1, row]), dh[row], d_pre[t, row]
             if relu:
                 for j in range(H):
                     dp[j] = dhr[j] if hr[j] > _ZERO else _ZERO
@@ -142,6 +204,8 @@ def _backward(hs, w_hh, w_t, dh, d_out, sizes, relu, d_pre):
                 for j in range(H):
                     dp[j] = (_ONE - hr[j] * hr[j]) * dhr[j]
         _carried(d_pre[t, :b], w_hh, w_t, dh[:b], 0.0)  # dh_{t-1} = d_pre W_hh
+        if drop or zone_h:  # (d_pre W_hh) m + zoneout's carry
+            _mask_add(dh, rmask, carry, b, drop, zone_h)
 
 
 def _gradients(d_pre, x2, hs, w_ih, d_x, d_wih, d_whh, d_b):

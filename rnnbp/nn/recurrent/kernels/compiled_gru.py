@@ -102,8 +102,9 @@ def _compile(cache: bool) -> dict:
     # The loops below reach BLAS, the activations and each other through this module's globals, bound
     # here: numba's cache key hashes a function's closure variables, and a compiled function captured
     # in a closure hashes differently in every process (so closures would defeat the cache).
-    global _gemm, _gemm_tn, _gemm_nt, _sigmoid, _tanh, _biases, _cell, _recurrent, _carried
+    global _gemm, _gemm_tn, _gemm_nt, _sigmoid, _tanh, _biases, _cell, _recurrent, _carried, _zone
     jit = numba.njit(cache=cache, nogil=True)
+    _zone = jit(_zone_py)
     _gemm, _gemm_tn, _gemm_nt = blas.functions(nt=True)
     _tanh, _sigmoid = fast_math.functions()
     _biases, _cell = jit(_biases_py), jit(_cell_py)
@@ -119,6 +120,17 @@ def _compile(cache: bool) -> dict:
 
 _ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic in float32 (and are exact in float64)
 _gemm = _gemm_tn = _gemm_nt = _sigmoid = _tanh = _biases = _cell = _recurrent = _carried = None  # bound by _compile
+_zone = None
+
+
+def _zone_py(new, prev, z, b):
+    """Zoneout over rows :b: new <- (1 - z) new + z prev (``compiled_lstm.zone``; each compiled module
+    keeps its own copy, since numba's cache of a loop does not see a change in another file)."""
+    n = new.shape[1]
+    for row in range(b):
+        nr, pr, zr = new[row], prev[row], z[row]
+        for j in range(n):
+            nr[j] = nr[j] * (_ONE - zr[j]) + pr[j] * zr[j]
 
 
 def _biases_py(b_ih, b_hh, H):
@@ -181,31 +193,52 @@ def _carried_product(d, w_hh, w_t, out, beta):
         _gemm(d, w_hh, out, 1.0, beta)
 
 
-def _forward(x2, w_ih, w_hh, w_t, b_ih, b_hh, sizes, gates, hs, a_steps):
+def _forward(x2, w_ih, w_hh, w_t, b_ih, b_hh, sizes, gates, hs, a_steps, rmask, hms, zh):
     """gates (T, B, 3H) <- [r, z, n]; hs (T+1, B, H) with hs[0] = h0 <- every step's h (zero past
     each row's length); a_steps (T, B, H) <- W_hn h_{t-1} + b_hn. x2 (T*B, I); sizes (T,);
-    w_t: W_hh^T or (0, 0) (``recurrent_weights``)."""
+    w_t: W_hh^T or (0, 0) (``recurrent_weights``).
+    Regularisation (zero-size arrays switch each off): rmask (B, H) masks h_{t-1} where it enters
+    W_hh (recurrent dropout; the direct path z h_{t-1} is unmasked), hms (T+1, B, H) <- the masked
+    h_{t-1} (zero on padding); zh (T, B, H): zoneout, h_t <- (1 - zh_t) h_t + zh_t h_{t-1}."""
     T, B, G = gates.shape
     H = G // 3
+    drop = rmask.shape[0] > 0
+    zone_h = zh.shape[0] > 0
     _gemm_nt(x2, w_ih, gates.reshape(T * B, G), 1.0, 0.0)
     bias, b_hn = _biases(b_ih, b_hh, H)
     rec = np.empty((B, G), gates.dtype)
     for t in range(T):
         b = sizes[t]
         if b:
-            _recurrent(hs[t, :b], w_hh, w_t, rec[:b], 0.0)
+            if drop:
+                for row in range(b):
+                    hp, mr, hm = hs[t, row], rmask[row], hms[t, row]
+                    for j in range(H):
+                        hm[j] = hp[j] * mr[j]
+                _recurrent(hms[t, :b], w_hh, w_t, rec[:b], 0.0)
+            else:
+                _recurrent(hs[t, :b], w_hh, w_t, rec[:b], 0.0)
             _cell(gates[t], rec, bias, b_hn, hs[t], a_steps[t], hs[t + 1], b)
+            if zone_h:
+                _zone(hs[t + 1], hs[t], zh[t], b)
         hs[t + 1, b:] = 0
+        if drop:
+            hms[t, b:] = 0
 
 
-def _backward(gates, a_steps, hs, w_hh, w_t, dh, d_out, sizes, d_in, d_a):
+def _backward(gates, a_steps, hs, w_hh, w_t, dh, d_out, sizes, d_in, d_a, rmask, zh):
     """BPTT over t = T-1 .. 0. dh (B, H): dL/dh_n in, dL/dh0 out (rows carry their own gradient until
     their last step); d_out (T, B, H) or (0, 0, 0) for none; w_t: W_hh^T or (0, 0). Writes
-    d_in (T, B, 3H) = [dr', dz', dn'] and d_a (T, B, H) = da, zero on padding."""
+    d_in (T, B, 3H) = [dr', dz', dn'] and d_a (T, B, H) = da, zero on padding. rmask, zh:
+    ``_forward``'s regularisation (or zero-size)."""
     T, B, G = gates.shape
     H = G // 3
     d_rec = np.empty((B, G), gates.dtype)  # [dr', dz', da] of one step
     has_out = d_out.shape[0] > 0
+    drop = rmask.shape[0] > 0
+    zone_h = zh.shape[0] > 0
+    carry = np.empty((B if zone_h else 0, H), gates.dtype)  # zoneout's direct path to h_{t-1}
+    tmp = np.empty((B if drop else 0, H), gates.dtype)  # [dr', dz', da] W_hh before the mask
     for t in range(T - 1, -1, -1):
         b = sizes[t]
         d_in[t, b:] = 0
@@ -219,6 +252,12 @@ def _backward(gates, a_steps, hs, w_hh, w_t, dh, d_out, sizes, d_in, d_a):
                 do = d_out[t, row]
                 for j in range(H):
                     dhr[j] += do[j]
+            if zone_h:
+                zr, cr = zh[t, row], carry[row]
+                for j in range(H):
+                    v = dhr[j]
+                    cr[j] = v * zr[j]
+                    dhr[j] = v * (_ONE - zr[j])
             for j in range(H):  # dr'
                 r, z, n = gr[j], gr[H + j], gr[2 * H + j]
                 dr = dhr[j] * (_ONE - z) * (_ONE - n * n) * ar[j] * r * (_ONE - r)
@@ -237,7 +276,19 @@ def _backward(gates, a_steps, hs, w_hh, w_t, dh, d_out, sizes, d_in, d_a):
                 drc[2 * H + j] = da
                 dar[j] = da
                 dhr[j] = d * z
-        _carried(d_rec[:b], w_hh, w_t, dh[:b], 1.0)  # dh_{t-1} = dh_t z + [dr', dz', da] W_hh
+        if drop:  # dh_{t-1} = dh_t z + ([dr', dz', da] W_hh) m
+            _carried(d_rec[:b], w_hh, w_t, tmp[:b], 0.0)
+            for row in range(b):
+                dhr, tr, mr = dh[row], tmp[row], rmask[row]
+                for j in range(H):
+                    dhr[j] += tr[j] * mr[j]
+        else:
+            _carried(d_rec[:b], w_hh, w_t, dh[:b], 1.0)  # dh_{t-1} = dh_t z + [dr', dz', da] W_hh
+        if zone_h:
+            for row in range(b):
+                dhr, cr = dh[row], carry[row]
+                for j in range(H):
+                    dhr[j] += cr[j]
 
 
 def _gradients(d_in, d_a, x2, hs, w_ih, d_x, d_wih, d_whh, d_bih, d_bhh):

@@ -44,7 +44,8 @@ ALL_ROWS = np.empty(0, np.int64)  # inference ``sizes``: every row runs every st
 
 _loops = None
 _ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic in float32 (and are exact in float64)
-_LOOPS = ("bias_sum", "cell", "cell_backward", "forward", "backward", "gradients", "inference")
+_LOOPS = ("bias_sum", "cell", "cell_backward", "zone", "zone_split", "mask_add", "forward", "backward", "gradients",
+          "inference")
 
 # Bound by ``_compile`` (importing numba costs about half a second, so not at import time):
 gemm = gemm_tn = gemm_nt = None  # blas: c = a @ b, a.T @ b, a @ b.T (alpha, beta)
@@ -164,37 +165,100 @@ def cell_backward(g, c_prev, tc, dr, dc, dg, b):
             dcr[j] = dcr[j] * gr[H + j]
 
 
-def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs):
+def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs, rmask, hms, zh, zc):
     """x2 (T*B, I); sizes (T,). gates (T, B, 4H) <- [i, f, g, o]; hs (T+1, B, P) and cs (T+1, B, H), with
     hs[0] = h0 and cs[0] = c0 set, <- every step's h (zero past each row's length) and c; tanh_cs
     (T, B, H) <- tanh c; rs (T, B, H) <- o tanh c with a projection (w_hr (P, H)), zero past each
-    row's length, else rs and w_hr are zero-size and r is h."""
+    row's length, else rs and w_hr are zero-size and r is h.
+
+    Regularisation (``regularization``; zero-size arrays switch each off): rmask (B, P) masks
+    h_{t-1} before W_hh (recurrent dropout), hms (T+1, B, P) <- the masked h_{t-1} (zero on padding,
+    read by the W_hh gradient); zh (T, B, P), zc (T, B, H): zoneout, h_t <- (1 - zh_t) h_t + zh_t h_{t-1}
+    and the same for c (0/1 per unit in training, the rate in eval)."""
     T, B, G = gates.shape
+    P = hs.shape[2]
     proj = w_hr.shape[0] > 0
+    drop = rmask.shape[0] > 0
+    zone_h = zh.shape[0] > 0
+    zone_c = zc.shape[0] > 0
     gemm_nt(x2, w_ih, gates.reshape(T * B, G), 1.0, 0.0)
     bias = bias_sum(b_ih, b_hh, G)
     for t in range(T):
         b = sizes[t]
         if b:
-            gemm_nt(hs[t, :b], w_hh, gates[t, :b], 1.0, 1.0)
+            if drop:
+                for row in range(b):
+                    hp, mr, hm = hs[t, row], rmask[row], hms[t, row]
+                    for j in range(P):
+                        hm[j] = hp[j] * mr[j]
+                gemm_nt(hms[t, :b], w_hh, gates[t, :b], 1.0, 1.0)
+            else:
+                gemm_nt(hs[t, :b], w_hh, gates[t, :b], 1.0, 1.0)
             r = rs[t] if proj else hs[t + 1]
             cell(gates[t], bias, cs[t], cs[t + 1], tanh_cs[t], r, b)
             if proj:
                 gemm_nt(rs[t, :b], w_hr, hs[t + 1, :b], 1.0, 0.0)
+            if zone_c:
+                zone(cs[t + 1], cs[t], zc[t], b)
+            if zone_h:
+                zone(hs[t + 1], hs[t], zh[t], b)
         hs[t + 1, b:] = 0
         if proj:
             rs[t, b:] = 0
+        if drop:
+            hms[t, b:] = 0
 
 
-def backward(gates, cs, tanh_cs, w_hh, w_hr, dh, dc, d_out, sizes, dgates, dh_steps):
+def zone(new, prev, z, b):
+    """Zoneout over rows :b: new <- (1 - z) new + z prev."""
+    n = new.shape[1]
+    for row in range(b):
+        nr, pr, zr = new[row], prev[row], z[row]
+        for j in range(n):
+            nr[j] = nr[j] * (_ONE - zr[j]) + pr[j] * zr[j]
+
+
+def zone_split(d, z, carry, b):
+    """Zoneout's backward over rows :b: carry <- d z (to the previous state), d <- d (1 - z)."""
+    n = d.shape[1]
+    for row in range(b):
+        dr, zr, cr = d[row], z[row], carry[row]
+        for j in range(n):
+            v = dr[j]
+            cr[j] = v * zr[j]
+            dr[j] = v * (_ONE - zr[j])
+
+
+def mask_add(d, m, carry, b, use_mask, use_carry):
+    """Rows :b: d <- d m (recurrent dropout's mask, if use_mask) + carry (zoneout's direct path, if use_carry)."""
+    n = d.shape[1]
+    for row in range(b):
+        dr = d[row]
+        if use_mask:
+            mr = m[row]
+            for j in range(n):
+                dr[j] *= mr[j]
+        if use_carry:
+            cr = carry[row]
+            for j in range(n):
+                dr[j] += cr[j]
+
+
+def backward(gates, cs, tanh_cs, w_hh, w_hr, dh, dc, d_out, sizes, dgates, dh_steps, rmask, zh, zc):
     """BPTT over t = T-1 .. 0. dh (B, P), dc (B, H): dL/dh_n, dL/dc_n in, dL/dh0, dL/dc0 out (rows
     carry their own gradient until their last step); d_out (T, B, P), or zero-size for none.
-    Writes dgates (T, B, 4H) and, with a projection, dh_steps (T, B, P) <- each step's total dL/dh_t;
-    both zero on padding."""
+    Writes dgates (T, B, 4H) and, with a projection, dh_steps (T, B, P) <- each step's dL/dh_t
+    before zoneout; both zero on padding. rmask, zh, zc: ``forward``'s regularisation (or zero-size)."""
     T, B, G = gates.shape
     H = G // 4
+    P = dh.shape[1]
     proj = w_hr.shape[0] > 0
     has_out = d_out.shape[0] > 0
+    drop = rmask.shape[0] > 0
+    zone_h = zh.shape[0] > 0
+    zone_c = zc.shape[0] > 0
+    carry_h = np.empty((B if zone_h else 0, P), gates.dtype)  # zoneout's direct path to h_{t-1}
+    carry_c = np.empty((B if zone_c else 0, H), gates.dtype)
     dr = np.empty((B, H), gates.dtype) if proj else dh  # dL/d(o tanh c) of one step
     for t in range(T - 1, -1, -1):
         b = sizes[t]
@@ -208,11 +272,19 @@ def backward(gates, cs, tanh_cs, w_hh, w_hr, dh, dc, d_out, sizes, dgates, dh_st
                 dhr, do = dh[row], d_out[t, row]
                 for j in range(dhr.shape[0]):
                     dhr[j] += do[j]
+        if zone_h:
+            zone_split(dh, zh[t], carry_h, b)
+        if zone_c:
+            zone_split(dc, zc[t], carry_c, b)
         if proj:
             dh_steps[t, :b] = dh[:b]
             gemm(dh[:b], w_hr, dr[:b], 1.0, 0.0)
         cell_backward(gates[t], cs[t], tanh_cs[t], dr, dc, dgates[t], b)
         gemm(dgates[t, :b], w_hh, dh[:b], 1.0, 0.0)  # dh_{t-1} = dgates W_hh
+        if drop or zone_h:
+            mask_add(dh, rmask, carry_h, b, drop, zone_h)
+        if zone_c:
+            mask_add(dc, rmask, carry_c, b, False, True)
 
 
 def gradients(dgates, x2, hs, w_ih, dh_steps, rs, d_x, d_wih, d_whh, d_b, d_whr):

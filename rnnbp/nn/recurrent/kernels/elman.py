@@ -15,7 +15,7 @@ from ....autograd.function import Function
 from . import compiled_elman
 from .compiled_gru import ALL_ROWS, INFERENCE_CHUNK, c_order, or_empty, recurrent_weights
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
-                     project_inputs, reverse_steps, weight_grads, zero_padding)
+                     project_inputs, reverse_steps, weight_grads, zero_padding, zone, zone_split)
 
 
 _NONLINEARITIES = ("tanh", "relu")
@@ -37,11 +37,16 @@ class ElmanLayer(Function):
     probe (``record``) the backward runs step by step in NumPy, to hand each dL/dh_t to it.
     Outputs: out (T, B, H) (zero past each row's length), h_n (B, H). ``out`` is a view of
     a buffer the backward reads: writing into its array changes the gradients.
+
+    Regularisation inside the recurrence (``nn.recurrent.regularization``; None: off, and the
+    layer runs exactly as without): ``rec_mask`` (B, H) multiplies h_{t-1} where it enters W_hh
+    (recurrent dropout); ``zone_h`` (T, B, H): zoneout, h_t <- (1 - zone_h[t]) a_t + zone_h[t] h_{t-1},
+    a_t the activation.
     """
 
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, nonlinearity="tanh", backend="auto",
-                workspace=None, record=None):
+                workspace=None, record=None, rec_mask=None, zone_h=None):
         T, B, _ = x.shape
         H = w_hh.shape[0]
         dtype = x.dtype
@@ -51,19 +56,26 @@ class ElmanLayer(Function):
         x = zero_padding(x, sizes)
         loops = compiled_elman.loops_for(backend, dtype)
         w_back = None  # what the compiled backward multiplies by: (W_hh, a copy of W_hh^T or a stand-in)
+        padded = empty if loops is not None or batch_sizes is None else zeros
+        hms = None if rec_mask is None else padded((T + 1, B, H), dtype)  # the masked h_{t-1}
+        acts = None if zone_h is None else padded((T, B, H), dtype)  # activations before zoneout
         if loops is not None:
             x = c_order(x)
             hs = empty((T + 1, B, H), dtype)
             hs[0] = h0
             w, w_t_forward, w_t_backward = recurrent_weights(w_hh, loops, T)
             loops["forward"](x.reshape(T * B, -1), c_order(w_ih), w, w_t_forward, or_empty(b_ih, dtype, 1),
-                             or_empty(b_hh, dtype, 1), np.asarray(sizes, dtype=np.int64), hs, relu)
+                             or_empty(b_hh, dtype, 1), np.asarray(sizes, dtype=np.int64), hs, relu,
+                             or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3), or_empty(zone_h, dtype, 3),
+                             or_empty(acts, dtype, 3))
             w_back = (w, w_t_backward)
         else:
-            hs = _forward_steps(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, sizes, relu, empty, zeros)
+            hs = _forward_steps(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, sizes, relu, empty, zeros,
+                                rec_mask, hms, zone_h, acts)
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         ctx.record = record
         ctx.saved = (x, w_ih, w_hh, hs, sizes, relu, loops, w_back, workspace)
+        ctx.regularization = (rec_mask, hms, zone_h, acts)
         return hs[1:], final_states(hs, lengths)
 
     @staticmethod
@@ -78,20 +90,24 @@ class ElmanLayer(Function):
             return _backward_steps(ctx, d_out, dh)
         empty, _ = allocator(workspace)
         d_pre = empty((T, B, H), dtype)
-        loops["backward"](hs, *w_back, dh, or_empty(d_out, dtype, 3), np.asarray(sizes, dtype=np.int64), relu, d_pre)
+        rec_mask, hms, zone_h, acts = ctx.regularization
+        loops["backward"](hs, *w_back, dh, or_empty(d_out, dtype, 3), np.asarray(sizes, dtype=np.int64), relu, d_pre,
+                          or_empty(rec_mask, dtype, 2), or_empty(zone_h, dtype, 3), or_empty(acts, dtype, 3))
         d_x = np.empty(x.shape, dtype) if need[0] else None
         d_wih = np.empty(w_ih.shape, dtype) if need[2] else None
         d_whh = np.empty(w_hh.shape, dtype) if need[3] else None
         d_b = np.empty(H, dtype) if (need[4] or need[5]) else None
-        loops["gradients"](d_pre, x.reshape(T * B, -1), hs, c_order(w_ih),
+        loops["gradients"](d_pre, x.reshape(T * B, -1), hs if hms is None else hms, c_order(w_ih),
                            or_empty(None if d_x is None else d_x.reshape(T * B, -1), dtype, 2),
                            or_empty(d_wih, dtype, 2), or_empty(d_whh, dtype, 2), or_empty(d_b, dtype, 1))
         return (d_x, dh if need[1] else None, d_wih, d_whh,
                 d_b if need[4] else None, d_b.copy() if need[5] else None)
 
 
-def _forward_steps(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, sizes, relu, empty, zeros):
-    """The forward with a Python loop over steps, in NumPy (the reference). Returns hs (T+1, B, H)."""
+def _forward_steps(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, sizes, relu, empty, zeros, rec_mask=None, hms=None,
+                   zone_h=None, acts=None):
+    """The forward with a Python loop over steps, in NumPy (the reference). Returns hs (T+1, B, H);
+    fills hms (the masked h_{t-1}) with recurrent dropout and acts (the activations) with zoneout."""
     T, B, _ = x.shape
     H = w_hh.shape[0]
     bias = None if b_ih is None else b_ih + b_hh
@@ -101,12 +117,16 @@ def _forward_steps(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, sizes, relu, empt
     w_hh_t = w_hh.T
     for t, b in forward_steps(sizes):
         h = hs[t + 1, :b]
-        np.matmul(hs[t, :b], w_hh_t, out=h)
+        h_in = hs[t, :b] if rec_mask is None else np.multiply(hs[t, :b], rec_mask[:b], out=hms[t, :b])
+        np.matmul(h_in, w_hh_t, out=h)
         h += pre[t, :b]
         if relu:
             np.maximum(h, 0, out=h)
         else:
             np.tanh(h, out=h)
+        if zone_h is not None:
+            acts[t, :b] = h
+            zone(h, hs[t, :b], zone_h[t, :b])
     return hs
 
 
@@ -119,9 +139,11 @@ def _backward_steps(ctx, d_out, dh):
     need = ctx.needs_input_grad
     empty, zeros = allocator(workspace)
     d_pre = (zeros if any(b < B for b in sizes) else empty)((T, B, H), x.dtype)
+    rec_mask, hms, zone_h, acts = ctx.regularization
     for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
+        carry = None if zone_h is None else zone_split(dh_t, zone_h[t, :b])
         dp = d_pre[t, :b]
-        h = hs[t + 1, :b]
+        h = hs[t + 1, :b] if zone_h is None else acts[t, :b]
         if relu:
             np.multiply(dh_t, h > 0, out=dp)
         else:
@@ -129,8 +151,13 @@ def _backward_steps(ctx, d_out, dh):
             np.subtract(1, dp, out=dp)
             dp *= dh_t
         np.matmul(dp, w_hh, out=dh[:b])
+        if rec_mask is not None:
+            dh[:b] *= rec_mask[:b]
+        if carry is not None:
+            dh[:b] += carry
     d_x, d_wih = weight_grads(d_pre, x, w_ih, need[0], need[2])
-    d_whh = d_pre.reshape(T * B, H).T @ hs[:T].reshape(T * B, H) if need[3] else None
+    h_prev = hs if hms is None else hms
+    d_whh = d_pre.reshape(T * B, H).T @ h_prev[:T].reshape(T * B, H) if need[3] else None
     d_b = d_pre.sum(axis=(0, 1)) if (need[4] or need[5]) else None
     return (d_x, dh if need[1] else None, d_wih, d_whh,
             d_b if need[4] else None, d_b.copy() if need[5] else None)

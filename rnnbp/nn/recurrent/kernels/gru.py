@@ -28,7 +28,7 @@ from ....autograd.function import Function
 from . import backends, compiled_gru
 from .compiled_gru import c_order, or_empty
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
-                     project_inputs, reverse_steps, weight_grads, zero_padding)
+                     project_inputs, reverse_steps, weight_grads, zero_padding, zone, zone_split)
 
 
 class GRULayer(Function):
@@ -42,10 +42,16 @@ class GRULayer(Function):
     b_hh (3H,) or None. ``batch_sizes``: running rows per step (None: all B).
     Outputs: out (T, B, H) (zero past each row's length), h_n (B, H). ``out`` is a view of
     a buffer the backward reads: writing into its array changes the gradients.
+
+    Regularisation inside the recurrence (``nn.recurrent.regularization``; None: off, and the
+    layer runs exactly as without): ``rec_mask`` (B, H) multiplies h_{t-1} where it enters W_hh
+    (recurrent dropout; the direct path z h_{t-1} and the carried h are unmasked); ``zone_h``
+    (T, B, H): zoneout, h_t <- (1 - zone_h[t]) h_t + zone_h[t] h_{t-1}.
     """
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="auto", workspace=None, record=None):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="auto", workspace=None, record=None,
+                rec_mask=None, zone_h=None):
         T, B, _ = x.shape
         H = w_hh.shape[0] // 3
         dtype = x.dtype
@@ -57,20 +63,25 @@ class GRULayer(Function):
         hs[0] = h0
         a_steps = empty((T, B, H), dtype)  # W_hn h_{t-1} + b_hn, needed by backward
         w_back = None  # what the compiled backward multiplies by: (W_hh, a copy of W_hh^T or a stand-in)
+        hms = None  # the masked h_{t-1} (recurrent dropout)
+        if rec_mask is not None:
+            hms = (empty if loops is not None or batch_sizes is None else zeros)((T + 1, B, H), dtype)
         if loops is not None:
             x = c_order(x)
             gates = empty((T, B, 3 * H), dtype)  # r, z, n activations
             w, w_t_forward, w_t_backward = compiled_gru.recurrent_weights(w_hh, loops, T)
             loops["forward"](x.reshape(T * B, -1), c_order(w_ih), w, w_t_forward, or_empty(b_ih, dtype, 1),
-                             or_empty(b_hh, dtype, 1), np.asarray(sizes, dtype=np.int64), gates, hs, a_steps)
+                             or_empty(b_hh, dtype, 1), np.asarray(sizes, dtype=np.int64), gates, hs, a_steps,
+                             or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3), or_empty(zone_h, dtype, 3))
             w_back = (w, w_t_backward)
         else:
             gates = _forward_steps(x, w_ih, w_hh, b_ih, b_hh, sizes, hs, a_steps, backends.steps(backend, dtype),
-                                   empty)
+                                   empty, rec_mask, hms, zone_h)
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n = final_states(hs, lengths)
         ctx.record = record
         ctx.saved = (x, w_ih, w_hh, gates, a_steps, hs, sizes, loops, w_back, backend, workspace)
+        ctx.regularization = (rec_mask, hms, zone_h)
         return hs[1:], h_n
 
     @staticmethod
@@ -86,23 +97,26 @@ class GRULayer(Function):
         empty, _ = allocator(workspace)
         d_in = empty((T, B, 3 * H), dtype)  # gradient at the input-side pre-activations [dr', dz', dn']
         d_a = empty((T, B, H), dtype)  # and at a (the recurrent side's n block)
+        rec_mask, hms, zone_h = ctx.regularization
         loops["backward"](gates, a_steps, hs, *w_back, dh, or_empty(d_out, dtype, 3),
-                          np.asarray(sizes, dtype=np.int64), d_in, d_a)
+                          np.asarray(sizes, dtype=np.int64), d_in, d_a, or_empty(rec_mask, dtype, 2),
+                          or_empty(zone_h, dtype, 3))
         d_x = np.empty(x.shape, dtype) if need[0] else None
         d_wih = np.empty(w_ih.shape, dtype) if need[2] else None
         d_whh = np.empty(w_hh.shape, dtype) if need[3] else None
         d_bih = np.empty(3 * H, dtype) if need[4] else None
         d_bhh = np.empty(3 * H, dtype) if need[5] else None
-        loops["gradients"](d_in, d_a, x.reshape(T * B, -1), hs, c_order(w_ih),
+        loops["gradients"](d_in, d_a, x.reshape(T * B, -1), hs if hms is None else hms, c_order(w_ih),
                            or_empty(None if d_x is None else d_x.reshape(T * B, -1), dtype, 2),
                            or_empty(d_wih, dtype, 2), or_empty(d_whh, dtype, 2), or_empty(d_bih, dtype, 1),
                            or_empty(d_bhh, dtype, 1))
         return d_x, dh if need[1] else None, d_wih, d_whh, d_bih, d_bhh
 
 
-def _forward_steps(x, w_ih, w_hh, b_ih, b_hh, sizes, hs, a_steps, steps, empty):
+def _forward_steps(x, w_ih, w_hh, b_ih, b_hh, sizes, hs, a_steps, steps, empty, rec_mask=None, hms=None,
+                   zone_h=None):
     """The forward with a Python loop over steps and ``steps``' gate arithmetic (the NumPy reference).
-    Fills hs[1:] and a_steps; returns the gates (T, B, 3H) = [r, z, n]."""
+    Fills hs[1:], a_steps and (with recurrent dropout) hms; returns the gates (T, B, 3H) = [r, z, n]."""
     B = x.shape[1]
     H = hs.shape[2]
     dtype = x.dtype
@@ -119,8 +133,11 @@ def _forward_steps(x, w_ih, w_hh, b_ih, b_hh, sizes, hs, a_steps, steps, empty):
     b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, dtype=dtype)
     w_hh_t = w_hh.T
     for t, b in forward_steps(sizes):
-        np.matmul(hs[t, :b], w_hh_t, out=recurrent[:b])
+        h_in = hs[t, :b] if rec_mask is None else np.multiply(hs[t, :b], rec_mask[:b], out=hms[t, :b])
+        np.matmul(h_in, w_hh_t, out=recurrent[:b])
         steps.gru_forward(gates[t, :b], recurrent[:b], b_hn, hs[t, :b], a_steps[t, :b], hs[t + 1, :b], work)
+        if zone_h is not None:
+            zone(hs[t + 1, :b], hs[t, :b], zone_h[t, :b])
     return gates
 
 
@@ -140,14 +157,20 @@ def _backward_steps(ctx, d_out, dh, steps):
     d_a = padded((T, B, H), dtype)
     d_rec = np.empty((B, 3 * H), dtype=dtype)
     carried = np.empty((B, H), dtype=dtype)
+    rec_mask, hms, zone_h = ctx.regularization
     for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
+        carry = None if zone_h is None else zone_split(dh_t, zone_h[t, :b])
         steps.gru_backward(gates[t, :b], a_steps[t, :b], hs[t, :b], dh_t, d_in[t, :b], d_rec[:b], d_a[t, :b])
         np.matmul(d_rec[:b], w_hh, out=carried[:b])
+        if rec_mask is not None:
+            carried[:b] *= rec_mask[:b]
         dh_t += carried[:b]
+        if carry is not None:
+            dh_t += carry
     d_x, d_wih = weight_grads(d_in, x, w_ih, need[0], need[2])
     d_whh = None
     if need[3]:
-        h_prev = hs[:T].reshape(T * B, H)
+        h_prev = (hs if hms is None else hms)[:T].reshape(T * B, H)
         d_whh = np.concatenate([d_in[:, :, :2 * H].reshape(T * B, 2 * H).T @ h_prev,
                                 d_a.reshape(T * B, H).T @ h_prev])
     d_in_sum = d_in.sum(axis=(0, 1)) if (need[4] or need[5]) else None

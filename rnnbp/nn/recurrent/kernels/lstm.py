@@ -34,7 +34,7 @@ import numpy as np
 from ....autograd.function import Function
 from . import backends, compiled_lstm
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
-                     project_inputs, reverse_steps, weight_grads, zero_padding)
+                     project_inputs, reverse_steps, weight_grads, zero_padding, zone, zone_split)
 from .compiled_lstm import c_order, or_empty, weights
 
 
@@ -51,11 +51,17 @@ class LSTMLayer(Function):
     Outputs: out (T, B, P) (zero past each row's length), h_n (B, P), c_n (B, H).
     ``out`` is a view of a buffer the backward reads: writing into its array changes the
     gradients (as writing into PyTorch's ``.data`` would).
+
+    Regularisation inside the recurrence (``nn.recurrent.regularization``; None: off, and the
+    layer runs exactly as without): ``rec_mask`` (B, P) multiplies h_{t-1} where it enters
+    W_hh (recurrent dropout, the carried h itself unmasked); ``zone_h`` (T, B, P) and ``zone_c``
+    (T, B, H) mix each new state with the previous one, h_t <- (1 - zone_h[t]) h_t + zone_h[t] h_{t-1}
+    (zoneout: 0/1 per unit and step in training, the rate itself in eval).
     """
 
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, backend="auto",
-                workspace=None, record=None):
+                workspace=None, record=None, rec_mask=None, zone_h=None, zone_c=None):
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
         P = h0.shape[1]
@@ -74,17 +80,21 @@ class LSTMLayer(Function):
             cs = empty((T + 1, B, H), dtype)
             tanh_cs = empty((T, B, H), dtype)
             rs = empty((T, B, H), dtype) if w_hr is not None else None
+            hms = empty((T + 1, B, P), dtype) if rec_mask is not None else None
             hs[0], cs[0] = h0, c0
             loops["forward"](x.reshape(T * B, -1), *weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype), rows, gates, hs, cs,
-                             tanh_cs, or_empty(rs, dtype, 3))
+                             tanh_cs, or_empty(rs, dtype, 3), or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3),
+                             or_empty(zone_h, dtype, 3), or_empty(zone_c, dtype, 3))
             order = None
         else:
-            gates, hs, cs, tanh_cs, rs, order = _forward_steps(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, sizes,
-                                                               backends.steps(backend, dtype), workspace)
+            gates, hs, cs, tanh_cs, rs, order, hms = _forward_steps(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, sizes,
+                                                                    backends.steps(backend, dtype), workspace,
+                                                                    rec_mask, zone_h, zone_c)
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         h_n, c_n = final_states(hs, lengths), final_states(cs, lengths)
         ctx.record = record
         ctx.saved = (x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, rows, order, loops, backend, workspace)
+        ctx.regularization = (rec_mask, hms, zone_h, zone_c)
         return hs[1:], h_n, c_n
 
     @staticmethod
@@ -102,14 +112,17 @@ class LSTMLayer(Function):
         empty, _ = allocator(workspace)
         dgates = empty((T, B, 4 * H), dtype)  # written in full by the loop (zero on padding)
         dh_steps = empty((T, B, P), dtype) if w_hr is not None else None
+        rec_mask, hms, zone_h, zone_c = ctx.regularization
         loops["backward"](gates, cs, tanh_cs, c_order(w_hh), or_empty(w_hr, dtype, 2), dh, dc,
-                          or_empty(d_out, dtype, 3), rows, dgates, or_empty(dh_steps, dtype, 3))
+                          or_empty(d_out, dtype, 3), rows, dgates, or_empty(dh_steps, dtype, 3),
+                          or_empty(rec_mask, dtype, 2), or_empty(zone_h, dtype, 3), or_empty(zone_c, dtype, 3))
         d_x = np.empty(x.shape, dtype) if need[0] else None
         d_wih = np.empty(w_ih.shape, dtype) if need[3] else None
         d_whh = np.empty(w_hh.shape, dtype) if need[4] else None
         d_b = np.empty(4 * H, dtype) if (need[5] or need[6]) else None
         d_whr = np.empty(w_hr.shape, dtype) if (w_hr is not None and need[7]) else None
-        loops["gradients"](dgates, x.reshape(T * B, -1), hs, c_order(w_ih), or_empty(dh_steps, dtype, 3),
+        h_prev = hs if hms is None else hms  # the masked h_{t-1} with recurrent dropout
+        loops["gradients"](dgates, x.reshape(T * B, -1), h_prev, c_order(w_ih), or_empty(dh_steps, dtype, 3),
                            or_empty(rs, dtype, 3), or_empty(None if d_x is None else d_x.reshape(T * B, -1), dtype, 2),
                            or_empty(d_wih, dtype, 2), or_empty(d_whh, dtype, 2), or_empty(d_b, dtype, 1),
                            or_empty(d_whr, dtype, 2))
@@ -141,9 +154,11 @@ def _step(steps, g, rec, h_prev, w_rec_t, c_prev, c, tc, r, h, w_hr):
         np.matmul(r, w_hr.T, out=h)
 
 
-def _forward_steps(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, steps, workspace):
+def _forward_steps(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, steps, workspace, rec_mask=None, zone_h=None,
+                   zone_c=None):
     """The forward with a Python loop over steps and ``steps``' gate arithmetic, in the internal
-    gate order. Returns (gates, hs, cs, tanh_cs, rs, order): the buffers backward reads."""
+    gate order. Returns (gates, hs, cs, tanh_cs, rs, order, hms): the buffers backward reads
+    (hms: the masked h_{t-1} with recurrent dropout, else None)."""
     T, B, _ = x.shape
     H = w_hh.shape[0] // 4
     P = h0.shape[1]
@@ -157,12 +172,20 @@ def _forward_steps(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, steps, worksp
     tanh_cs = empty((T, B, H), dtype)
     rs = padded((T, B, H), dtype) if w_hr is not None else None  # read in full by dW_hr
     hs[0], cs[0] = h0, c0
+    hms = padded((T + 1, B, P), dtype) if rec_mask is not None else None
     recurrent = np.empty((B, 4 * H), dtype=dtype)
     for t, b in forward_steps(sizes):
         r = hs[t + 1, :b] if w_hr is None else rs[t, :b]
-        _step(steps, gates[t, :b], recurrent[:b], hs[t, :b], w_rec_t, cs[t, :b], cs[t + 1, :b], tanh_cs[t, :b], r,
+        h_in = hs[t, :b]
+        if rec_mask is not None:
+            h_in = np.multiply(h_in, rec_mask[:b], out=hms[t, :b])
+        _step(steps, gates[t, :b], recurrent[:b], h_in, w_rec_t, cs[t, :b], cs[t + 1, :b], tanh_cs[t, :b], r,
               hs[t + 1, :b], w_hr)
-    return gates, hs, cs, tanh_cs, rs, order
+        if zone_c is not None:
+            zone(cs[t + 1, :b], cs[t, :b], zone_c[t, :b])
+        if zone_h is not None:
+            zone(hs[t + 1, :b], hs[t, :b], zone_h[t, :b])
+    return gates, hs, cs, tanh_cs, rs, order, hms
 
 
 def _backward_steps(ctx, d_out, dh, dc, steps):
@@ -179,7 +202,10 @@ def _backward_steps(ctx, d_out, dh, dc, steps):
     dgates = padded((T, B, 4 * H), dtype)
     dh_steps = padded((T, B, P), dtype) if w_hr is not None else None
     w_hh_k = w_hh[order]  # unscaled, internal gate order
+    rec_mask, hms, zone_h, zone_c = ctx.regularization
     for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
+        carry_h = None if zone_h is None else zone_split(dh_t, zone_h[t, :b])
+        carry_c = None if zone_c is None else zone_split(dc[:b], zone_c[t, :b])
         if w_hr is not None:
             dh_steps[t, :b] = dh_t
             dr = dh_t @ w_hr  # (b, H)
@@ -187,10 +213,17 @@ def _backward_steps(ctx, d_out, dh, dc, steps):
             dr = dh_t
         steps.lstm_backward(gates[t, :b], cs[t, :b], tanh_cs[t, :b], dr, dc[:b], dgates[t, :b])
         np.matmul(dgates[t, :b], w_hh_k, out=dh[:b])
+        if rec_mask is not None:
+            dh[:b] *= rec_mask[:b]
+        if carry_h is not None:
+            dh[:b] += carry_h
+        if carry_c is not None:
+            dc[:b] += carry_c
     back = np.argsort(order)  # internal gate order -> PyTorch's
     d_x, d_wih = weight_grads(dgates, x, w_ih[order], need[0], need[3])
     d_wih = None if d_wih is None else d_wih[back]
-    d_whh = (dgates.reshape(T * B, -1).T @ hs[:T].reshape(T * B, P))[back] if need[4] else None
+    h_prev = hs if hms is None else hms
+    d_whh = (dgates.reshape(T * B, -1).T @ h_prev[:T].reshape(T * B, P))[back] if need[4] else None
     d_b = dgates.sum(axis=(0, 1))[back] if (need[5] or need[6]) else None
     d_whr = None
     if w_hr is not None and need[7]:
