@@ -10,7 +10,8 @@ from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module
 from .normalization import BatchNorm1d, LayerNorm
 from .parameter import Parameter
-from .recurrent import (GRU, LSTM, RNN, GRUCell, LayerNormLSTMCell, LSTMCell, Recurrent, RNNBase,
+from .recurrent import (GRU, LSTM, RNN, GRUCell, LayerNormGRU, LayerNormGRUCell, LayerNormLSTM, LayerNormLSTMCell,
+                        LSTMCell, Recurrent, RNNBase,
                         RNNCell)
 from .recursive import (ChildSumTreeLSTMCell, FixedPoint, FixedPointError, FixedPointRNNCell, NaryTreeLSTMCell,
                         NotConvergedError, Recursive, RecursiveRNN, RecursiveRNNCell, TreeLSTM)

@@ -2,7 +2,8 @@
 
 * ``layers``          nn.RNN, nn.LSTM, nn.GRU: PyTorch's flat parameters, fused kernels
 * ``cells``           nn.RNNCell, nn.LSTMCell, nn.GRUCell and their one-step functions
-* ``layernorm_lstm``  nn.LayerNormLSTMCell
+* ``layernorm_lstm``, ``layernorm_gru``  nn.LayerNormLSTMCell, nn.LayerNormGRUCell (composed from primitive ops)
+* ``layernorm_layers``  nn.LayerNormLSTM, nn.LayerNormGRU: stacks of those cells run as fused kernels
 * ``custom``          nn.Recurrent: any user cell in the same driver
 * ``traced``, ``trace/``  nn.Recurrent's fast path: a cell's step recorded once and replayed
 * ``regularization``  variational dropout, zoneout and DropConnect inside the fused layers
@@ -19,12 +20,14 @@ Trees and fixed points, which recur over structure rather than time, live in ``n
 """
 from .cells import GRUCell, LSTMCell, RNNCell
 from .custom import Recurrent
+from .layernorm_gru import LayerNormGRUCell
+from .layernorm_layers import LayerNormGRU, LayerNormLSTM
 from .layernorm_lstm import LayerNormLSTMCell
 from .layers import GRU, LSTM, RNN, RNNBase
 from .regularization import LayerMasks
 from .packing import PackedSequence, pack_padded_sequence, pack_sequence, pad_packed_sequence, pad_sequence
 from .probes import StateGradProbe, record_state_grads
 
-__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "LayerMasks", "LayerNormLSTMCell", "PackedSequence", "RNN", "RNNBase", "RNNCell",
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "LayerMasks", "LayerNormGRU", "LayerNormGRUCell", "LayerNormLSTM", "LayerNormLSTMCell", "PackedSequence", "RNN", "RNNBase", "RNNCell",
            "Recurrent", "StateGradProbe", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
            "pad_sequence", "record_state_grads"]

@@ -6,7 +6,9 @@ steadies training of deep or long recurrences; normalising the cell state
 before its tanh keeps h' from saturating as c grows. The cell is composed from
 primitive ops only (``F.linear``, ``F.layer_norm``), so autograd gives its full
 BPTT gradients; run it over sequences with :class:`~rnnbp.nn.Recurrent` or
-:func:`rnnbp.bptt.unroll`.
+:func:`rnnbp.bptt.unroll`. :class:`~rnnbp.nn.LayerNormLSTM` runs the same
+equations as fused kernels over stacks of these cells (its state dict is
+``nn.Recurrent(nn.LayerNormLSTMCell, ...)``'s).
 """
 from __future__ import annotations
 
@@ -23,6 +25,17 @@ from ..module import Module
 from ..normalization import LayerNorm
 from ..parameter import Parameter
 from .cells import check_cell_input
+
+
+def check_states(name: str, x, states, labels: tuple, hidden_size: int, batched: bool) -> None:
+    """Each state a Tensor of shape (B, hidden_size) for a batched input x (B, I), else (hidden_size,)."""
+    expected = (x.shape[0], hidden_size) if batched else (hidden_size,)
+    for what, s in zip(labels, states):
+        if not isinstance(s, Tensor):
+            raise TypeError(f"{name}: {what} must be a Tensor, got {type(s).__name__}")
+        if s.shape != expected:
+            raise ValueError(f"{name}: expected {what} of shape {expected} for input of shape {x.shape}, "
+                             f"got {s.shape}")
 
 
 class LayerNormLSTMCell(Module):
@@ -96,13 +109,7 @@ class LayerNormLSTMCell(Module):
             return batched
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
             raise TypeError(f"{name}: hx must be a pair (h, c), got {type(hx).__name__}")
-        expected = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
-        for what, s in zip(("h", "c"), hx):
-            if not isinstance(s, Tensor):
-                raise TypeError(f"{name}: {what} must be a Tensor, got {type(s).__name__}")
-            if s.shape != expected:
-                raise ValueError(f"{name}: expected {what} of shape {expected} for input of shape {x.shape}, "
-                                 f"got {s.shape}")
+        check_states(name, x, hx, ("h", "c"), self.hidden_size, batched)
         return batched
 
     def forward(self, input, hx=None):

@@ -5,7 +5,11 @@
 * ``compiled_lstm``, ``compiled_gru``, ``compiled_elman``
                                  the same recurrences as numba loops over the whole sequence,
                                  forward and backward, gate arithmetic fused with the steps' products
-* ``blas``                       SciPy's sgemm/dgemm callable (and cacheable) from those loops
+* ``layernorm_lstm``, ``layernorm_gru``
+                                 the layer-norm LSTM/GRU layers and their ``*_inference`` forwards
+* ``layernorm_compiled``         their whole-sequence numba loops; ``layernorm``: the row-wise
+                                 layer norm they share
+* ``blas``                       NumPy's (else SciPy's) sgemm/dgemm callable (and cacheable) from those loops
 * ``fast_math``                  float32 tanh and sigmoid that vectorise inside them
 * ``numpy_steps``                the per-step NumPy reference (``backend='numpy'``)
 * ``numba_steps``, ``backends``  per-step compiled gate arithmetic (the gradient probe's path), and

@@ -16,14 +16,16 @@ numba comes with librosa; ``available()`` says whether it imports.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 
 import numpy as np
 
 
-
+@functools.cache
 def available() -> bool:
-    """Whether numba is installed (found without importing it, so building a layer stays cheap)."""
+    """Whether numba is installed (found without importing it, so building a layer stays cheap;
+    looked up once: every streamed step asks)."""
     return importlib.util.find_spec("numba") is not None
 
 
