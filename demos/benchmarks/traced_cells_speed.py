@@ -5,6 +5,7 @@ sequence, a linear head H -> I on every step, cross-entropy on every step,
 backward to every parameter. Implementations:
 
 * lstm_fused        - nn.LSTM, the hand-fused kernel (the reference of the ratios)
+* layernorm_fused   - nn.LayerNormLSTM, the layer-norm LSTM's hand-written fused kernel
 * layernorm_traced  - nn.Recurrent(nn.LayerNormLSTMCell), recorded once and replayed (the default)
 * layernorm_tape    - the same with fused=False: the cell unrolled op by op on the autograd tape
 * user_gru_traced   - nn.Recurrent of a GRU-like cell written from rnnbp ops (``UserGRU`` below)
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMPLS = ("lstm_fused", "layernorm_traced", "layernorm_tape", "user_gru_traced", "user_gru_tape")
+IMPLS = ("lstm_fused", "layernorm_fused", "layernorm_traced", "layernorm_tape", "user_gru_traced", "user_gru_tape")
 MEDIUM = (100, 64, 65, 256)  # T, B, I, H
 
 
@@ -69,6 +70,8 @@ def worker(impl: str, dims, threads: int, repeats: int, min_time: float) -> dict
     rnnbp.manual_seed(0)
     if impl == "lstm_fused":
         layer = nn.LSTM(I, H)
+    elif impl == "layernorm_fused":
+        layer = nn.LayerNormLSTM(I, H)
     else:
         cell = nn.LayerNormLSTMCell if impl.startswith("layernorm") else user_gru(nn)
         layer = nn.Recurrent(cell, I, H, fused=impl.endswith("traced"))
