@@ -101,6 +101,11 @@ def recurrent(m, g, input, hx=None, lengths=None):
     if getattr(m, "proj_size", 0):
         raise ExportError(f"rnnbp.onnx.export: LSTM {g.where} has proj_size={m.proj_size}; ONNX's LSTM "
                           "operator has no projection, so it cannot be exported")
+    for rate in ("zoneout", "zoneout_cell"):
+        if getattr(m, rate, 0):
+            raise ExportError(f"rnnbp.onnx.export: {kind} {g.where} has {rate}={getattr(m, rate)}; in eval it "
+                              f"mixes each step's state with the previous one, which ONNX's {kind} operator "
+                              "cannot do, so it cannot be exported (the dropout rates are fine: identities in eval)")
     unbatched = _check_input(m, g, input, kind) == 2
     if m.weight_ih_l0.dtype != np.float32:
         warnings.warn(f"rnnbp.onnx.export: {kind} {g.where} has {m.weight_ih_l0.dtype} weights; ONNX Runtime runs "

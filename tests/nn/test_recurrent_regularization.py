@@ -134,7 +134,7 @@ def test_input_mask_is_the_same_at_every_step(kind):
 @pytest.mark.parametrize("kind", list(CLASSES))
 def test_recurrent_mask_is_the_same_at_every_step(kind):
     """Recurrent dropout: step by step with the cells, h_{t-1} * one (N, H) mask at each step."""
-    from rnnbp.nn.recurrent.cells import gru_cell, lstm_cell, rnn_cell
+    from rnnbp.nn.recurrent.cells import lstm_cell, rnn_cell
     m = _layer(kind, recurrent_dropout=0.5)
     x = _x()
     out, _ = m(x)
@@ -155,7 +155,6 @@ def test_recurrent_mask_is_the_same_at_every_step(kind):
             n = (xn + r * hn).tanh()
             h = n + z * (h - n)
         np.testing.assert_allclose(out.numpy()[t], h.numpy(), atol=1e-12)
-    assert gru_cell  # imported for symmetry
 
 
 @pytest.mark.parametrize("kind", list(CLASSES))
@@ -284,6 +283,33 @@ def test_masks_stay_fixed_across_tbptt_chunks(kind):
     m.reset_masks()
     m(x[:3])
     assert not np.array_equal(masks[(0, 0)].recurrent, m.last_masks[(0, 0)].recurrent)
+
+
+@pytest.mark.parametrize("kind", list(CLASSES))
+def test_a_state_made_anew_each_batch_draws_new_masks(kind):
+    """PyTorch programs pass h0 = zeros(...) with every batch: those are new sequences, so new masks;
+    the state the layer returned, detached or as a view, carries the masks on."""
+    m = _layer(kind, recurrent_dropout=0.5, input_dropout=0.5)
+    x = _x(T=4)
+    shape = (1, x.shape[1], m.hidden_size)
+
+    def fresh():
+        zeros = rnnbp.zeros(shape, dtype=x.dtype)
+        return (zeros, rnnbp.zeros(shape, dtype=x.dtype)) if kind == "lstm" else zeros
+
+    drawn = []
+    for _ in range(3):
+        m(x, fresh())
+        drawn.append(m.last_masks[(0, 0)].recurrent.copy())
+    assert not np.array_equal(drawn[0], drawn[1]) and not np.array_equal(drawn[1], drawn[2])
+    _, hx = m(x, fresh())
+    kept = m.last_masks[(0, 0)].recurrent.copy()
+    detached = tuple(h.detach() for h in hx) if kind == "lstm" else hx.detach()
+    _, hx = m(x, detached)
+    assert np.array_equal(kept, m.last_masks[(0, 0)].recurrent)
+    copied = tuple(h.detach().clone() for h in hx) if kind == "lstm" else hx.detach().clone()
+    m(x, copied)  # equal values, but not the layer's own state: a new sequence
+    assert not np.array_equal(kept, m.last_masks[(0, 0)].recurrent)
 
 
 def test_tbptt_engine_keeps_masks():

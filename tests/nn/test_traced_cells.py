@@ -435,3 +435,60 @@ def test_fused_and_backend_in_repr_and_checked():
     assert "fused" not in repr(nn.Recurrent(nn.GRUCell, 3, 4)) and "backend" not in repr(nn.Recurrent(nn.GRUCell, 3, 4))
     with pytest.raises(ValueError, match="backend must be one of"):
         nn.Recurrent(nn.GRUCell, 3, 4, backend="cuda")
+
+
+# --------------------------------------------------------------------------- per-step vectors, buffers
+class BatchCentredCell(nn.Module):
+    """Subtracts the batch mean of its input projection: a (1, H) value that changes at every step,
+    which a compiled run must not read once per sequence."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.lx = nn.Linear(input_size, hidden_size)
+        self.lh = nn.Linear(hidden_size, hidden_size, bias=False)
+
+    def forward(self, x, h):
+        a = self.lx(x)
+        a = a - a.mean(dim=0, keepdim=True)
+        return (a + self.lh(h)).tanh()
+
+
+def test_a_vector_that_changes_every_step_is_read_every_step(mode):
+    rec, tape = _pair(BatchCentredCell, backend=mode)
+    x, states = _inputs(rec, with_state=True)
+    _compare(rec, tape, x, states)
+
+
+class NormedCell(UserGRU):
+    """A cell with BatchNorm1d: in training it updates running statistics, which a replay would not."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__(input_size, hidden_size)
+        self.bn = nn.BatchNorm1d(hidden_size)
+
+    def forward(self, x, h):
+        return self.bn(super().forward(x, h))
+
+
+def test_a_step_that_updates_buffers_runs_on_the_tape_and_its_buffers_see_only_the_data(mode, monkeypatch):
+    """Recording runs the step on stand-ins: the buffers it changed are put back, and the layer
+    falls back to the tape (with the warning), so running statistics come from the data alone."""
+    monkeypatch.setattr(traced, "_warned", set())  # warned once per process otherwise
+    rec, tape = _pair(NormedCell, backend=mode)
+    x, states = _inputs(rec, with_state=True)
+    with pytest.warns(UserWarning, match=f"NormedCell {FALLBACK}.*updates its module buffers"):
+        for _ in range(3):
+            rec(x, _hx(states))
+    for _ in range(3):
+        tape(x, _hx(states))
+    for (name, a), (_, b) in zip(rec.named_buffers(), tape.named_buffers()):
+        np.testing.assert_array_equal(a.numpy() if hasattr(a, "numpy") else a, b.numpy() if hasattr(b, "numpy") else b,
+                                      err_msg=name)
+    rec.eval()
+    tape.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # in eval nothing is updated: replayed, no fallback
+        got = _run(rec, lambda: rec(x, _hx(states)), [x] + states)
+    assert len(traced._caches[rec.cell_l0].plans) == 1
+    _assert_same(got, _run(tape, lambda: tape(x, _hx(states)), [x] + states))

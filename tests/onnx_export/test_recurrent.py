@@ -154,6 +154,17 @@ def test_proj_size_is_refused():
         rnnbp.onnx.export(m, rnnbp.Tensor(floats(5, 2, IN)))
 
 
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
+def test_zoneout_is_refused_and_dropout_rates_export(cls):
+    """Zoneout's eval output mixes each step's state with the previous one (no ONNX operator does);
+    input, recurrent and weight dropout are identities in eval and export as the plain layer."""
+    m = nn.Sequential(cls(IN, H, zoneout=0.25)).eval()
+    with pytest.raises(ExportError, match="at '0' has zoneout=0.25"):
+        rnnbp.onnx.export(m, rnnbp.Tensor(floats(5, 2, IN)))
+    m = cls(IN, H, input_dropout=0.3, recurrent_dropout=0.3, weight_dropout=0.3).eval()
+    assert any(n.op_type in ("LSTM", "GRU", "RNN") for n in export(m).graph.node)
+
+
 def test_a_packed_sequence_is_refused():
     from rnnbp.nn.utils.rnn import pack_padded_sequence
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ...autograd import creation
-from ...autograd.tensor import DEFAULT_DTYPE
+from ...autograd.tensor import DEFAULT_DTYPE, Tensor
 from ...validation import check_int
 from .. import functional as F
 from .. import init
@@ -52,6 +52,17 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     z = (xz + hz).sigmoid()
     n = (xn + r * hn).tanh()
     return n + z * (h - n)
+
+
+def check_states(name: str, x, states, labels: tuple, hidden_size: int, batched: bool) -> None:
+    """Each state a Tensor of shape (B, hidden_size) for a batched input x (B, I), else (hidden_size,)."""
+    expected = (x.shape[0], hidden_size) if batched else (hidden_size,)
+    for what, s in zip(labels, states):
+        if not isinstance(s, Tensor):
+            raise TypeError(f"{name}: {what} must be a Tensor, got {type(s).__name__}")
+        if s.shape != expected:
+            raise ValueError(f"{name}: expected {what} of shape {expected} for input of shape {x.shape}, "
+                             f"got {s.shape}")
 
 
 def check_cell_input(name: str, x, input_size: int) -> bool:

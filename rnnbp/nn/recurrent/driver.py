@@ -135,11 +135,11 @@ class StackedRecurrence(Module):
     def _param_dtype(self):
         raise NotImplementedError
 
-    def _begin_call(self, T: int, B: int, rows, carried: bool, dtype) -> None:
+    def _begin_call(self, T: int, B: int, rows, hx, dtype) -> None:
         """Called once per forward before the layers run (regularisation masks, ``nn.RNNBase``).
 
         ``rows[i]``: the caller's batch row at the driver's row i (None: the same order);
-        ``carried``: the caller gave ``hx`` (a state carried from an earlier chunk).
+        ``hx``: the caller's initial state, as given (None: zeros).
         """
 
     def _end_call(self) -> None:
@@ -306,7 +306,7 @@ class StackedRecurrence(Module):
             x = ops.permute(x, order)
             state = tuple(ops.permute(s, order) for s in state)
         reverse_index = reversal_index(sorted_lengths, T) if self.bidirectional and batch_sizes is not None else None
-        self._begin_call(T, B, order if order is not None else batch_order, hx is not None, x.dtype)
+        self._begin_call(T, B, order if order is not None else batch_order, hx, x.dtype)
         try:
             output, states = self._layers(x, state, batch_sizes, reverse_index, ops)
         finally:

@@ -20,8 +20,7 @@ from .. import init
 from ..module import Module
 from ..normalization import LayerNorm
 from ..parameter import Parameter
-from .cells import check_cell_input
-from .layernorm_lstm import check_states
+from .cells import check_cell_input, check_states
 
 
 class LayerNormGRUCell(Module):

@@ -24,18 +24,7 @@ from .. import init
 from ..module import Module
 from ..normalization import LayerNorm
 from ..parameter import Parameter
-from .cells import check_cell_input
-
-
-def check_states(name: str, x, states, labels: tuple, hidden_size: int, batched: bool) -> None:
-    """Each state a Tensor of shape (B, hidden_size) for a batched input x (B, I), else (hidden_size,)."""
-    expected = (x.shape[0], hidden_size) if batched else (hidden_size,)
-    for what, s in zip(labels, states):
-        if not isinstance(s, Tensor):
-            raise TypeError(f"{name}: {what} must be a Tensor, got {type(s).__name__}")
-        if s.shape != expected:
-            raise ValueError(f"{name}: expected {what} of shape {expected} for input of shape {x.shape}, "
-                             f"got {s.shape}")
+from .cells import check_cell_input, check_states
 
 
 class LayerNormLSTMCell(Module):

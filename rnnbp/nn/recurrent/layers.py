@@ -29,7 +29,8 @@ Regularisation inside the fused kernels, all off by default (``regularization``)
 ``input_dropout`` and ``recurrent_dropout`` (variational: one mask per sequence, Keras'
 ``dropout`` and ``recurrent_dropout``), ``zoneout`` (and ``zoneout_cell`` for the LSTM's c) and
 ``weight_dropout`` (DropConnect on W_hh, AWD-LSTM's WeightDrop); masks are kept across the
-chunks of a sequence while ``hx`` is carried (``reset_masks()`` starts new ones).
+chunks of a sequence while the state the layer returned is carried back in as ``hx``
+(``reset_masks()`` starts new ones).
 """
 from __future__ import annotations
 
@@ -215,9 +216,16 @@ class RNNBase(StackedRecurrence):
         return self.fused and not regularization.Regularizer.active(self, self.training)
 
     # ------------------------------------------------------- regularisation
-    def _begin_call(self, T: int, B: int, rows, carried: bool, dtype) -> None:
+    def forward(self, input, hx=None, lengths=None):
+        output, h_n = super().forward(input, hx, lengths)
+        if self.training and regularization.Regularizer.active(self, True):
+            self._regularizer.returned(h_n)  # a later forward given this state carries the masks on
+        return output, h_n
+
+    def _begin_call(self, T: int, B: int, rows, hx, dtype) -> None:
         if regularization.Regularizer.active(self, self.training):
-            self._call_masks = self._regularizer.begin(self, T, B, rows, carried, dtype)
+            reg = self._regularizer
+            self._call_masks = reg.begin(self, T, B, rows, reg.carries(hx), dtype)
 
     def _end_call(self) -> None:
         if self.__dict__.get("_call_masks") is not None:
@@ -226,8 +234,9 @@ class RNNBase(StackedRecurrence):
     def reset_masks(self) -> None:
         """Forget the kept (and any set) masks: the next training forward draws new ones.
 
-        Call it before a forward that starts new sequences from a given non-zero ``hx`` (a forward
-        with ``hx=None`` starts new masks by itself; one given ``hx`` keeps them, as TBPTT needs).
+        A forward from ``hx=None`` or from a state this layer did not return starts new masks by
+        itself; one given a state it returned keeps them, as TBPTT needs. Call this to start new
+        sequences from such a state anyway.
         """
         reg = self.__dict__.get("_regularizer")
         if reg is not None:

@@ -28,11 +28,12 @@ and is deterministic.
 
 Masks and truncated BPTT. A sequence cut into chunks (``bptt.TBPTT``, or a loop carrying
 ``hx``) must see one variational mask across its chunks. The layer keeps its input and
-recurrent masks (per layer, direction and batch row, in the caller's batch order) and draws
-new ones when a forward starts new sequences: ``hx`` is None (zero initial state), the batch
-size changed, or after :meth:`RNNBase.reset_masks`. A forward given ``hx`` (a carried state)
-reuses them, which is what TBPTT does from its second window on. A forward given a fresh,
-non-zero ``hx`` for new sequences should call ``reset_masks()`` first. Zoneout (per step) and
+recurrent masks (per layer, direction and batch row, in the caller's batch order) and reuses
+them when a forward is given, as ``hx``, a final state this layer returned since it drew them
+(itself, detached, or a view of it: its memory is checked), which is what TBPTT and a loop
+carrying the state do from their second chunk on. Any other forward starts new sequences and
+draws new masks: ``hx`` None (zeros), a state made anew (``torch.zeros(...)`` each batch, as
+PyTorch programs do), another batch size, or after :meth:`RNNBase.reset_masks`. Zoneout (per step) and
 DropConnect (per forward, as AWD-LSTM) are drawn at every forward. ``layer.last_masks`` holds
 the masks of the last training forward; ``layer.set_masks(masks)`` fixes them (tests, and
 replaying a forward) until ``reset_masks()``.
@@ -44,6 +45,7 @@ primitive ops on the tape (:func:`run_composed`), the reference the kernels are 
 """
 from __future__ import annotations
 
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -161,6 +163,28 @@ class Regularizer:
         self.kept = None  # {(layer, direction): (input, recurrent, N)}: masks carried across chunks, caller order
         self.fixed = None  # masks given with set_masks, used verbatim until reset
         self.last = None  # the last training forward's masks, caller order
+        self.states = []  # weak references to the final-state arrays returned since the kept masks were drawn
+
+    def __getstate__(self):
+        # Neither the last call's (T, N, H) zoneout masks nor weak references go into copies and pickles.
+        return {**self.__dict__, "last": None, "states": []}
+
+    def returned(self, states) -> None:
+        """Note the final states a training forward returned (a Tensor or a tuple of them)."""
+        first = states[0] if isinstance(states, (tuple, list)) else states
+        if self.kept is not None and isinstance(first, Tensor):
+            self.states = [r for r in self.states if r() is not None] + [weakref.ref(first._data)]
+
+    def carries(self, hx) -> bool:
+        """Whether ``hx`` continues sequences this layer ran: its first state shares memory with a
+        final state returned since the kept masks were drawn."""
+        if hx is None:
+            return False
+        first = hx[0] if isinstance(hx, (tuple, list)) and hx else hx
+        array = first._data if isinstance(first, Tensor) else first
+        if not isinstance(array, np.ndarray):
+            return False
+        return any(a is not None and np.may_share_memory(array, a) for a in (r() for r in self.states))
 
     @staticmethod
     def active(module, training: bool) -> bool:
@@ -173,6 +197,7 @@ class Regularizer:
     def reset(self) -> None:
         self.kept = None
         self.fixed = None
+        self.states = []
 
     def begin(self, module, T: int, B: int, rows, carried: bool, dtype):
         """The masks of this call, rows in the driver's order (``rows[i]``: the caller's row at row i)."""
@@ -222,6 +247,7 @@ class Regularizer:
         keep = carried and self.kept is not None and next(iter(self.kept.values()))[2] == B
         if not keep:
             self.kept = {}
+            self.states = []
         out = {}
         for layer, d in self._keys(module):
             layer_in, h_out, H, rows = self._sizes(module, layer)

@@ -38,10 +38,14 @@ closest are TorchScript and ``torch.compile`` applied by hand to a loop over it.
 """
 from __future__ import annotations
 
+import sys
 import warnings
 import weakref
 from collections import OrderedDict
 
+import numpy as np
+
+from ...autograd.tensor import Tensor
 from .kernels.common import Workspace
 from .trace import fuse
 from .trace.graph import TRACE_BATCHES, signature, symbolize
@@ -67,6 +71,41 @@ def _context(cell, x, state) -> tuple:
             tuple(m.training for m in cell.modules()))
 
 
+def _buffer_snapshot(cell) -> list:
+    """(module, name, buffer object, copy of its array) for every buffer of ``cell``."""
+    snapshot = []
+    for module in cell.modules():
+        for name, b in module._buffers.items():
+            if b is not None:
+                array = b._data if isinstance(b, Tensor) else np.asarray(b)
+                snapshot.append((module, name, b, array.copy()))
+    return snapshot
+
+
+def _record_leaving_buffers(cell, snapshot, record):
+    """``record()``, then, if the recording changed a buffer (BatchNorm's running statistics, say),
+    every buffer put back and Untraceable: the stand-ins' values must not reach the module, and the
+    replay would not update the buffers from the data."""
+    try:
+        return record()
+    finally:
+        changed = False
+        for module, name, b, saved in snapshot:
+            now = module._buffers.get(name)
+            array = now._data if isinstance(now, Tensor) else np.asarray(now) if now is not None else None
+            if now is not b or array is None or array.shape != saved.shape or \
+                    not np.array_equal(array, saved, equal_nan=saved.dtype.kind in "fc"):
+                changed = True
+                module._buffers[name] = b
+                if isinstance(b, Tensor):
+                    b._data = saved.copy()
+                else:
+                    np.copyto(b, saved)
+        if changed and sys.exc_info()[0] is None:
+            raise Untraceable("the step updates its module buffers (BatchNorm's running statistics, say), "
+                              "which a replay would not")
+
+
 def plan_for(cell, step, x, state, backend: str = "auto"):
     """(plan, leaves, workspace) for running ``step`` over ``x`` from ``state``; raises Untraceable."""
     cache = _caches.get(cell)
@@ -76,12 +115,15 @@ def plan_for(cell, step, x, state, backend: str = "auto"):
     if reason is not None:
         raise Untraceable(reason)
     x_shape, state_shapes = tuple(x.shape[2:]), tuple(tuple(s.shape[1:]) for s in state)
-    first = record_step(step, x_shape, state_shapes, x.dtype, TRACE_BATCHES[0])
+    snapshot = _buffer_snapshot(cell)
+    first = _record_leaving_buffers(
+        cell, snapshot, lambda: record_step(step, x_shape, state_shapes, x.dtype, TRACE_BATCHES[0]))
     fused = fuse.enabled(backend, x.dtype)
     key = (fused, signature(first))
     plan = cache.plans.get(key)
     if plan is None:
-        second = record_step(step, x_shape, state_shapes, x.dtype, TRACE_BATCHES[1])
+        second = _record_leaving_buffers(
+            cell, snapshot, lambda: record_step(step, x_shape, state_shapes, x.dtype, TRACE_BATCHES[1]))
         plan = build_plan(symbolize(first, second), fused)
         cache.plans[key] = plan
         while len(cache.plans) > MAX_PLANS:

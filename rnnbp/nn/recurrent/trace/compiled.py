@@ -117,9 +117,30 @@ def _text(source: str, dtype, cache: bool) -> str:
     return _HEADER.format(dtype=dtype.name, sum_name=sum_name, cache=cache) + source
 
 
+_dependencies = None
+
+
+def _dependencies_digest() -> str:
+    """What the generated files' machine code depends on beyond their own text: this module and
+    ``fast_math`` (whose functions they inline) and numba's version. Numba checks only a cached
+    file's own age, and the cache folder is shared by every checkout and version of rnnbp."""
+    global _dependencies
+    if _dependencies is None:
+        import numba
+
+        from ..kernels import fast_math
+
+        h = hashlib.sha1(numba.__version__.encode())
+        for module_file in (__file__, fast_math.__file__):
+            with open(module_file, "rb") as f:
+                h.update(f.read())
+        _dependencies = h.hexdigest()
+    return _dependencies
+
+
 def _from_file(source: str, name: str, dtype, folder: str):
     text = _text(source, dtype, True)
-    digest = hashlib.sha1((VERSION + text).encode()).hexdigest()[:20]
+    digest = hashlib.sha1((VERSION + _dependencies_digest() + text).encode()).hexdigest()[:20]
     module_name = f"rnnbp_traced_{digest}"
     path = os.path.join(folder, module_name + ".py")
     try:

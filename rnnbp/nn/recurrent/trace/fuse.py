@@ -92,8 +92,13 @@ def _col_slice(index, n: int):
     return (start, stop) if stop > start else None
 
 
-def fusible(node, graph, dtype) -> bool:
-    """Whether ``node`` can join a fused group (its op, operand classes and arguments are supported)."""
+def fusible(node, graph, dtype, place=None) -> bool:
+    """Whether ``node`` can join a fused group (its op, operand classes and arguments are supported).
+
+    ``place``: the plan's place of every value. A compiled run reads a 'V' or 'S' operand once per
+    sequence, so one that changes from step to step (a mean over the batch of a step's value, say)
+    keeps its op out of the run; without ``place`` every 'V' and 'S' operand is taken as fixed.
+    """
     values = graph.values
     if node.batched:
         return False
@@ -102,6 +107,9 @@ def fusible(node, graph, dtype) -> bool:
     cin = [value_class(v, dtype) for v in ins]
     cout = [value_class(v, dtype) for v in outs]
     if any(c is None for c in cin) or any(c not in ("R", "C") for c in cout):
+        return False
+    if place is not None and any(c in ("V", "S") and place[vid] not in ("fixed", "fill")
+                                 for c, vid in zip(cin, node.inputs)):
         return False
     op, kw = node.op, node.kwargs
     if op in UNARY or op is E.LeakyReLU:
@@ -230,10 +238,11 @@ def enabled(backend: str, dtype) -> bool:
     return backend == "numba" or (_failed is None and available())
 
 
-def schedule(nids, graph, dtype, exclude=(), extra_outside=()):
+def schedule(nids, graph, dtype, exclude=(), extra_outside=(), place=None):
     """``nids`` (one phase of a plan, in order) as a list of node ids and FusedGroups: each maximal run of
     consecutive fusible ops (not in ``exclude``) of at least MIN_GROUP ops becomes one group.
-    ``extra_outside``: values read after the phase (the step's outputs, the next phase's reads)."""
+    ``extra_outside``: values read after the phase (the step's outputs, the next phase's reads);
+    ``place``: the plan's places (see :func:`fusible`)."""
     readers = {}
     for nid, node in enumerate(graph.nodes):
         for v in node.inputs:
@@ -252,7 +261,7 @@ def schedule(nids, graph, dtype, exclude=(), extra_outside=()):
         run.clear()
 
     for nid in nids:
-        if nid not in exclude and fusible(graph.nodes[nid], graph, dtype):
+        if nid not in exclude and fusible(graph.nodes[nid], graph, dtype, place):
             run.append(nid)
         else:
             close()

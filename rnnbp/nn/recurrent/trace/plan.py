@@ -234,7 +234,7 @@ def build_plan(graph: StepGraph, fused: bool = False) -> Plan:
             raise Untraceable("a state the step returns does not depend on its input or state")
     dtype = values[x_vid].dtype
     fused = fused and dtype in (np.dtype(np.float32), np.dtype(np.float64))
-    fusible = {nid for nid in hoisted + step if nid not in random and fuse.fusible(graph.nodes[nid], graph, dtype)}
+    fusible = {nid for nid in hoisted + step if nid not in random and fuse.fusible(graph.nodes[nid], graph, dtype, place)}
     if fused:
         readers = {}
         for nid, node in enumerate(graph.nodes):
@@ -267,8 +267,8 @@ def build_plan(graph: StepGraph, fused: bool = False) -> Plan:
     plan = Plan(graph, place, static, hoisted, step, linear, x_vid, tuple(state_vids), tuple(sorted(reads)))
     plan.fused = fused
     if fused:
-        plan.hoisted_items = fuse.schedule(hoisted, graph, dtype, extra_outside=reads)
-        plan.step_items = fuse.schedule(step, graph, dtype, exclude=set(linear))
+        plan.hoisted_items = fuse.schedule(hoisted, graph, dtype, extra_outside=reads, place=place)
+        plan.step_items = fuse.schedule(step, graph, dtype, exclude=set(linear), place=place)
     else:
         plan.hoisted_items, plan.step_items = list(hoisted), list(step)
     return plan
