@@ -30,13 +30,14 @@ from . import backends, numba_steps
 # The inference path projects the inputs of at most this many (step, row) gate rows at once:
 # (steps * B, 3H) items (1 MB in float32 at 1 << 18), at least one step.
 INFERENCE_CHUNK = 1 << 18
-# SciPy's OpenBLAS multiplies by a recurrent weight fastest in a layout that depends on its size
-# (measured per step of a training step, one thread, SkylakeX kernels): up to SMALL_WEIGHTS items
-# (H <= 64 for the GRU, H <= 128 for the Elman RNN) h W^T is 1.5-3x faster as a plain product with a
-# row-major copy of W^T, and dh W as a plain product with W; above it both are 10-25% faster (H = 512)
-# with the weight operand transposed by BLAS (h W^T from W, dh W from the copy of W^T). A training
-# step makes one transposed copy (compiled: 2 ms at 1536 x 512, a few microseconds when small).
-SMALL_WEIGHTS = 1 << 14
+# Which layout BLAS multiplies by a recurrent weight fastest in. With NumPy's OpenBLAS 0.3.31
+# (SkylakeX kernels, 1 and 2 threads, each product timed alone in a numba loop) h W^T is
+# 1.2-1.6x faster as a plain product with a row-major copy of W^T than with W transposed by BLAS, and
+# dh W 1.2-2x faster as a plain product with W, at every size from (B, H) = (32, 64) to (64, 512):
+# a training step makes one transposed copy (2 ms at 2048 x 512, a few microseconds when small) and
+# uses it forward. (SciPy's OpenBLAS 0.3.30, used before, preferred the transposed operands above
+# 16K items; SMALL_WEIGHTS keeps that switch, now at a size no layer reaches.)
+SMALL_WEIGHTS = 1 << 62
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Stand-ins for absent arrays (no bias, no output gradient, a gradient not asked for), so that the

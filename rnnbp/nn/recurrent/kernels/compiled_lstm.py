@@ -44,8 +44,8 @@ ALL_ROWS = np.empty(0, np.int64)  # inference ``sizes``: every row runs every st
 
 _loops = None
 _ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic in float32 (and are exact in float64)
-_LOOPS = ("bias_sum", "cell", "cell_backward", "zone", "zone_split", "mask_add", "forward", "backward", "gradients",
-          "inference")
+_LOOPS = ("bias_sum", "cell", "cell_backward", "_carried_product", "zone", "zone_split", "mask_add", "forward",
+          "backward", "gradients", "inference")
 
 # Bound by ``_compile`` (importing numba costs about half a second, so not at import time):
 gemm = gemm_tn = gemm_nt = None  # blas: c = a @ b, a.T @ b, a @ b.T (alpha, beta)
@@ -165,7 +165,15 @@ def cell_backward(g, c_prev, tc, dr, dc, dg, b):
             dcr[j] = dcr[j] * gr[H + j]
 
 
-def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs, rmask, hms, zh, zc):
+def _carried_product(h, w_hh, w_t, g):
+    """g += h W_hh^T, through the copy of W_hh^T when there is one."""
+    if w_t.shape[0] > 0:
+        gemm(h, w_t, g, 1.0, 1.0)
+    else:
+        gemm_nt(h, w_hh, g, 1.0, 1.0)
+
+
+def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs, rmask, hms, zh, zc, w_t):
     """x2 (T*B, I); sizes (T,). gates (T, B, 4H) <- [i, f, g, o]; hs (T+1, B, P) and cs (T+1, B, H), with
     hs[0] = h0 and cs[0] = c0 set, <- every step's h (zero past each row's length) and c; tanh_cs
     (T, B, H) <- tanh c; rs (T, B, H) <- o tanh c with a projection (w_hr (P, H)), zero past each
@@ -174,7 +182,10 @@ def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs,
     Regularisation (``regularization``; zero-size arrays switch each off): rmask (B, P) masks
     h_{t-1} before W_hh (recurrent dropout), hms (T+1, B, P) <- the masked h_{t-1} (zero on padding,
     read by the W_hh gradient); zh (T, B, P), zc (T, B, H): zoneout, h_t <- (1 - zh_t) h_t + zh_t h_{t-1}
-    and the same for c (0/1 per unit in training, the rate in eval)."""
+    and the same for c (0/1 per unit in training, the rate in eval).
+
+    w_t (P, 4H): a C-ordered copy of W_hh^T, which BLAS multiplies by faster than W_hh transposed
+    (``compiled_gru.recurrent_weights``); zero-size: h W_hh^T from W_hh itself."""
     T, B, G = gates.shape
     P = hs.shape[2]
     proj = w_hr.shape[0] > 0
@@ -191,9 +202,9 @@ def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs,
                     hp, mr, hm = hs[t, row], rmask[row], hms[t, row]
                     for j in range(P):
                         hm[j] = hp[j] * mr[j]
-                gemm_nt(hms[t, :b], w_hh, gates[t, :b], 1.0, 1.0)
+                _carried_product(hms[t, :b], w_hh, w_t, gates[t, :b])
             else:
-                gemm_nt(hs[t, :b], w_hh, gates[t, :b], 1.0, 1.0)
+                _carried_product(hs[t, :b], w_hh, w_t, gates[t, :b])
             r = rs[t] if proj else hs[t + 1]
             cell(gates[t], bias, cs[t], cs[t + 1], tanh_cs[t], r, b)
             if proj:
@@ -311,10 +322,11 @@ def gradients(dgates, x2, hs, w_ih, dh_steps, rs, d_x, d_wih, d_whh, d_b, d_whr)
             d_b[j] = s[j]
 
 
-def inference(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, h, c, out, chunk):
+def inference(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, h, c, out, chunk, w_t):
     """The forward without saving anything: out (T, B, P) <- each step's h (zero past each row's
     length); h (B, P), c (B, H): the initial state in, each row's final state out. x2 (T*B, I) is
-    projected ``chunk`` steps at a time. sizes (T,), or (0,) when every row runs every step."""
+    projected ``chunk`` steps at a time. sizes (T,), or (0,) when every row runs every step.
+    w_t: W_hh^T or zero-size, as in ``forward``."""
     T, B, P = out.shape
     H = c.shape[1]
     G = 4 * H
@@ -333,7 +345,7 @@ def inference(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, h, c, out, chunk):
             b = sizes[t] if ragged else B
             if b:
                 gt = g[(t - t0) * B:(t - t0 + 1) * B]
-                gemm_nt(h[:b], w_hh, gt[:b], 1.0, 1.0)
+                _carried_product(h[:b], w_hh, w_t, gt[:b])
                 cell(gt, bias, c, c_new, tc, r if proj else out[t], b)
                 c[:b] = c_new[:b]
                 if proj:

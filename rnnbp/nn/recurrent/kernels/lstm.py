@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....autograd.function import Function
-from . import backends, compiled_lstm
+from . import backends, compiled_gru, compiled_lstm
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
                      project_inputs, reverse_steps, weight_grads, zero_padding, zone, zone_split)
 from .compiled_lstm import c_order, or_empty, weights
@@ -82,9 +82,10 @@ class LSTMLayer(Function):
             rs = empty((T, B, H), dtype) if w_hr is not None else None
             hms = empty((T + 1, B, P), dtype) if rec_mask is not None else None
             hs[0], cs[0] = h0, c0
+            _, w_t, _ = compiled_gru.recurrent_weights(w_hh, compiled_gru.loops(), T)
             loops["forward"](x.reshape(T * B, -1), *weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype), rows, gates, hs, cs,
                              tanh_cs, or_empty(rs, dtype, 3), or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3),
-                             or_empty(zone_h, dtype, 3), or_empty(zone_c, dtype, 3))
+                             or_empty(zone_h, dtype, 3), or_empty(zone_c, dtype, 3), w_t)
             order = None
         else:
             gates, hs, cs, tanh_cs, rs, order, hms = _forward_steps(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, sizes,
@@ -256,13 +257,14 @@ def lstm_inference(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, ba
         return out, h, c
     sizes = compiled_lstm.ALL_ROWS if batch_sizes is None else np.asarray(batch_sizes, dtype=np.int64)
     args = weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype)
+    _, w_t, _ = compiled_gru.recurrent_weights(w_hh, compiled_gru.loops(), T, training=False)
     if x.flags.c_contiguous:
-        loops["inference"](x.reshape(T * B, I), *args, sizes, h, c, out, chunk)
+        loops["inference"](x.reshape(T * B, I), *args, sizes, h, c, out, chunk, w_t)
     else:  # a view (reversed, or batch-first): copied one chunk at a time
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
             loops["inference"](np.ascontiguousarray(x[t0:t1]).reshape(-1, I), *args,
-                               sizes[t0:t1] if batch_sizes is not None else sizes, h, c, out[t0:t1], chunk)
+                               sizes[t0:t1] if batch_sizes is not None else sizes, h, c, out[t0:t1], chunk, w_t)
     return out, h, c
 
 
