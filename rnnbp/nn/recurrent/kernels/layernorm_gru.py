@@ -64,7 +64,7 @@ class LayerNormGRULayer(Function):
             x_hat, rstd_x, a = empty((T * B, 3 * H), dtype), empty((T * B,), dtype), empty((T, B, 3 * H), dtype)
             loops["input_forward"](x.reshape(T * B, -1), c_order(w_ih), or_empty(bias, dtype, 1), c_order(gain_ih),
                                    c_order(shift_ih), float(eps), x_hat, rstd_x, a.reshape(T * B, -1))
-            loops["gru_forward"](a, c_order(w_hh), c_order(gain_hh), c_order(shift_hh), float(eps),
+            loops["gru_forward"](a, np.ascontiguousarray(w_hh.T), c_order(gain_hh), c_order(shift_hh), float(eps),
                                  np.asarray(sizes, np.int64), hs, h_hat, rstd_h, u_n)
         else:
             a, x_hat, rstd_x = input_forward(x, w_ih, bias, gain_ih, shift_ih, eps)

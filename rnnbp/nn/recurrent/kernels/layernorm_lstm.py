@@ -72,7 +72,7 @@ class LayerNormLSTMLayer(Function):
             x_hat, rstd_x, a = empty((T * B, 4 * H), dtype), empty((T * B,), dtype), empty((T, B, 4 * H), dtype)
             loops["input_forward"](x.reshape(T * B, -1), c_order(w_ih), or_empty(bias, dtype, 1), c_order(gain_ih),
                                    c_order(shift_ih), float(eps), x_hat, rstd_x, a.reshape(T * B, -1))
-            loops["lstm_forward"](a, c_order(w_hh), c_order(gain_hh), c_order(shift_hh), c_order(gain_c),
+            loops["lstm_forward"](a, np.ascontiguousarray(w_hh.T), c_order(gain_hh), c_order(shift_hh), c_order(gain_c),
                                   c_order(shift_c), float(eps), np.asarray(sizes, np.int64), hs, cs, h_hat, rstd_h,
                                   c_hat, rstd_c, tanh_cs)
         else:
