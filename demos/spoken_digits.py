@@ -1,6 +1,6 @@
 """Spoken digits: MFCC frames into a bidirectional GRU (or LSTM) into a digit, on the Free Spoken Digit Dataset.
 
-    RNNBP_DATA=../shared/data python demos/spoken_digits.py            # full run (about 1.5 minutes on 2 cores)
+    RNNBP_DATA=../shared/data python demos/spoken_digits.py            # full run (about 2 minutes on 2 cores)
     RNNBP_DATA=../shared/data python demos/spoken_digits.py --quick    # seconds, for smoke tests
     RNNBP_DATA=../shared/data python demos/spoken_digits.py --cell lstm --no-bidirectional --speaker theo
     RNNBP_DATA=../shared/data python demos/spoken_digits.py --dask local   # features and folds on Dask workers
@@ -31,6 +31,28 @@ it ends with the weights of the epoch with the lowest validation loss (see ``run
   never heard; a shorter training. Reported: each speaker's accuracy, their mean, and
   the confusion matrix of all 3,000 held-out predictions.
 
+Voices never heard (``rnnbp.data.augment``, ``rnnbp.data.normalize``); each can be switched off:
+
+* Speed perturbation (``--speed``, default 0.8,0.9,1,1.1,1.2): every recording is also played
+  faster and slower (pitch and formants move with it, like another vocal tract), its features
+  computed once per factor at the start of the run; every epoch draws one version of each
+  training recording. Both runs train on it (the versions are computed once for both).
+* SpecAugment (``--spec-augment``): two time and two feature masks on every training recording,
+  every epoch. Both runs. Validation and test recordings are never augmented.
+* ``--noise LOW,HIGH`` (off by default): noisy copies of every version, white noise at an SNR
+  drawn from [LOW, HIGH] dB (doubles the versions to compute).
+* Per-speaker normalisation (``--speaker-norm``, held-out runs): every speaker's features are
+  standardised by the mean and deviation of their own recordings (per version), in place of the
+  training speakers' Normalizer; the held-out speaker's statistics come from their own test
+  recordings, which needs no labels (unsupervised adaptation to the new voice).
+* Test-time averaging (``--tta``, held-out runs): the class probabilities of each test recording
+  as it is and played at the other training speeds, averaged.
+
+With all of them the held-out mean went from 87.97 % to 93.5 % (seed 0; 92.6 % and 93.6 % with seeds
+1 and 2), the conventional test accuracy stays at 99.7-100 %. Measured on 2 busy cores (1 BLAS thread), a run
+took 120 s of CPU against 116 s without them once the speed versions are cached; the first run,
+which computes them, about 25 s more.
+
 ``predict`` reads the saved file, computes the features of each WAV file given (other
 sample rates are resampled to 8 kHz), and prints the most probable digit and the
 probabilities of all ten (trained with label smoothing 0.1, even a sure answer gets about 0.9).
@@ -60,6 +82,7 @@ network when the files are there).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -71,7 +94,9 @@ import rnnbp
 import rnnbp.plot
 from rnnbp import nn, optim
 from rnnbp.data import (
-    AudioFileError, FeatureConfig, Features, Normalizer, file_features, load_fsdd, pad_sequences, padded_batches,
+    AudioFileError, FeatureConfig, Features, Normalizer, SpecAugment, add_noise, compute_features,
+    feature_cache_path, file_features, load_fsdd, normalize_by_speaker, pad_sequences, padded_batches, read_audio,
+    speed_perturb,
 )
 from rnnbp.nn import functional as F
 from rnnbp.parallel import dask_backend
@@ -108,6 +133,11 @@ class Config:
     speaker: str = "all"             # held-out speaker(s): "all" (each in turn), one name, or "none"
     speaker_epochs: int = 10         # epochs of each speaker held-out run
     utterance_norm: str = "none"     # per-recording normalisation before the Normalizer ("none", "mean", "meanvar")
+    speaker_norm: bool = True        # held-out runs: each speaker's features standardised by their own statistics
+    spec_augment: bool = True        # SpecAugment time and frequency masks on every training recording, every epoch
+    speed: tuple = (0.8, 0.9, 1.0, 1.1, 1.2)  # speed-perturbation factors: one drawn per training recording per epoch
+    noise: tuple | None = None       # (low, high) dB: a noisy copy of each speed, its SNR uniform in the range
+    tta: bool = True                 # held-out runs: average the probabilities over the test recording's speeds
     subset_takes: int = 50           # use only takes 0..subset_takes-1 of each digit and speaker (50: all)
     jobs: int = 1                    # feature-extraction processes (joblib; -1: one per core); see "Threads"
     threads: int = 1                 # BLAS threads (0: as configured); see "Threads"
@@ -124,8 +154,9 @@ MODEL_FIELDS = ("cell", "bidirectional", "hidden", "layers", "pool", "dropout")
 
 
 def quick_config(**overrides) -> Config:
-    """Seconds: 20 takes per (digit, speaker) (1,200 recordings), a small model, 3 + 1 epochs."""
-    quick = dict(hidden=32, epochs=3, speaker="theo", speaker_epochs=1, subset_takes=20, lr=1e-2, warmup=0.2)
+    """Seconds: 20 takes per (digit, speaker) (1,200 recordings), a small model, 3 + 1 epochs, one extra speed."""
+    quick = dict(hidden=32, epochs=3, speaker="theo", speaker_epochs=1, subset_takes=20, lr=1e-2, warmup=0.2,
+                 speed=(1.0, 1.1))
     return Config(**{**quick, **overrides})
 
 
@@ -230,6 +261,77 @@ def plot_confusion(counts: np.ndarray, path: Path, title: str, log=print) -> str
         return None
 
 
+# ----------------------------------------------------------- augmentation
+def training_variants(ds, clean: Features, feature_config: FeatureConfig, cfg: Config, log=print) -> list[Features]:
+    """The versions of every recording that training draws from: one per speed factor, and noisy copies.
+
+    For each factor in ``cfg.speed``, the audio played that much faster (``speed_perturb``; 1.0 is
+    ``clean`` itself); with ``cfg.noise = (low, high)``, each of them once more with white noise
+    (``add_noise``) at an SNR drawn uniformly from [low, high] dB per recording. Seeded by
+    ``cfg.seed`` and the recording's index, so the same in any process. Computed here, in this
+    process (about 1.5 ms a recording, 4-5 s of CPU per version of FSDD). The speed versions
+    (not the noisy ones) are cached beside the features, in ``cfg.cache`` (else the dataset's
+    cache folder), as ``<features file>-speed<factor>-<utterance_norm>.npz``: a second run reads them.
+
+    Returns:
+        list of Features, each of ``len(ds)`` recordings in ``ds``'s order (T_i varies with the factor).
+    """
+    versions = [(float(f), None) for f in cfg.speed] + [(float(f), cfg.noise) for f in cfg.speed if cfg.noise]
+    if not versions:
+        raise ValueError("spoken_digits: speed must hold at least one factor (1.0: no speed perturbation)")
+    variants, t0, computed = [], time.perf_counter(), 0
+    cache_dir = cfg.cache if cfg.cache is not None else ds.cache_dir
+    for k, (factor, snr) in enumerate(versions):
+        if factor == 1.0 and snr is None:
+            variants.append(clean)
+            continue
+        cached = None if cache_dir is None or snr is not None else _speed_cache_path(ds, feature_config, cache_dir,
+                                                                                       factor)
+        if cached is not None and cached.is_file():
+            with np.load(cached) as saved:
+                variants.append(Features(saved["frames"], saved["offsets"]))
+            continue
+        computed += 1
+        arrays = []
+        for i, path in enumerate(ds.paths):
+            y = read_audio(path, feature_config.sr)
+            if factor != 1.0:
+                y = speed_perturb(y, factor)
+            if snr is not None:
+                g = np.random.default_rng([cfg.seed, k, i])
+                y = add_noise(y, snr_db=g.uniform(*snr), generator=g)
+            arrays.append(compute_features(y, feature_config))
+        variants.append(Features.from_arrays(arrays))
+        if cached is not None:  # written aside and moved into place: an interrupted run leaves no half file
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(cached.stem + ".partial.npz")
+            np.savez(partial, frames=variants[-1].frames, offsets=variants[-1].offsets)
+            os.replace(partial, cached)
+    if len(variants) > 1:
+        described = ", ".join(f"speed {f:g}" + (f" + noise {snr[0]:g}-{snr[1]:g} dB SNR" if snr else "")
+                              for f, snr in versions)
+        log(f"training draws each recording from {len(variants)} versions ({described}); "
+            + (f"{computed} computed in {time.perf_counter() - t0:.1f} s" if computed else "all from the cache"))
+    return variants
+
+
+def _speed_cache_path(ds, feature_config: FeatureConfig, cache_dir, factor: float) -> Path:
+    """Where the features of ``ds`` played ``factor`` times as fast are cached (keyed like the features)."""
+    base = feature_cache_path(ds.paths, feature_config, cache_dir)  # a hash of the files and the config
+    return base.with_name(f"{base.stem}-speed{factor:g}-{feature_config.utterance_norm}.npz")
+
+
+def _epoch_features(variants: list[Features], augment: SpecAugment | None, generator) -> Features:
+    """One epoch's training features: each recording's version drawn at random, then SpecAugment masks."""
+    x = variants[0]
+    if len(variants) > 1:
+        pick = generator.integers(len(variants), size=len(x))
+        x = Features.from_arrays([variants[k][i] for i, k in enumerate(pick)])
+    if augment is not None:
+        x = Features.from_arrays([augment(u, generator=generator) for u in x])
+    return x
+
+
 # --------------------------------------------------------------- training
 def _schedule(opt, cfg: Config, epochs: int, per_epoch: int):
     """Linear warm-up from lr/10 over ``cfg.warmup`` epochs, then a cosine to 0 at the last update."""
@@ -242,11 +344,16 @@ def _schedule(opt, cfg: Config, epochs: int, per_epoch: int):
 
 def train_run(name: str, cfg: Config, epochs: int, train: tuple, val: tuple, n_features: int,
               log=print) -> tuple[DigitClassifier, Trainer]:
-    """Train a fresh classifier on ``train`` = (Features, labels), ending with the best epoch's weights on ``val``.
+    """Train a fresh classifier on ``train``, ending with the best epoch's weights on ``val`` = (Features, labels).
 
-    Checkpoints and ``metrics.jsonl`` go to ``<folder of cfg.out>/<name>/``.
+    ``train`` = (list of Features, labels): the versions of the training recordings (see
+    :func:`training_variants`), or (Features, labels). Every epoch draws one version of each
+    recording and, with ``cfg.spec_augment``, masks it (``SpecAugment()``), from the epoch's
+    seeded generator. Checkpoints and ``metrics.jsonl`` go to ``<folder of cfg.out>/<name>/``.
     """
     x_train, y_train = train
+    variants = list(x_train) if isinstance(x_train, (list, tuple)) else [x_train]
+    augment = SpecAugment() if cfg.spec_augment else None
     x_val, y_val = val
     rnnbp.manual_seed(cfg.seed)
     model = DigitClassifier(n_features, **{k: getattr(cfg, k) for k in MODEL_FIELDS})
@@ -254,7 +361,8 @@ def train_run(name: str, cfg: Config, epochs: int, train: tuple, val: tuple, n_f
     per_epoch = -(-len(y_train) // cfg.batch_size)
 
     def batches(epoch, generator):  # a list, so the progress bar knows the total
-        return list(padded_batches(x_train, y_train, batch_size=cfg.batch_size, generator=generator))
+        x = _epoch_features(variants, augment, generator)
+        return list(padded_batches(x, y_train, batch_size=cfg.batch_size, generator=generator))
 
     def train_step(batch):
         x, lengths, y = batch  # (T, B, F) zero-padded, (B,), (B,)
@@ -281,17 +389,32 @@ def train_run(name: str, cfg: Config, epochs: int, train: tuple, val: tuple, n_f
     return model, trainer
 
 
-def prepare(ds, feats: Features, cfg: Config, split: tuple, run_id: int):
-    """(normalizer, [(features, digits) of train, validation, test]); validation carved from train."""
+def prepare(ds, feats: Features, cfg: Config, split: tuple, run_id: int, variants: list[Features] | None = None,
+            normalize: bool = True):
+    """(normalizer, [(features, digits) of train, validation, test]); validation carved from train.
+
+    The training features are the list of ``variants`` (default ``[feats]``) at the training
+    indices; validation and test come from ``feats``. With ``normalize``, a Normalizer fitted on
+    ``feats``' training frames standardises all of them; without, they are taken as they are
+    (already normalised per speaker) and the normalizer is None.
+    """
     train_idx, val_idx = ds.validation_split(split[0], cfg.val_fraction,
                                              generator=np.random.default_rng([cfg.seed, run_id]))
-    norm = Normalizer().fit(feats.subset(train_idx))  # training frames only
-    return norm, [(norm.transform(feats.subset(i)), ds.digit[i]) for i in (train_idx, val_idx, split[1])]
+    norm = Normalizer().fit(feats.subset(train_idx)) if normalize else None  # training frames only
+
+    def norm_(f):
+        return norm.transform(f) if norm is not None else f
+
+    train = [norm_(v.subset(train_idx)) for v in (variants or [feats])]
+    return norm, [(train, ds.digit[train_idx])] + [(norm_(feats.subset(i)), ds.digit[i]) for i in (val_idx, split[1])]
 
 
-def speaker_run(speaker: str, cfg: Config, ds, feats: Features) -> tuple[dict, dict]:
+def speaker_run(speaker: str, cfg: Config, ds, feats: Features,
+                variants: list[Features] | None = None) -> tuple[dict, dict]:
     """Train on the other speakers, test on every recording of ``speaker``: one held-out fold.
 
+    ``feats`` and the training ``variants`` (default ``[feats]``) are those of :func:`held_out_features`:
+    normalised per speaker with ``cfg.speaker_norm`` (then no Normalizer is fitted), raw otherwise.
     A task on its own (seeded by ``cfg.seed`` and the speaker, with ``cfg.threads`` BLAS
     threads), so it gives the same numbers in this process or on a Dask worker.
 
@@ -300,24 +423,45 @@ def speaker_run(speaker: str, cfg: Config, ds, feats: Features) -> tuple[dict, d
     """
     t0 = time.perf_counter()
     with rnnbp.blas_threads(cfg.threads):
-        _, (s_train, s_val, s_test) = prepare(ds, feats, cfg, ds.speaker_split(speaker),
-                                              1 + ds.speakers.index(speaker))
+        split = ds.speaker_split(speaker)
+        norm, (s_train, s_val, s_test) = prepare(ds, feats, cfg, split, 1 + ds.speakers.index(speaker), variants,
+                                                 not cfg.speaker_norm)
         s_model, trainer = train_run(f"speaker_{speaker}", cfg, cfg.speaker_epochs, s_train, s_val,
                                      feats.n_features, log=None)
         if trainer.stop_training:
             return {}, {"interrupted": True}
-        s_pred = predict_logits(s_model, s_test[0]).argmax(axis=1)
+        probs = softmax(predict_logits(s_model, s_test[0]))
+        if cfg.tta and variants:  # the first len(cfg.speed) variants are the speeds, in order (training_variants)
+            for factor, v in zip(cfg.speed, variants):
+                if float(factor) != 1.0:  # 1.0 is the recording as it is: counted once, above
+                    t = v.subset(split[1])
+                    probs = probs + softmax(predict_logits(s_model, norm.transform(t) if norm is not None else t))
+        s_pred = probs.argmax(axis=1)
     row = {"speaker": speaker, "acc": float((s_pred == s_test[1]).mean()),
            "confusion": confusion_matrix(s_test[1], s_pred)}
     return row, {"n_train": len(s_train[1]), "best_epoch": trainer.monitor.best_epoch,
                  "seconds": time.perf_counter() - t0, "interrupted": False}
 
 
-def _speaker_runs(speakers: list, cfg: Config, ds, feats: Features):
+def held_out_features(ds, feats: Features, variants: list[Features], cfg: Config):
+    """(feats, variants) for the speaker held-out runs: with ``cfg.speaker_norm``, each normalised per speaker.
+
+    ``normalize_by_speaker``: every speaker's frames standardised by the mean and deviation of all of
+    their own recordings, per feature, and per version (a speed-perturbed voice is another voice).
+    The statistics need no labels, so a held-out speaker's are fitted on their own test recordings:
+    unsupervised adaptation to the new voice. The same for every fold, so computed once.
+    """
+    if not cfg.speaker_norm:
+        return feats, variants
+    normed = normalize_by_speaker(feats, ds.speaker)
+    return normed, [normed if v is feats else normalize_by_speaker(v, ds.speaker) for v in variants]
+
+
+def _speaker_runs(speakers: list, cfg: Config, ds, feats: Features, variants: list[Features]):
     """(row, info) of ``speaker_run`` for each speaker, in order, as each is ready: here one after
     another, or with ``cfg.dask`` as tasks of the active joblib backend (the Dask cluster)."""
     if not cfg.dask:
-        return (speaker_run(s, cfg, ds, feats) for s in speakers)
+        return (speaker_run(s, cfg, ds, feats, variants) for s in speakers)
     import cloudpickle  # distributed's own dependency
     from joblib import Parallel, delayed
 
@@ -334,7 +478,8 @@ def _speaker_runs(speakers: list, cfg: Config, ds, feats: Features):
     # The workers' copy: no progress bars in their logs, and checkpoint folders that do not
     # depend on the worker's working directory.
     remote = replace(cfg, progress=False, out=str(Path(cfg.out).absolute()))
-    return Parallel(n_jobs=-1, return_as="generator")(delayed(task)(s, remote, ds, feats) for s in speakers)
+    return Parallel(n_jobs=-1, return_as="generator")(delayed(task)(s, remote, ds, feats, variants)
+                                                       for s in speakers)
 
 
 def _interrupted(result: dict, start: float, log) -> dict:
@@ -373,12 +518,15 @@ def _run(cfg: Config, log) -> dict:
     feature_config = FeatureConfig(utterance_norm=cfg.utterance_norm)
     feats = ds.features(feature_config, cache_dir=cfg.cache, n_jobs=cfg.jobs, progressbar=cfg.progress)
     log(f"{ds}\n{feats}, ready in {time.perf_counter() - start:.1f} s")
+    variants = training_variants(ds, feats, feature_config, cfg, log)
+    log(f"augmentation: {len(variants)} version(s) of each training recording"
+        + (", SpecAugment time and frequency masks" if cfg.spec_augment else ", no SpecAugment"))
     result = {"config": cfg, "feature_config": feature_config}
 
     with rnnbp.blas_threads(cfg.threads):
         # The conventional split: the model that is evaluated in full and saved.
         split = ds.split()
-        norm, (train, val, test) = prepare(ds, feats, cfg, split, 0)
+        norm, (train, val, test) = prepare(ds, feats, cfg, split, 0, variants)
         log(f"\nconventional split: {len(train[1])} train, {len(val[1])} validation, {len(test[1])} test recordings")
         model, trainer = train_run("conventional", cfg, cfg.epochs, train, val, feature_config.n_features, log)
         if trainer.stop_training:
@@ -407,10 +555,14 @@ def _run(cfg: Config, log) -> dict:
 
         # Speaker held-out: train on the other speakers, test on all recordings of a voice never heard.
         rows = []
+        held_feats, held_variants = held_out_features(ds, feats, variants, cfg) if speakers else (feats, variants)
         if speakers:
             log(f"\nspeaker held-out ({cfg.speaker_epochs} epochs each; checkpoints in {out.parent}/speaker_*):")
+            log("  features normalised per speaker, the held-out speaker's with the statistics of their own "
+                "(unlabelled) test recordings" if cfg.speaker_norm else
+                "  features standardised with the training speakers' statistics (no per-speaker normalisation)")
         try:
-            for row, info in _speaker_runs(speakers, cfg, ds, feats):
+            for row, info in _speaker_runs(speakers, cfg, ds, held_feats, held_variants):
                 if info["interrupted"]:
                     return _interrupted(result, start, log)
                 rows.append(row)
@@ -536,6 +688,20 @@ def main(argv=None) -> dict:
     parser.add_argument("--speaker-epochs", type=int, default=None, help=f"epochs, speaker run ({d.speaker_epochs})")
     parser.add_argument("--utterance-norm", choices=("none", "mean", "meanvar"), default=None,
                         help=f"per-recording feature normalisation ({d.utterance_norm})")
+    parser.add_argument("--speaker-norm", action=argparse.BooleanOptionalAction, default=None,
+                        help="held-out runs: normalise each speaker's features with their own statistics, the "
+                             f"held-out speaker's fitted on their unlabelled test recordings ({d.speaker_norm})")
+    parser.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"SpecAugment time and frequency masks on training recordings ({d.spec_augment})")
+    parser.add_argument("--speed", type=_speeds, default=None, metavar="F,F,...",
+                        help="speed-perturbation factors, one drawn per training recording per epoch; 1: none "
+                             f"({','.join(f'{f:g}' for f in d.speed)})")
+    parser.add_argument("--noise", type=_snr_range, default=None, metavar="LOW,HIGH",
+                        help="also train on noisy copies, white noise at an SNR uniform in [LOW, HIGH] dB; "
+                             "'none': no noise (none)")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                        help="held-out runs: average the probabilities over each test recording played at the "
+                             f"training speeds ({d.tta})")
     parser.add_argument("--jobs", type=int, default=None, help=f"feature-extraction processes ({d.jobs})")
     parser.add_argument("--threads", type=int, default=None, help=f"BLAS threads, 0: as configured ({d.threads})")
     parser.add_argument("--seed", type=int, default=None)
@@ -551,8 +717,37 @@ def main(argv=None) -> dict:
     args = vars(parser.parse_args(argv[1:] if argv[:1] == ["train"] else argv))
     quick = args.pop("quick")
     overrides = {k: v for k, v in args.items() if v is not None}
+    if overrides.get("noise") == ():  # --noise none
+        overrides["noise"] = None
     cfg = quick_config(**overrides) if quick else replace(d, **overrides)
     return run(cfg)
+
+
+def _speeds(text: str) -> tuple:
+    """``--speed``: "0.9,1,1.1" -> (0.9, 1.0, 1.1); "none" -> (1.0,)."""
+    if text.strip().lower() == "none":
+        return (1.0,)
+    try:
+        factors = tuple(float(f) for f in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected factors such as 0.9,1,1.1, got {text!r}") from None
+    if not factors or any(not 0.5 <= f <= 2.0 for f in factors):
+        raise argparse.ArgumentTypeError(f"speed factors must lie in [0.5, 2], got {text!r}")
+    return factors
+
+
+def _snr_range(text: str) -> tuple:
+    """``--noise``: "10,30" -> (10.0, 30.0); "20" -> (20.0, 20.0); "none" -> () (no noise)."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or values[0] > values[-1] or not all(np.isfinite(values)):
+        raise argparse.ArgumentTypeError(f"expected an SNR range in dB such as 10,30 (or one value, or none), "
+                                         f"got {text!r}")
+    return (values[0], values[-1])
 
 
 if __name__ == "__main__":
