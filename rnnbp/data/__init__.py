@@ -19,6 +19,7 @@ from .synthetic import (
     ADDING_BASELINE_MSE, IGNORE_INDEX, adding_problem, copy_memory, copy_memory_baseline, delayed_recall,
     delayed_recall_baseline,
 )
+from .streaming import StreamingFeatures
 from .text import (
     CharVocab, TextCorpus, load_tiny_shakespeare, split_text, stream_batches, stream_chunks, stream_pairs,
 )
@@ -26,7 +27,7 @@ from .text import (
 __all__ = [
     "ConnectedDigits", "ConnectedUtterance", "UtterancePlan", "trim_silence",
     "SpecAugment", "SpecAugmentMasks", "spec_augment", "speed_perturb", "add_noise",
-    "SpeakerNormalizer", "normalize_by_speaker",
+    "SpeakerNormalizer", "normalize_by_speaker", "StreamingFeatures",
     "batches", "load_ocr_digits",
     "data_root", "fetch", "sha256_file", "DatasetError", "DatasetNotFoundError", "ChecksumError",
     "CharVocab", "TextCorpus", "load_tiny_shakespeare", "split_text",
