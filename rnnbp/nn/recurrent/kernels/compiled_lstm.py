@@ -62,6 +62,13 @@ def or_empty(a: np.ndarray | None, dtype: np.dtype, ndim: int) -> np.ndarray:
     return EMPTY[ndim][dtype] if a is None else c_order(a)
 
 
+def transposed(w_hh: np.ndarray, steps: int) -> np.ndarray:
+    """A row-major copy of W_hh^T for ``_carried_product`` (BLAS multiplies by it faster than by W_hh
+    transposed; see ``compiled_gru.SMALL_WEIGHTS``), or a zero-size stand-in below 8 steps, where
+    the copy would cost more than it saves (a streamed step)."""
+    return np.ascontiguousarray(w_hh.T) if steps >= 8 else EMPTY[2][w_hh.dtype]
+
+
 def weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype: np.dtype) -> tuple:
     """(w_ih, w_hh, b_ih, b_hh, w_hr) as the loops take them: as they are (C-contiguous), absent ones as stand-ins."""
     e1 = EMPTY[1][dtype]

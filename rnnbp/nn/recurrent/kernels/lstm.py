@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....autograd.function import Function
-from . import backends, compiled_gru, compiled_lstm
+from . import backends, compiled_lstm
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
                      project_inputs, reverse_steps, weight_grads, zero_padding, zone, zone_split)
 from .compiled_lstm import c_order, or_empty, weights
@@ -82,7 +82,7 @@ class LSTMLayer(Function):
             rs = empty((T, B, H), dtype) if w_hr is not None else None
             hms = empty((T + 1, B, P), dtype) if rec_mask is not None else None
             hs[0], cs[0] = h0, c0
-            _, w_t, _ = compiled_gru.recurrent_weights(w_hh, compiled_gru.loops(), T)
+            w_t = compiled_lstm.transposed(w_hh, T)
             loops["forward"](x.reshape(T * B, -1), *weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype), rows, gates, hs, cs,
                              tanh_cs, or_empty(rs, dtype, 3), or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3),
                              or_empty(zone_h, dtype, 3), or_empty(zone_c, dtype, 3), w_t)
@@ -257,7 +257,7 @@ def lstm_inference(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, ba
         return out, h, c
     sizes = compiled_lstm.ALL_ROWS if batch_sizes is None else np.asarray(batch_sizes, dtype=np.int64)
     args = weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype)
-    _, w_t, _ = compiled_gru.recurrent_weights(w_hh, compiled_gru.loops(), T, training=False)
+    w_t = compiled_lstm.transposed(w_hh, T)
     if x.flags.c_contiguous:
         loops["inference"](x.reshape(T * B, I), *args, sizes, h, c, out, chunk, w_t)
     else:  # a view (reversed, or batch-first): copied one chunk at a time
