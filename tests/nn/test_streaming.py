@@ -31,15 +31,28 @@ def _make(kind, seed=0, **kw):
 
 
 def _spy(layer):
-    """Count the calls of the layer's array path (``_infer``) on this instance."""
+    """Count the layer runs of the array path on this instance: the driver's (``_infer``) and the
+    streamed step's short way (``inference.plain_forward``, through ``_steppers``)."""
     calls = []
-    infer = layer._infer
+    infer, steppers = layer._infer, layer._steppers
 
     def counted(*args):
         calls.append(args[:2])
         return infer(*args)
 
-    layer._infer = counted
+    def counted_steppers(*args):
+        runs = steppers(*args)
+        if runs is None:
+            return None
+
+        def counted_run(layer_index, run):
+            def call(*a, **kw):
+                calls.append(("plain", layer_index))
+                return run(*a, **kw)
+            return call
+        return [counted_run(k, run) for k, run in enumerate(runs)]
+
+    layer._infer, layer._steppers = counted, counted_steppers
     return calls
 
 
@@ -361,3 +374,44 @@ def test_bad_input_raises_the_same_under_no_grad(kind):
                 call()
         assert type(without.value) is type(with_grad.value), what
         assert str(without.value) == str(with_grad.value), what
+
+
+# ------------------------------------------------ the streamed step's short way
+@pytest.mark.parametrize("kind", ["lstm", "lstm_proj", "gru", "rnn_relu"])
+def test_streamed_step_takes_the_short_way_and_sees_weight_updates(kind):
+    """``inference.plain_forward``: one compiled call per layer (no driver), its weights bound once but
+    every in-place update (an optimizer step) and every replaced array seen at the next step."""
+    layer = _make(kind, num_layers=2).eval()
+    reference = _graph_path(_make(kind, num_layers=2)).eval()
+    calls = _spy(layer)
+    rng = np.random.default_rng(5)
+    x = rnnbp.tensor(rng.standard_normal((1, 2, I)))
+    state = _random_state(layer, 2, rng)
+    with rnnbp.no_grad():
+        _assert_same(layer(x, state), reference(x, state))
+        assert calls == [("plain", 0), ("plain", 1)]  # the short way: the driver's _infer never ran
+        for target in (layer, reference):
+            target.weight_hh_l1._data *= 1.5  # in place, as an optimizer step
+        _assert_same(layer(x, state), reference(x, state))
+        for target in (layer, reference):
+            target.weight_ih_l0 = nn.Parameter(target.weight_ih_l0.numpy() * -1.0)  # replaced
+        _assert_same(layer(x, state), reference(x, state))
+    assert len(calls) == 6
+
+
+def test_streamed_step_falls_back_to_the_driver_when_it_cannot_bind_the_weights():
+    """A non-contiguous weight, the NumPy backend or a list state: the driver's way, same numbers."""
+    layer = _make("lstm").eval()
+    reference = _graph_path(_make("lstm")).eval()
+    calls = _spy(layer)
+    rng = np.random.default_rng(6)
+    x = rnnbp.tensor(rng.standard_normal((1, 2, I)))
+    state = _random_state(layer, 2, rng)
+    with rnnbp.no_grad():
+        layer.weight_hh_l0._data = np.asfortranarray(layer.weight_hh_l0._data)
+        _assert_same(layer(x, state), reference(x, state))
+        layer.backend = "numpy"
+        _assert_same(layer(x, state), reference(x, state))
+        layer.backend = "auto"
+        _assert_same(layer(x, list(state)), reference(x, state))
+    assert calls == [(0, 0)] * 3  # (layer, direction) of the driver's _infer each time

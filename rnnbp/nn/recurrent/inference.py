@@ -111,3 +111,47 @@ def as_tensors(output, states: tuple, source, hx):
             for t in ((output.data if packed else output),) + states:
                 t._nondiff_op = nondiff
     return output, states
+
+
+def plain_forward(module, input, hx):
+    """The streamed step's short way: ``module(input, hx)`` under ``no_grad`` when the call is plain,
+    else None (the caller then takes the driver's way, which checks and reports everything).
+
+    Plain: a time-major (L, N, H_in) input (or batch-first with L = 1) of the parameters' dtype,
+    the carried state given as Tensors of exactly the expected shapes and dtype, one direction,
+    no ``lengths``, a module with nothing to do but its layers' arithmetic (see
+    ``StackedRecurrence._ops``) and compiled loops for them (``RNNBase._steppers``). Each layer
+    is then one call of its compiled loop, with its weights bound once, on the given arrays; the
+    results become Tensors once. ``rnn_speed.py --streaming`` times this path.
+    """
+    if grad_mode._enabled or type(input) is not Tensor or module.bidirectional or module._probe is not None:
+        return None
+    x = input._data
+    if x.ndim != 3 or x.shape[2] != module.input_size or x.size == 0 or not x.flags.c_contiguous:
+        return None
+    if module.batch_first:
+        if x.shape[1] != 1:
+            return None
+        x = x.reshape(1, x.shape[0], x.shape[2])  # (N, 1, H_in) -> (1, N, H_in), a view
+    if module.dropout and module.training and module.num_layers > 1:
+        return None
+    states = hx if type(hx) is tuple else (hx,)
+    steppers = module._steppers(x.dtype, len(states))
+    if steppers is None:
+        return None
+    lead = (module.num_layers, x.shape[1])
+    for s, size in zip(states, module._state_sizes()):
+        if type(s) is not Tensor or s._data.shape != lead + (size,) or s._data.dtype != x.dtype:
+            return None
+    finals = []
+    for layer, run in enumerate(steppers):
+        state = [s._data[layer].copy() for s in states]  # fresh: the loop updates them in place
+        x = run(x, *state)
+        finals.append(state)
+    if module.batch_first:
+        x = x.reshape(x.shape[1], 1, x.shape[2])
+    if len(finals) == 1:
+        out = tuple([Tensor._make(s[None]) for s in finals[0]])
+    else:
+        out = tuple([Tensor._make(np.stack(s)) for s in zip(*finals)])
+    return Tensor._make(x), (out if len(out) > 1 else out[0])

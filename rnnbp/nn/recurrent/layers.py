@@ -45,11 +45,11 @@ from .. import init
 from .driver import StackedRecurrence
 from .kernels import backends
 from .kernels.common import Workspace
-from .kernels.elman import ElmanLayer, elman_inference
-from .kernels.gru import GRULayer, gru_inference
-from .kernels.lstm import LSTMLayer, lstm_inference
+from .kernels.elman import ElmanLayer, elman_inference, elman_stepper
+from .kernels.gru import GRULayer, gru_inference, gru_stepper
+from .kernels.lstm import LSTMLayer, lstm_inference, lstm_stepper
 from ..parameter import Parameter
-from . import regularization
+from . import inference, regularization
 from .cells import gru_cell, lstm_cell, rnn_cell
 from .tape import run_on_tape
 
@@ -189,6 +189,10 @@ class RNNBase(StackedRecurrence):
         """``_kernel`` on ndarrays, for inference: no graph, fresh arrays -> (output, final state tuple)."""
         raise NotImplementedError
 
+    def _stepper(self, params: tuple):
+        """The kernel's compiled inference loop with these weights bound (``kernels.*_stepper``), or None."""
+        return None
+
     # ---------------------------------------------------------- driver hooks
     def _state_sizes(self) -> tuple[int, ...]:
         h = self.proj_size or self.hidden_size
@@ -215,8 +219,40 @@ class RNNBase(StackedRecurrence):
     def _has_inference(self) -> bool:
         return self.fused and not regularization.Regularizer.active(self, self.training)
 
+    def _steppers(self, dtype, n_states: int) -> list | None:
+        """Each layer's forward direction as its compiled inference loop with the weights bound
+        (``kernels.*_stepper``), for ``inference.plain_forward``; None when this call cannot use them
+        (dtype, a state count that is not this module's, regularisation, no compiled loops).
+
+        Kept while the parameters hold the same arrays (an in-place update is seen, being the same
+        memory; a replaced or non-contiguous array makes them again, or not at all).
+        """
+        if not self._has_inference() or n_states != (2 if self.has_cell_state else 1):
+            return None
+        config = (self.backend, dtype, self.__dict__.get("nonlinearity"))
+        arrays = [p._data for p in self._parameters.values()]
+        kept = self.__dict__.get("_kept_steppers")
+        if kept is not None and kept[0] == config and len(kept[1]) == len(arrays):
+            for a, b in zip(arrays, kept[1]):
+                if a is not b:
+                    break
+            else:
+                return kept[2]
+        if any(not a.flags.c_contiguous or a.dtype != dtype for a in arrays):
+            return None
+        steppers = [self._stepper([None if p is None else p._data for p in self._layer_params(layer, 0)])
+                    for layer in range(self.num_layers)]
+        if any(run is None for run in steppers):
+            return None
+        self._kept_steppers = (config, arrays, steppers)
+        return steppers
+
     # ------------------------------------------------------- regularisation
     def forward(self, input, hx=None, lengths=None):
+        if lengths is None and hx is not None:  # a streamed step takes the short way when it can
+            plain = inference.plain_forward(self, input, hx)
+            if plain is not None:
+                return plain
         output, h_n = super().forward(input, hx, lengths)
         if self.training and regularization.Regularizer.active(self, True):
             self._regularizer.returned(h_n)  # a later forward given this state carries the masks on
@@ -309,6 +345,10 @@ class RNN(RNNBase):
                                    nonlinearity=self.nonlinearity, backend=self.backend, workspace=self._workspace)
         return out, (h_n,)
 
+    def _stepper(self, params):
+        w_ih, w_hh, b_ih, b_hh, _ = params
+        return elman_stepper(w_ih, w_hh, b_ih, b_hh, self.nonlinearity, self.backend)
+
     def _step(self, params):
         w_ih, w_hh, b_ih, b_hh, _ = params
         return lambda x, s: (rnn_cell(x, s[0], w_ih, w_hh, b_ih, b_hh, self.nonlinearity),)
@@ -346,6 +386,9 @@ class LSTM(RNNBase):
                                        backend=self.backend, workspace=self._workspace)
         return out, (h_n, c_n)
 
+    def _stepper(self, params):
+        return lstm_stepper(*params, self.backend)
+
     def _step(self, params):
         w_ih, w_hh, b_ih, b_hh, w_hr = params
         return lambda x, s: lstm_cell(x, s, w_ih, w_hh, b_ih, b_hh, w_hr)
@@ -377,6 +420,10 @@ class GRU(RNNBase):
         out, h_n = gru_inference(x, state[0], w_ih, w_hh, b_ih, b_hh, batch_sizes=batch_sizes, backend=self.backend,
                                  workspace=self._workspace)
         return out, (h_n,)
+
+    def _stepper(self, params):
+        w_ih, w_hh, b_ih, b_hh, _ = params
+        return gru_stepper(w_ih, w_hh, b_ih, b_hh, self.backend)
 
     def _step(self, params):
         w_ih, w_hh, b_ih, b_hh, _ = params

@@ -187,25 +187,43 @@ def gru_inference(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes=None, backend="auto
     (the compiled path; the NumPy path runs the training forward and copies its output).
     """
     dtype = x.dtype
-    loops = compiled_gru.loops_for(backend, dtype)
-    if loops is None:
+    run = gru_stepper(w_ih, w_hh, b_ih, b_hh, backend, dtype)
+    if run is None:
         ctx = GRULayer.__new__(GRULayer)
         out, h_n = GRULayer.forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, "numpy", None)
         return out.copy(), h_n
     T, B, I = x.shape
-    H = w_hh.shape[1]
     sizes = compiled_gru.ALL_ROWS if batch_sizes is None else np.asarray(batch_sizes, dtype=np.int64)
-    out = np.empty((T, B, H), dtype)
     state = np.array(h0, dtype=dtype, order="C")  # a fresh copy: h_n
-    w, w_t, _ = compiled_gru.recurrent_weights(w_hh, loops, T, training=False)
-    args = (c_order(w_ih), w, w_t, or_empty(b_ih, dtype, 1), or_empty(b_hh, dtype, 1))
-    chunk = max(1, compiled_gru.INFERENCE_CHUNK // (3 * H * B))
     if x.flags.c_contiguous:
-        loops["inference"](x.reshape(T * B, I), *args, sizes, state, out, chunk)
-    else:  # a view (reversed, or batch-first): copied one chunk at a time
-        for t0 in range(0, T, chunk):
-            t1 = min(T, t0 + chunk)
-            loops["inference"](np.ascontiguousarray(x[t0:t1]).reshape(-1, I), *args,
-                               sizes[t0:t1] if batch_sizes is not None else sizes, state, out[t0:t1], chunk)
+        return run(x, state, sizes), state
+    out = np.empty((T, B, state.shape[1]), dtype)
+    chunk = max(1, compiled_gru.INFERENCE_CHUNK // (3 * state.shape[1] * B))
+    for t0 in range(0, T, chunk):  # a view (reversed, or batch-first): copied one chunk at a time
+        t1 = min(T, t0 + chunk)
+        run(np.ascontiguousarray(x[t0:t1]), state, sizes[t0:t1] if batch_sizes is not None else sizes, out[t0:t1])
     return out, state
 
+
+def gru_stepper(w_ih, w_hh, b_ih, b_hh, backend="auto", dtype=None):
+    """The compiled inference loop with these weights bound: ``run(x, h, sizes=ALL_ROWS, out=None) -> out``,
+    or None where numba does not run ``backend`` for ``dtype`` (default: the weights'). As
+    ``lstm.lstm_stepper``: h (B, H) C-contiguous is updated in place to the final state."""
+    dtype = np.dtype(dtype or w_ih.dtype)
+    loops = compiled_gru.loops_for(backend, dtype)
+    if loops is None:
+        return None
+    loop, transpose = loops["inference"], compiled_gru.recurrent_weights
+    w_in, bias_in, bias_hid = c_order(w_ih), or_empty(b_ih, dtype, 1), or_empty(b_hh, dtype, 1)
+    w_hh = c_order(w_hh)
+    H = w_hh.shape[1]
+
+    def run(x, h, sizes=compiled_gru.ALL_ROWS, out=None):
+        T, B, I = x.shape
+        if out is None:
+            out = np.empty((T, B, H), dtype)
+        w, w_t, _ = transpose(w_hh, loops, T, training=False)
+        loop(x.reshape(T * B, I), w_in, w, w_t, bias_in, bias_hid, sizes, h, out,
+             max(1, compiled_gru.INFERENCE_CHUNK // (3 * H * B)))
+        return out
+    return run

@@ -244,28 +244,52 @@ def lstm_inference(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes=None, ba
     ``workspace`` is accepted for symmetry with the layer and not used.
     """
     dtype = x.dtype
-    loops = compiled_lstm.loops_for(backend, dtype)
     T, B, I = x.shape
-    H = c0.shape[1]
-    out = np.empty((T, B, h0.shape[1]), dtype)
     h = h0.copy() if h0.dtype == dtype else h0.astype(dtype, order="C")  # fresh C-ordered copies, updated in
     c = c0.copy() if c0.dtype == dtype else c0.astype(dtype, order="C")  # place: h_n, c_n
-    chunk = max(1, compiled_lstm.INFERENCE_CHUNK // (4 * H * max(B, 1)))
-    if loops is None:
+    run = lstm_stepper(w_ih, w_hh, b_ih, b_hh, w_hr, backend, dtype)
+    if run is None:
+        out = np.empty((T, B, h0.shape[1]), dtype)
+        chunk = max(1, compiled_lstm.INFERENCE_CHUNK // (4 * c.shape[1] * max(B, 1)))
         _inference_steps(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, active_rows(batch_sizes, T, B),
                          backends.steps(backend, dtype), out, chunk)
         return out, h, c
     sizes = compiled_lstm.ALL_ROWS if batch_sizes is None else np.asarray(batch_sizes, dtype=np.int64)
-    args = weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype)
-    w_t = compiled_lstm.transposed(w_hh, T)
     if x.flags.c_contiguous:
-        loops["inference"](x.reshape(T * B, I), *args, sizes, h, c, out, chunk, w_t)
-    else:  # a view (reversed, or batch-first): copied one chunk at a time
-        for t0 in range(0, T, chunk):
-            t1 = min(T, t0 + chunk)
-            loops["inference"](np.ascontiguousarray(x[t0:t1]).reshape(-1, I), *args,
-                               sizes[t0:t1] if batch_sizes is not None else sizes, h, c, out[t0:t1], chunk, w_t)
+        return run(x, h, c, sizes), h, c
+    out = np.empty((T, B, h0.shape[1]), dtype)
+    chunk = max(1, compiled_lstm.INFERENCE_CHUNK // (4 * c.shape[1] * max(B, 1)))
+    for t0 in range(0, T, chunk):  # a view (reversed, or batch-first): copied one chunk at a time
+        t1 = min(T, t0 + chunk)
+        run(np.ascontiguousarray(x[t0:t1]), h, c, sizes[t0:t1] if batch_sizes is not None else sizes, out[t0:t1])
     return out, h, c
+
+
+def lstm_stepper(w_ih, w_hh, b_ih, b_hh, w_hr, backend="auto", dtype=None):
+    """The compiled inference loop with these weights bound: ``run(x, h, c, sizes=ALL_ROWS, out=None) -> out``,
+    or None where numba does not run ``backend`` for ``dtype`` (default: the weights').
+
+    x (T, B, I) C-contiguous; h (B, P), c (B, H) C-contiguous, the initial state in and the
+    final state out (updated in place); sizes (T,) rows running at each step, or ALL_ROWS;
+    out (T, B, P), allocated when not given. The weights are bound as they are (copied only if
+    not C-contiguous), so that a caller stepping a layer many times (``nn.recurrent.inference``)
+    prepares them once and each call costs the loop and little else.
+    """
+    dtype = np.dtype(dtype or w_ih.dtype)
+    loops = compiled_lstm.loops_for(backend, dtype)
+    if loops is None:
+        return None
+    loop, args = loops["inference"], weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype)
+    gates = args[1].shape[0]
+
+    def run(x, h, c, sizes=compiled_lstm.ALL_ROWS, out=None):
+        T, B, I = x.shape
+        if out is None:
+            out = np.empty((T, B, h.shape[1]), dtype)
+        loop(x.reshape(T * B, I), *args, sizes, h, c, out, max(1, compiled_lstm.INFERENCE_CHUNK // (gates * B)),
+             compiled_lstm.transposed(args[1], T))
+        return out
+    return run
 
 
 def _inference_steps(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, steps, out, chunk):
