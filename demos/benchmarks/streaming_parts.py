@@ -1,8 +1,10 @@
 """Benchmark: where one streamed LSTM step's time goes (B=1, I=40, H=128, float32, under no_grad).
 
-Three layers of the same step, each timed alone in this process, best of 5 x 20 000 calls:
+Four layers of the same step, each timed alone in this process, best of 5 x 20 000 calls:
 the compiled inference loop called directly, ``lstm_inference`` (the kernel's Python entry),
-and the layer call ``lstm(x_t, state)`` through the driver. ``rnn_speed.py --streaming`` gives
+the driver's way (``StackedRecurrence.forward``: reshaping, checks, sorting, stacking), and
+the layer call ``lstm(x_t, state)``, which takes the streamed step's short way
+(``nn.recurrent.inference.plain_forward``). ``rnn_speed.py --streaming`` gives
 the layer call against PyTorch, each in its own process.
 
     OPENBLAS_NUM_THREADS=1 python demos/benchmarks/streaming_parts.py
@@ -13,6 +15,7 @@ import numpy as np
 
 import rnnbp
 from rnnbp import nn
+from rnnbp.nn.recurrent.driver import StackedRecurrence
 from rnnbp.nn.recurrent.kernels import compiled_lstm
 from rnnbp.nn.recurrent.kernels.lstm import lstm_inference
 
@@ -44,6 +47,7 @@ def main():
         rows = [("compiled loop alone", lambda: loop(x.reshape(1, 40), *args, compiled_lstm.ALL_ROWS, h, c, out, 1,
                                                       no_copy)),
                 ("lstm_inference", lambda: lstm_inference(x, h, c, w_ih, w_hh, b_ih, b_hh, None)),
+                ("driver's way", lambda: StackedRecurrence.forward(lstm, x_t, state)),
                 ("layer call", lambda: lstm(x_t, state))]
         for name, fn in rows:
             print(f"{name:22s} {best_us(fn):7.2f} us per step")
