@@ -147,11 +147,13 @@ def _forward(x2, w_ih, w_hh, w_t, b_ih, b_hh, sizes, hs, relu, rmask, hms, zh, a
     x2 (T*B, I); sizes (T,); w_t: W_hh^T or (0, 0) (``compiled_gru.recurrent_weights``).
     Regularisation (zero-size arrays switch each off): rmask (B, H) masks h_{t-1} where it enters
     W_hh (recurrent dropout), hms (T+1, B, H) <- the masked h_{t-1} (zero on padding); zh (T, B, H):
-    zoneout, h_t <- (1 - zh_t) act_t + zh_t h_{t-1}, with acts (T, B, H) <- act_t (for the backward)."""
+    zoneout, h_t <- (1 - zh_t) act_t + zh_t h_{t-1} (bool or float), with acts (T, B, H) <- act_t for
+    the backward, or zero-size where it needs none (``elman._keeps_activations``)."""
     T1, B, H = hs.shape
     T = T1 - 1
     drop = rmask.shape[0] > 0
     zone_h = zh.shape[0] > 0
+    keep_acts = acts.shape[0] > 0
     _gemm_nt(x2, w_ih, hs.reshape(T1 * B, H)[B:], 1.0, 0.0)
     bias = _bias_of(b_ih, b_hh, H, hs)
     for t in range(T):
@@ -166,8 +168,9 @@ def _forward(x2, w_ih, w_hh, w_t, b_ih, b_hh, sizes, hs, relu, rmask, hms, zh, a
             else:
                 _recurrent(hs[t, :b], w_hh, w_t, hs[t + 1, :b], 1.0)
             _activate(hs[t + 1], bias, b, relu)
-            if zone_h:
+            if keep_acts:
                 acts[t, :b] = hs[t + 1, :b]
+            if zone_h:
                 _zone(hs[t + 1], hs[t], zh[t], b)
         hs[t + 1, b:] = 0
         if drop:
@@ -177,11 +180,13 @@ def _forward(x2, w_ih, w_hh, w_t, b_ih, b_hh, sizes, hs, relu, rmask, hms, zh, a
 def _backward(hs, w_hh, w_t, dh, d_out, sizes, relu, d_pre, rmask, zh, acts):
     """BPTT over t = T-1 .. 0. dh (B, H): dL/dh_n in, dL/dh0 out; d_out (T, B, H) or (0, 0, 0) for
     none; w_t: W_hh^T or (0, 0). Writes d_pre (T, B, H), the gradient at the pre-activations, zero
-    on padding. rmask, zh, acts: ``_forward``'s regularisation (or zero-size)."""
+    on padding. rmask, zh, acts: ``_forward``'s regularisation (or zero-size; without acts, the
+    activation where zh_t < 1 is h_t)."""
     T, B, H = d_pre.shape
     has_out = d_out.shape[0] > 0
     drop = rmask.shape[0] > 0
     zone_h = zh.shape[0] > 0
+    keep_acts = acts.shape[0] > 0
     carry = np.empty((B if zone_h else 0, H), d_pre.dtype)  # zoneout's direct path to h_{t-1}
     for t in range(T - 1, -1, -1):
         b = sizes[t]
@@ -196,7 +201,7 @@ def _backward(hs, w_hh, w_t, dh, d_out, sizes, relu, d_pre, rmask, zh, acts):
         if zone_h:
             _zone_split(dh, zh[t], carry, b)
         for row in range(b):
-            hr, dhr, dp = (acts[t, row] if zone_h else hs[t + 1, row]), dh[row], d_pre[t, row]
+            hr, dhr, dp = (acts[t, row] if keep_acts else hs[t + 1, row]), dh[row], d_pre[t, row]
             if relu:
                 for j in range(H):
                     dp[j] = dhr[j] if hr[j] > _ZERO else _ZERO

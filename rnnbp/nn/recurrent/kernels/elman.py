@@ -41,7 +41,8 @@ class ElmanLayer(Function):
     Regularisation inside the recurrence (``nn.recurrent.regularization``; None: off, and the
     layer runs exactly as without): ``rec_mask`` (B, H) multiplies h_{t-1} where it enters W_hh
     (recurrent dropout); ``zone_h`` (T, B, H): zoneout, h_t <- (1 - zone_h[t]) a_t + zone_h[t] h_{t-1},
-    a_t the activation.
+    a_t the activation. The backward reads a_t where zone_h[t] < 1: for a bool (0/1) ``zone_h`` that
+    is h_t itself, else the forward keeps every a_t (T, B, H) (see ``_keeps_activations``).
     """
 
     @staticmethod
@@ -58,7 +59,7 @@ class ElmanLayer(Function):
         w_back = None  # what the compiled backward multiplies by: (W_hh, a copy of W_hh^T or a stand-in)
         padded = empty if loops is not None or batch_sizes is None else zeros
         hms = None if rec_mask is None else padded((T + 1, B, H), dtype)  # the masked h_{t-1}
-        acts = None if zone_h is None else padded((T, B, H), dtype)  # activations before zoneout
+        acts = padded((T, B, H), dtype) if _keeps_activations(zone_h) else None  # activations before zoneout
         if loops is not None:
             x = c_order(x)
             hs = empty((T + 1, B, H), dtype)
@@ -104,10 +105,17 @@ class ElmanLayer(Function):
                 d_b if need[4] else None, d_b.copy() if need[5] else None)
 
 
+def _keeps_activations(zone_h) -> bool:
+    """Whether zoneout's backward needs the activations a_t saved apart from h_t: for fractional
+    masks (eval's rate, masks given as floats). Where a bool mask keeps h_{t-1}, a_t gets no
+    gradient, and elsewhere h_t = a_t."""
+    return zone_h is not None and zone_h.dtype != bool
+
+
 def _forward_steps(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, sizes, relu, empty, zeros, rec_mask=None, hms=None,
                    zone_h=None, acts=None):
     """The forward with a Python loop over steps, in NumPy (the reference). Returns hs (T+1, B, H);
-    fills hms (the masked h_{t-1}) with recurrent dropout and acts (the activations) with zoneout."""
+    fills hms (the masked h_{t-1}) with recurrent dropout and acts (the activations; or None) with zoneout."""
     T, B, _ = x.shape
     H = w_hh.shape[0]
     bias = None if b_ih is None else b_ih + b_hh
@@ -125,7 +133,8 @@ def _forward_steps(x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, sizes, relu, empt
         else:
             np.tanh(h, out=h)
         if zone_h is not None:
-            acts[t, :b] = h
+            if acts is not None:
+                acts[t, :b] = h
             zone(h, hs[t, :b], zone_h[t, :b])
     return hs
 
@@ -143,7 +152,7 @@ def _backward_steps(ctx, d_out, dh):
     for t, b, dh_t in reverse_steps(sizes, dh, d_out, ctx.record):
         carry = None if zone_h is None else zone_split(dh_t, zone_h[t, :b])
         dp = d_pre[t, :b]
-        h = hs[t + 1, :b] if zone_h is None else acts[t, :b]
+        h = hs[t + 1, :b] if acts is None else acts[t, :b]
         if relu:
             np.multiply(dh_t, h > 0, out=dp)
         else:
