@@ -415,3 +415,20 @@ def test_streamed_step_falls_back_to_the_driver_when_it_cannot_bind_the_weights(
         layer.backend = "auto"
         _assert_same(layer(x, list(state)), reference(x, state))
     assert calls == [(0, 0)] * 3  # (layer, direction) of the driver's _infer each time
+
+
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle"])
+def test_a_copy_of_a_streamed_layer_runs_its_own_weights(copier):
+    """The bound steppers are closures over the parameters' arrays: a deep copy or a pickle must not
+    keep the original's (a deep copy would otherwise run the original's weights)."""
+    import copy
+    layer = _make("gru", num_layers=2).eval()
+    rng = np.random.default_rng(7)
+    x = rnnbp.tensor(rng.standard_normal((1, 2, I)))
+    state = _random_state(layer, 2, rng)
+    with rnnbp.no_grad():
+        layer(x, state)  # binds the steppers
+        twin = copy.deepcopy(layer) if copier == "deepcopy" else pickle.loads(pickle.dumps(layer))
+        expected = layer(x, state)
+        layer.weight_hh_l0._data *= 3.0  # the original changes; the copy must not see it
+        _assert_same(twin(x, state), expected, tol=0)

@@ -113,6 +113,39 @@ def as_tensors(output, states: tuple, source, hx):
     return output, states
 
 
+class KeptSteppers:
+    """A module's bound steppers (``RNNBase._steppers``) and what they were bound to.
+
+    The steppers are closures over the parameters' arrays: a copy or a pickle of the module
+    starts empty, since a deep copy would keep closures over the original's arrays (and
+    run the original's weights) and closures do not pickle.
+    """
+
+    def __init__(self):
+        self.config, self.arrays, self.steppers = None, [], None
+
+    def lookup(self, config: tuple, arrays: list):
+        """The steppers when they were bound to this config and to these very arrays, else None."""
+        if self.config != config or len(arrays) != len(self.arrays):
+            return None
+        for a, b in zip(arrays, self.arrays):
+            if a is not b:
+                return None
+        return self.steppers
+
+    def keep(self, config: tuple, arrays: list, steppers: list) -> None:
+        self.config, self.arrays, self.steppers = config, arrays, steppers
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self.__init__()
+
+    def __deepcopy__(self, memo):
+        return KeptSteppers()
+
+
 def plain_forward(module, input, hx):
     """The streamed step's short way: ``module(input, hx)`` under ``no_grad`` when the call is plain,
     else None (the caller then takes the driver's way, which checks and reports everything).

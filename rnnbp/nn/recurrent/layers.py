@@ -229,22 +229,20 @@ class RNNBase(StackedRecurrence):
         """
         if not self._has_inference() or n_states != (2 if self.has_cell_state else 1):
             return None
+        kept = self.__dict__.get("_kept_steppers")
+        if kept is None:  # made on first use: modules pickled before it existed load without it
+            kept = self._kept_steppers = inference.KeptSteppers()
         config = (self.backend, dtype, self.__dict__.get("nonlinearity"))
         arrays = [p._data for p in self._parameters.values()]
-        kept = self.__dict__.get("_kept_steppers")
-        if kept is not None and kept[0] == config and len(kept[1]) == len(arrays):
-            for a, b in zip(arrays, kept[1]):
-                if a is not b:
-                    break
-            else:
-                return kept[2]
-        if any(not a.flags.c_contiguous or a.dtype != dtype for a in arrays):
-            return None
-        steppers = [self._stepper([None if p is None else p._data for p in self._layer_params(layer, 0)])
-                    for layer in range(self.num_layers)]
-        if any(run is None for run in steppers):
-            return None
-        self._kept_steppers = (config, arrays, steppers)
+        steppers = kept.lookup(config, arrays)
+        if steppers is None:
+            if any(not a.flags.c_contiguous or a.dtype != dtype for a in arrays):
+                return None
+            steppers = [self._stepper([None if p is None else p._data for p in self._layer_params(layer, 0)])
+                        for layer in range(self.num_layers)]
+            if any(run is None for run in steppers):
+                return None
+            kept.keep(config, arrays, steppers)
         return steppers
 
     # ------------------------------------------------------- regularisation
