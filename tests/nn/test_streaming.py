@@ -432,3 +432,61 @@ def test_a_copy_of_a_streamed_layer_runs_its_own_weights(copier):
         expected = layer(x, state)
         layer.weight_hh_l0._data *= 3.0  # the original changes; the copy must not see it
         _assert_same(twin(x, state), expected, tol=0)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
+def test_bad_tensor_states_raise_the_same_on_the_short_way(kind):
+    """States given as Tensors reach the short way's checks (``_bad_calls`` gives arrays, which it
+    leaves to the driver): each wrong one raises the driver's error, word for word."""
+    layer = _make(kind).eval()
+    x = rnnbp.tensor(np.zeros((1, 2, I)))
+    h, wide, narrow = rnnbp.tensor(np.zeros((1, 2, H))), rnnbp.tensor(np.zeros((1, 2, H + 1))), \
+        rnnbp.tensor(np.zeros((1, 2, H), np.float32))
+    cell = layer.has_cell_state
+    bad = {
+        "one-tuple": (h,),
+        "three-tuple": (h, h, h),
+        "bare tensor": h if cell else None,
+        "h shape": (wide, h) if cell else wide,
+        "c shape": (h, wide) if cell else None,
+        "h dtype": (narrow, h) if cell else narrow,
+        "x dtype": "x",
+    }
+    for what, hx in bad.items():
+        if hx is None:
+            continue
+        inp, hx = (x.float(), (h, h) if cell else h) if isinstance(hx, str) else (x, hx)
+        with pytest.raises((TypeError, ValueError)) as with_grad:
+            layer(inp, hx)
+        with rnnbp.no_grad():
+            with pytest.raises((TypeError, ValueError)) as without:
+                layer(inp, hx)
+        assert type(without.value) is type(with_grad.value) and str(without.value) == str(with_grad.value), what
+
+
+def test_short_way_with_a_missing_bias_or_an_overriding_subclass_takes_the_driver():
+    """A parameter set to None, or a subclass that runs its layers its own way: the driver's way."""
+    rng = np.random.default_rng(8)
+    x = rnnbp.tensor(rng.standard_normal((1, 2, I)))
+    layer, reference = _make("lstm").eval(), _graph_path(_make("lstm")).eval()
+    state = _random_state(layer, 2, rng)
+    layer.bias_ih_l0 = None
+    reference.bias_ih_l0 = None
+    with rnnbp.no_grad():
+        _assert_same(layer(x, state), reference(x, state))
+
+    seen = []
+
+    class Doubled(nn.GRU):
+        def _kernel_inference(self, x, state, params, batch_sizes):
+            seen.append(x.shape)
+            out, (h_n,) = super()._kernel_inference(x, state, params, batch_sizes)
+            return out * 2, (h_n,)
+
+    rnnbp.manual_seed(0)
+    doubled = Doubled(I, H, dtype=rnnbp.float64).eval()
+    with rnnbp.no_grad():
+        out, _ = doubled(x, rnnbp.tensor(np.zeros((1, 2, H))))
+        plain, _ = _make("gru").eval()(x, rnnbp.tensor(np.zeros((1, 2, H))))
+    assert seen == [(1, 2, I)]
+    np.testing.assert_allclose(out.numpy(), 2 * plain.numpy(), rtol=1e-12)

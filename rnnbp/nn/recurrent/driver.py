@@ -258,11 +258,16 @@ class StackedRecurrence(Module):
             output, states = inference.as_tensors(output, states, source, hx)
         return output, self._pack_states(states)
 
+    def _arithmetic_only(self) -> bool:
+        """Whether a call without gradients may run on arrays: the layers can (``_has_inference``)
+        and nothing else is asked of it (no dropout between layers, no gradient probe)."""
+        return self._has_inference() and self._probe is None and \
+            not (self.dropout and self.training and self.num_layers > 1)
+
     def _ops(self, x, hx):
         """GraphOps, or ArrayOps when this call cannot be asked for a gradient and runs nothing but
-        the layers' arithmetic (no dropout, no gradient probe)."""
-        if not self._has_inference() or self._probe is not None or \
-                (self.dropout and self.training and self.num_layers > 1):
+        the layers' arithmetic (``_arithmetic_only``)."""
+        if not self._arithmetic_only():
             return GraphOps
         if grad_mode._enabled and inference.wants_grad(self, x, hx):
             return GraphOps

@@ -22,6 +22,10 @@ Each layer and direction is then one call of its kernel's inference function
 (``kernels.lstm.lstm_inference`` and its siblings), which keeps no buffer for a
 backward that will not come: a whole sequence needs memory for the state and the
 output only. The outputs become Tensors once, at the end.
+
+A streamed step that is plain (:func:`plain_forward`: one direction, the carried state as
+the layer returned it, no ``lengths``) skips even the driver: ``nn.RNN``, ``nn.LSTM`` and
+``nn.GRU`` run each layer's compiled loop with its weights bound once (:class:`KeptSteppers`).
 """
 from __future__ import annotations
 
@@ -114,26 +118,33 @@ def as_tensors(output, states: tuple, source, hx):
 
 
 class KeptSteppers:
-    """A module's bound steppers (``RNNBase._steppers``) and what they were bound to.
+    """A module's bound steppers (``RNNBase._steppers``), or the finding that it has none, and what
+    they were bound to.
 
     The steppers are closures over the parameters' arrays: a copy or a pickle of the module
     starts empty, since a deep copy would keep closures over the original's arrays (and
     run the original's weights) and closures do not pickle.
     """
 
+    MISS = object()  # ``lookup``: nothing kept for this config and these arrays
+
     def __init__(self):
         self.config, self.arrays, self.steppers = None, [], None
 
     def lookup(self, config: tuple, arrays: list):
-        """The steppers when they were bound to this config and to these very arrays, else None."""
-        if self.config != config or len(arrays) != len(self.arrays):
-            return None
-        for a, b in zip(arrays, self.arrays):
-            if a is not b:
-                return None
-        return self.steppers
+        """What was kept for this config and these very arrays (a list of steppers, or None when
+        none can be made), else ``MISS``, having dropped what was kept (old arrays stay alive
+        no longer than the next call)."""
+        if self.config == config and len(arrays) == len(self.arrays):
+            for a, b in zip(arrays, self.arrays):
+                if a is not b:
+                    break
+            else:
+                return self.steppers
+        self.__init__()
+        return self.MISS
 
-    def keep(self, config: tuple, arrays: list, steppers: list) -> None:
+    def keep(self, config: tuple, arrays: list, steppers: list | None) -> None:
         self.config, self.arrays, self.steppers = config, arrays, steppers
 
     def __getstate__(self):
@@ -151,13 +162,15 @@ def plain_forward(module, input, hx):
     else None (the caller then takes the driver's way, which checks and reports everything).
 
     Plain: a time-major (L, N, H_in) input (or batch-first with L = 1) of the parameters' dtype,
-    the carried state given as Tensors of exactly the expected shapes and dtype, one direction,
-    no ``lengths``, a module with nothing to do but its layers' arithmetic (see
-    ``StackedRecurrence._ops``) and compiled loops for them (``RNNBase._steppers``). Each layer
+    the carried state given as Tensors of exactly the expected shapes and dtype (a pair for an
+    LSTM, one Tensor otherwise), one direction, no ``lengths``, a module with nothing to do but
+    its layers' arithmetic (``StackedRecurrence._arithmetic_only``) and compiled loops for them
+    (``RNNBase._steppers``). Each layer
     is then one call of its compiled loop, with its weights bound once, on the given arrays; the
     results become Tensors once. ``rnn_speed.py --streaming`` times this path.
     """
-    if grad_mode._enabled or type(input) is not Tensor or module.bidirectional or module._probe is not None:
+    if grad_mode._enabled or type(input) is not Tensor or module.bidirectional or \
+            (type(hx) is tuple) != module.has_cell_state:
         return None
     x = input._data
     if x.ndim != 3 or x.shape[2] != module.input_size or x.size == 0 or not x.flags.c_contiguous:
@@ -166,7 +179,7 @@ def plain_forward(module, input, hx):
         if x.shape[1] != 1:
             return None
         x = x.reshape(1, x.shape[0], x.shape[2])  # (N, 1, H_in) -> (1, N, H_in), a view
-    if module.dropout and module.training and module.num_layers > 1:
+    if not module._arithmetic_only():
         return None
     states = hx if type(hx) is tuple else (hx,)
     steppers = module._steppers(x.dtype, len(states))

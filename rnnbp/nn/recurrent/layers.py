@@ -7,7 +7,9 @@ a ``PackedSequence``). :class:`RNNBase` adds PyTorch's flat parameters and names
 and runs each layer and direction as one fused kernel; a subclass gives only its
 gate count, its kernel (and the kernel's inference function, which the driver runs
 on bare arrays when no gradient can be asked for: ``nn.recurrent.inference``) and
-its one-step function built from primitive ops.
+its one-step function built from primitive ops. A plain streamed step under ``no_grad``
+skips the driver for the kernel's compiled loop with the weights bound
+(``inference.plain_forward``, ``_steppers``).
 
 Dimensions: L sequence length, N batch, H_in input size, H hidden size,
 H_out = proj_size or H, D = 2 if bidirectional else 1.
@@ -190,7 +192,10 @@ class RNNBase(StackedRecurrence):
         raise NotImplementedError
 
     def _stepper(self, params: tuple):
-        """The kernel's compiled inference loop with these weights bound (``kernels.*_stepper``), or None."""
+        """The kernel's compiled inference loop with these weights bound (``kernels.*_stepper``), or None.
+
+        It stands for ``_kernel_inference`` of the same class: a subclass overriding that one
+        (or ``_infer``) without this one runs its own code, never the bound loop."""
         return None
 
     # ---------------------------------------------------------- driver hooks
@@ -233,19 +238,28 @@ class RNNBase(StackedRecurrence):
         if kept is None:  # made on first use: modules pickled before it existed load without it
             kept = self._kept_steppers = inference.KeptSteppers()
         config = (self.backend, dtype, self.__dict__.get("nonlinearity"))
-        arrays = [p._data for p in self._parameters.values()]
+        arrays = [None if p is None else p._data for p in self._parameters.values()]
         steppers = kept.lookup(config, arrays)
-        if steppers is None:
-            if any(not a.flags.c_contiguous or a.dtype != dtype for a in arrays):
-                return None
-            steppers = [self._stepper([None if p is None else p._data for p in self._layer_params(layer, 0)])
-                        for layer in range(self.num_layers)]
-            if any(run is None for run in steppers):
-                return None
+        if steppers is kept.MISS:
+            steppers = self._bind_steppers(arrays, dtype)
             kept.keep(config, arrays, steppers)
         return steppers
 
-    # ------------------------------------------------------- regularisation
+    def _bind_steppers(self, arrays: list, dtype) -> list | None:
+        """``_stepper`` for each layer's forward direction, or None: a weight that is not
+        C-contiguous or not of ``dtype`` (binding a copy would miss in-place updates), no compiled
+        loops, or a subclass that runs its layers its own way (its ``_infer`` or
+        ``_kernel_inference`` is not the one ``_stepper`` stands for)."""
+        owner = lambda name: next(c for c in type(self).__mro__ if name in c.__dict__)  # noqa: E731
+        if owner("_infer") is not RNNBase or owner("_kernel_inference") is not owner("_stepper"):
+            return None
+        if any(a is not None and (not a.flags.c_contiguous or a.dtype != dtype) for a in arrays):
+            return None
+        steppers = [self._stepper([None if p is None else p._data for p in self._layer_params(layer, 0)])
+                    for layer in range(self.num_layers)]
+        return None if any(run is None for run in steppers) else steppers
+
+    # ------------------------------------------------------------- forward
     def forward(self, input, hx=None, lengths=None):
         if lengths is None and hx is not None:  # a streamed step takes the short way when it can
             plain = inference.plain_forward(self, input, hx)

@@ -46,7 +46,7 @@ class GRULayer(Function):
     Regularisation inside the recurrence (``nn.recurrent.regularization``; None: off, and the
     layer runs exactly as without): ``rec_mask`` (B, H) multiplies h_{t-1} where it enters W_hh
     (recurrent dropout; the direct path z h_{t-1} and the carried h are unmasked); ``zone_h``
-    (T, B, H): zoneout, h_t <- (1 - zone_h[t]) h_t + zone_h[t] h_{t-1}.
+    (T, B, H): zoneout, h_t <- (1 - zone_h[t]) h_t + zone_h[t] h_{t-1} (bool in training, or floats).
     """
 
     @staticmethod
@@ -213,7 +213,7 @@ def gru_stepper(w_ih, w_hh, b_ih, b_hh, backend="auto", dtype=None):
     loops = compiled_gru.loops_for(backend, dtype)
     if loops is None:
         return None
-    loop, transpose = loops["inference"], compiled_gru.recurrent_weights
+    loop = loops["inference"]
     w_in, bias_in, bias_hid = c_order(w_ih), or_empty(b_ih, dtype, 1), or_empty(b_hh, dtype, 1)
     w_hh = c_order(w_hh)
     H = w_hh.shape[1]
@@ -222,7 +222,7 @@ def gru_stepper(w_ih, w_hh, b_ih, b_hh, backend="auto", dtype=None):
         T, B, I = x.shape
         if out is None:
             out = np.empty((T, B, H), dtype)
-        w, w_t, _ = transpose(w_hh, loops, T, training=False)
+        w, w_t, _ = compiled_gru.recurrent_weights(w_hh, loops, T, training=False)
         loop(x.reshape(T * B, I), w_in, w, w_t, bias_in, bias_hid, sizes, h, out,
              max(1, compiled_gru.INFERENCE_CHUNK // (3 * H * B)))
         return out

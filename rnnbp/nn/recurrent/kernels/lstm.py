@@ -56,7 +56,7 @@ class LSTMLayer(Function):
     layer runs exactly as without): ``rec_mask`` (B, P) multiplies h_{t-1} where it enters
     W_hh (recurrent dropout, the carried h itself unmasked); ``zone_h`` (T, B, P) and ``zone_c``
     (T, B, H) mix each new state with the previous one, h_t <- (1 - zone_h[t]) h_t + zone_h[t] h_{t-1}
-    (zoneout: 0/1 per unit and step in training, the rate itself in eval).
+    (zoneout: bool per unit and step in training, the rate itself in eval, or floats).
     """
 
     @staticmethod
@@ -280,13 +280,13 @@ def lstm_stepper(w_ih, w_hh, b_ih, b_hh, w_hr, backend="auto", dtype=None):
     if loops is None:
         return None
     loop, args = loops["inference"], weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype)
-    gates = args[1].shape[0]
+    rows = args[1].shape[0]  # 4H
 
     def run(x, h, c, sizes=compiled_lstm.ALL_ROWS, out=None):
         T, B, I = x.shape
         if out is None:
             out = np.empty((T, B, h.shape[1]), dtype)
-        loop(x.reshape(T * B, I), *args, sizes, h, c, out, max(1, compiled_lstm.INFERENCE_CHUNK // (gates * B)),
+        loop(x.reshape(T * B, I), *args, sizes, h, c, out, max(1, compiled_lstm.INFERENCE_CHUNK // (rows * B)),
              compiled_lstm.transposed(args[1], T))
         return out
     return run
