@@ -390,3 +390,63 @@ def test_eval_zoneout_streamed_equals_whole(kind):
             out, hx = m(x[t:t + 1], hx)
             steps.append(out.numpy())
     np.testing.assert_allclose(np.concatenate(steps), whole.numpy(), atol=1e-12)
+
+
+class _Bytes:
+    """A generator stand-in handing out given bytes, in order."""
+
+    def __init__(self, data):
+        self.data = bytes(data)
+
+    def bytes(self, n):
+        out, self.data = self.data[:n], self.data[n:]
+        return out
+
+
+def test_bernoulli_compares_digit_by_digit():
+    """U < p decided on the first base-256 digit, and on the next ones only where the digits tie."""
+    from rnnbp.nn.recurrent.regularization import bernoulli
+    p = (64 + 1 / 256) / 256  # digits 64, 1
+    first = [63, 65, 64, 64, 0, 255, 64]
+    second = [0, 1, 2]  # for the three 64s, in order: 0 < 1 keeps, 1 and 2 do not
+    keep = bernoulli(_Bytes(first + second), (7,), p)
+    assert keep.dtype == bool
+    assert keep.tolist() == [True, False, True, False, True, False, False]
+    assert bernoulli(_Bytes([64, 63]), (2,), 0.25).tolist() == [False, True]  # p's digits end: a tie is U >= p
+
+
+@pytest.mark.parametrize("p", [0.3, 0.25, 1e-3, 0.999, 0.5 + 2 ** -20, 1.0])
+def test_bernoulli_rate(p):
+    from rnnbp.nn.recurrent.regularization import bernoulli
+    keep = bernoulli(np.random.default_rng(0), (500, 1000), p)
+    assert keep.shape == (500, 1000) and keep.dtype == bool
+    assert abs(keep.mean() - p) <= 5 * np.sqrt(p * (1 - p) / keep.size) + 1e-12
+    again = bernoulli(np.random.default_rng(0), (500, 1000), p)
+    assert np.array_equal(keep, again)
+
+
+@pytest.mark.parametrize("kind", list(CLASSES))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_zoneout_masks_bool_or_float(kind, backend):
+    """Training draws bool zoneout masks; float masks given with set_masks run too: 0/1 floats as the
+    bool ones, fractional ones (the eval path's arithmetic, here with gradients) as the composed layer."""
+    opts = dict(num_layers=2, bidirectional=True, zoneout=0.4, recurrent_dropout=0.3)
+    fused = _layer(kind, backend=backend, **opts)
+    x = _x()
+    a = _run_grads(fused, x, lengths=LENGTHS)
+    drawn = fused.last_masks
+    assert all(m.zone_h.dtype == bool for m in drawn.values())
+
+    def zone_as(fn):
+        return {k: m._replace(zone_h=fn(m.zone_h), zone_c=None if m.zone_c is None else fn(m.zone_c))
+                for k, m in drawn.items()}
+
+    fused.set_masks(zone_as(lambda z: z.astype(np.float64)))
+    _assert_close(a, _run_grads(fused, x, lengths=LENGTHS), 1e-12)
+    rng = np.random.default_rng(4)
+    fractional = zone_as(lambda z: rng.random(z.shape))
+    fused.set_masks(fractional)
+    composed = _layer(kind, fused=False, **opts)
+    composed.load_state_dict(fused.state_dict())
+    composed.set_masks(fractional)
+    _assert_close(_run_grads(fused, x, lengths=LENGTHS), _run_grads(composed, x, lengths=LENGTHS), 1e-10)

@@ -45,9 +45,9 @@ def _compile(cache: bool) -> dict:
     from . import blas, fast_math
 
     # Globals, not closures, for what the loops call: see compiled_gru._compile.
-    global _gemm, _gemm_tn, _gemm_nt, _tanh, _bias_of, _activate, _recurrent, _carried, _zone, _zone_split, _mask_add
+    global _gemm, _gemm_tn, _gemm_nt, _tanh, _bias_of, _activate, _recurrent, _carried, _zone, _zoned_pre, _mask_add
     jit = numba.njit(cache=cache, nogil=True)
-    _zone, _zone_split, _mask_add = jit(_zone_py), jit(_zone_split_py), jit(_mask_add_py)
+    _zone, _zoned_pre, _mask_add = jit(_zone_py), jit(_zoned_pre_py), jit(_mask_add_py)
     _gemm, _gemm_tn, _gemm_nt = blas.functions(nt=True)
     _tanh, _ = fast_math.functions()
     _bias_of, _activate = jit(_bias_of_py), jit(_activate_py)
@@ -61,12 +61,12 @@ def _compile(cache: bool) -> dict:
 
 _ZERO, _ONE = np.float32(0.0), np.float32(1.0)
 _gemm = _gemm_tn = _gemm_nt = _tanh = _bias_of = _activate = _recurrent = _carried = None  # bound by _compile
-_zone = _zone_split = _mask_add = None
+_zone = _zoned_pre = _mask_add = None
 
 
 def _zone_py(new, prev, z, b):
-    """Zoneout over rows :b: new <- (1 - z) new + z prev. This and the next two are
-    ``compiled_lstm``'s zone, zone_split and mask_add: each compiled module keeps its own copy,
+    """Zoneout over rows :b: new <- (1 - z) new + z prev. This and ``_mask_add`` are
+    ``compiled_lstm``'s zone and mask_add: each compiled module keeps its own copy,
     since numba's cache of a loop does not see a change in another file."""
     n = new.shape[1]
     for row in range(b):
@@ -75,15 +75,24 @@ def _zone_py(new, prev, z, b):
             nr[j] = nr[j] * (_ONE - zr[j]) + pr[j] * zr[j]
 
 
-def _zone_split_py(d, z, carry, b):
-    """Zoneout's backward over rows :b: carry <- d z, d <- d (1 - z)."""
-    n = d.shape[1]
+def _zoned_pre_py(dh, h, z, d_pre, b, relu):
+    """One step of the backward with zoneout, rows :b, in one pass: d_pre <- act'(h) dh (1 - z), the
+    gradient at the pre-activation, and dh <- dh z, zoneout's direct path to h_{t-1} (to which the
+    product with W_hh is added). h (., H): the activation (h_t itself where z < 1 for 0/1 masks)."""
+    H = dh.shape[1]
     for row in range(b):
-        dr, zr, cr = d[row], z[row], carry[row]
-        for j in range(n):
-            v = dr[j]
-            cr[j] = v * zr[j]
-            dr[j] = v * (_ONE - zr[j])
+        hr, dhr, zr, dp = h[row], dh[row], z[row], d_pre[row]
+        if relu:
+            for j in range(H):
+                v = dhr[j]
+                d = v * (_ONE - zr[j])
+                dp[j] = d if hr[j] > _ZERO else _ZERO
+                dhr[j] = v * zr[j]
+        else:
+            for j in range(H):
+                v = dhr[j]
+                dp[j] = (_ONE - hr[j] * hr[j]) * (v * (_ONE - zr[j]))
+                dhr[j] = v * zr[j]
 
 
 def _mask_add_py(d, m, carry, b, use_mask, use_carry):
@@ -187,7 +196,7 @@ def _backward(hs, w_hh, w_t, dh, d_out, sizes, relu, d_pre, rmask, zh, acts):
     drop = rmask.shape[0] > 0
     zone_h = zh.shape[0] > 0
     keep_acts = acts.shape[0] > 0
-    carry = np.empty((B if zone_h else 0, H), d_pre.dtype)  # zoneout's direct path to h_{t-1}
+    tmp = np.empty((B if drop and zone_h else 0, H), d_pre.dtype)  # d_pre W_hh before the mask
     for t in range(T - 1, -1, -1):
         b = sizes[t]
         d_pre[t, b:] = 0
@@ -198,10 +207,19 @@ def _backward(hs, w_hh, w_t, dh, d_out, sizes, relu, d_pre, rmask, zh, acts):
                 dhr, do = dh[row], d_out[t, row]
                 for j in range(H):
                     dhr[j] += do[j]
-        if zone_h:
-            _zone_split(dh, zh[t], carry, b)
+        if zone_h:  # dh_{t-1} = dh_t z + (d_pre W_hh) m
+            _zoned_pre(dh, acts[t] if keep_acts else hs[t + 1], zh[t], d_pre[t], b, relu)
+            if drop:
+                _carried(d_pre[t, :b], w_hh, w_t, tmp[:b], 0.0)
+                for row in range(b):
+                    dhr, tr, mr = dh[row], tmp[row], rmask[row]
+                    for j in range(H):
+                        dhr[j] += tr[j] * mr[j]
+            else:
+                _carried(d_pre[t, :b], w_hh, w_t, dh[:b], 1.0)
+            continue
         for row in range(b):
-            hr, dhr, dp = (acts[t, row] if keep_acts else hs[t + 1, row]), dh[row], d_pre[t, row]
+            hr, dhr, dp = hs[t + 1, row], dh[row], d_pre[t, row]
             if relu:
                 for j in range(H):
                     dp[j] = dhr[j] if hr[j] > _ZERO else _ZERO
@@ -209,8 +227,8 @@ def _backward(hs, w_hh, w_t, dh, d_out, sizes, relu, d_pre, rmask, zh, acts):
                 for j in range(H):
                     dp[j] = (_ONE - hr[j] * hr[j]) * dhr[j]
         _carried(d_pre[t, :b], w_hh, w_t, dh[:b], 0.0)  # dh_{t-1} = d_pre W_hh
-        if drop or zone_h:  # (d_pre W_hh) m + zoneout's carry
-            _mask_add(dh, rmask, carry, b, drop, zone_h)
+        if drop:  # (d_pre W_hh) m
+            _mask_add(dh, rmask, dh, b, True, False)
 
 
 def _gradients(d_pre, x2, hs, w_ih, d_x, d_wih, d_whh, d_b):

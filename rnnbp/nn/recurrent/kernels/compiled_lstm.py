@@ -189,7 +189,7 @@ def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs,
     Regularisation (``regularization``; zero-size arrays switch each off): rmask (B, P) masks
     h_{t-1} before W_hh (recurrent dropout), hms (T+1, B, P) <- the masked h_{t-1} (zero on padding,
     read by the W_hh gradient); zh (T, B, P), zc (T, B, H): zoneout, h_t <- (1 - zh_t) h_t + zh_t h_{t-1}
-    and the same for c (0/1 per unit in training, the rate in eval).
+    and the same for c (bool per unit in training; floats: the rate in eval, or masks given).
 
     w_t (P, 4H): a C-ordered copy of W_hh^T, which BLAS multiplies by faster than W_hh transposed
     (``compiled_gru.recurrent_weights``); zero-size: h W_hh^T from W_hh itself."""
