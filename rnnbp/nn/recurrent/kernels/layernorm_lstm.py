@@ -16,13 +16,16 @@ Backward, from dh_t (the output's gradient plus the next step's) and the carried
     dhg_t = LN_hh backward of da_t;   dh_{t-1} = dhg_t W_hh
 
 and once over all steps: dW_hh = dhg^T h_{t-1}, the LN_ih backward of da and through it
-dW_ih and dx (``layernorm.input_backward``); the gate bias, ``layernorm_ih.bias`` and
-``layernorm_hh.bias`` all get sum da.
+dW_ih and dx (``layernorm.input_backward``; the compiled loops take LN_ih's backward row by
+row inside the recurrence, leaving dW_ih and dx one product each); the gate bias,
+``layernorm_ih.bias`` and ``layernorm_hh.bias`` all get sum da.
 
 Two implementations: the compiled whole-sequence loops of ``layernorm_compiled`` (numba
 for float32 and float64, no gradient probe), and a Python loop over the steps in NumPy
 (``backend='numpy'``, or when a probe records dL/dh_t), the reference the loops are tested
-against. Both fill the same buffers.
+against. The loops keep less: x W_ih^T as it is with its rows' means (not x_hat), and the
+means of c_t (not LN_c's normalised c_t nor its tanh, which their backward forms again
+to the bit); the NumPy path keeps x_hat, c_hat and tanh(LN_c(c_t)) (see ``ctx.saved``).
 """
 from __future__ import annotations
 
@@ -34,6 +37,12 @@ from .common import (active_rows, allocator, carried_gradient, final_states, for
                      reverse_steps, zero_padding)
 from .compiled_lstm import c_order, or_empty
 from .layernorm import compiled, input_backward, input_forward, normalise, normalise_backward, param_grads
+
+
+def _shift(shift_ih, shift_hh, bias) -> np.ndarray:
+    """What the compiled loops add to the gates after the two layer norms' gains: shift_ih + shift_hh + bias."""
+    shift = shift_ih + shift_hh
+    return shift if bias is None else shift + bias
 
 
 def _sigmoid(v):
@@ -64,32 +73,33 @@ class LayerNormLSTMLayer(Function):
         fast = compiled(backend, dtype, record)
         padded = empty if fast or all(b == B for b in sizes) else zeros  # the loops write every position read
         hs, cs = padded((T + 1, B, H), dtype), empty((T + 1, B, H), dtype)
-        h_hat, rstd_h = empty((T, B, 4 * H), dtype), empty((T, B), dtype)
-        c_hat, rstd_c, tanh_cs = empty((T, B, H), dtype), empty((T, B), dtype), empty((T, B, H), dtype)
+        h_hat, rstd_h, rstd_c = empty((T, B, 4 * H), dtype), empty((T, B), dtype), empty((T, B), dtype)
         hs[0], cs[0] = h0, c0
-        if fast:
-            loops = layernorm_compiled.loops()
-            x_hat, rstd_x, a = empty((T * B, 4 * H), dtype), empty((T * B,), dtype), empty((T, B, 4 * H), dtype)
-            loops["input_forward"](x.reshape(T * B, -1), c_order(w_ih), or_empty(bias, dtype, 1), c_order(gain_ih),
-                                   c_order(shift_ih), float(eps), x_hat, rstd_x, a.reshape(T * B, -1))
-            loops["lstm_forward"](a, np.ascontiguousarray(w_hh.T), c_order(gain_hh), c_order(shift_hh), c_order(gain_c),
-                                  c_order(shift_c), float(eps), np.asarray(sizes, np.int64), hs, cs, h_hat, rstd_h,
-                                  c_hat, rstd_c, tanh_cs)
+        if fast:  # the loops keep x W_ih^T as it is in x_hat, and the means of it and of c instead of c_hat, tanh_cs
+            x_hat, a = empty((T, B, 4 * H), dtype), empty((T, B, 4 * H), dtype)
+            means, rstd_x = (empty((T, B), dtype), empty((T, B), dtype)), empty((T, B), dtype)
+            c_hat = tanh_cs = None
+            layernorm_compiled.loops()["lstm_forward"](
+                x.reshape(T * B, -1), c_order(w_ih), np.ascontiguousarray(w_hh.T), c_order(gain_ih), c_order(gain_hh),
+                _shift(shift_ih, shift_hh, bias), c_order(gain_c), c_order(shift_c), float(eps),
+                np.asarray(sizes, np.int64), hs, cs, x_hat, means[0], rstd_x, a, h_hat, rstd_h, means[1], rstd_c)
         else:
+            c_hat, tanh_cs = empty((T, B, H), dtype), empty((T, B, H), dtype)
             a, x_hat, rstd_x = input_forward(x, w_ih, bias, gain_ih, shift_ih, eps)
+            means = None
             for t, b in forward_steps(sizes):
                 _step(a[t, :b], hs[t, :b], cs[t, :b], w_hh, gain_hh, shift_hh, gain_c, shift_c, eps, h_hat[t, :b],
                       rstd_h[t, :b], cs[t + 1, :b], c_hat[t, :b], rstd_c[t, :b], tanh_cs[t, :b], hs[t + 1, :b])
         lengths = lengths_from_batch_sizes(batch_sizes, B)
         ctx.record = record
         ctx.saved = (x, w_ih, w_hh, gain_ih, gain_hh, gain_c, a, x_hat, rstd_x, hs, cs, h_hat, rstd_h, c_hat, rstd_c,
-                     tanh_cs, sizes, fast, workspace)
+                     tanh_cs, sizes, fast, workspace, shift_c, means)
         return hs[1:], final_states(hs, lengths), final_states(cs, lengths)
 
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn):
         (x, w_ih, w_hh, gain_ih, gain_hh, gain_c, a, x_hat, rstd_x, hs, cs, h_hat, rstd_h, c_hat, rstd_c, tanh_cs,
-         sizes, fast, workspace) = ctx.saved
+         sizes, fast, workspace, shift_c, means) = ctx.saved
         T, B, _ = x.shape
         H = hs.shape[2]
         dtype = x.dtype
@@ -99,25 +109,19 @@ class LayerNormLSTMLayer(Function):
         dc = carried_gradient(d_cn, (B, H), dtype)
         if fast:
             loops = layernorm_compiled.loops()
-            da, dhg = empty((T, B, 4 * H), dtype), empty((T, B, 4 * H), dtype)
-            acc = np.zeros((3, 4 * H))
-            loops["lstm_backward"](a, cs, h_hat, rstd_h, c_hat, rstd_c, tanh_cs, c_order(w_hh), c_order(gain_hh),
-                                   c_order(gain_c), dh, dc, or_empty(d_out, dtype, 3), np.asarray(sizes, np.int64),
-                                   da, dhg, np.empty((B, H), dtype), acc)
-            d_gh, d_gc, d_bc = (acc[k].astype(dtype) for k in range(3))
+            dxg, dhg = empty((T, B, 4 * H), dtype), empty((T, B, 4 * H), dtype)
+            acc = np.zeros((5, 4 * H))
+            loops["lstm_backward"](a, cs, x_hat, means[0], rstd_x, h_hat, rstd_h, means[1], rstd_c, c_order(w_hh),
+                                   c_order(gain_ih), c_order(gain_hh), c_order(gain_c), c_order(shift_c), dh, dc,
+                                   or_empty(d_out, dtype, 3), np.asarray(sizes, np.int64), dxg, dhg, acc)
+            d_gi, d_gh, d_shift, d_gc, d_bc = (acc[k].astype(dtype) for k in range(5))
             d_gc, d_bc = d_gc[:H], d_bc[:H]
             d_x = np.empty(x.shape, dtype) if need[0] else None
             d_wih = np.empty(w_ih.shape, dtype) if need[3] else None
-            acc_in = np.zeros((2, 4 * H))
-            loops["input_backward"](da.reshape(T * B, -1), x_hat, rstd_x, c_order(gain_ih), x.reshape(T * B, -1),
-                                    c_order(w_ih), empty((T * B, 4 * H), dtype),
+            d_whh = np.empty(w_hh.shape, dtype) if need[4] else None
+            loops["lstm_gradients"](dxg, x.reshape(T * B, -1), c_order(w_ih), dhg, hs,
                                     or_empty(None if d_x is None else d_x.reshape(T * B, -1), dtype, 2),
-                                    or_empty(d_wih, dtype, 2), acc_in)
-            d_gi, d_shift = acc_in[0].astype(dtype), acc_in[1].astype(dtype)
-            d_whh = None
-            if need[4]:
-                d_whh = np.empty(w_hh.shape, dtype)
-                loops["recurrent_gradient"](dhg, hs, d_whh)
+                                    or_empty(d_wih, dtype, 2), or_empty(d_whh, dtype, 2))
         else:
             padded = zeros if any(b < B for b in sizes) else empty
             da, dhg = padded((T, B, 4 * H), dtype), padded((T, B, 4 * H), dtype)
@@ -187,9 +191,9 @@ def layernorm_lstm_inference(x, h0, c0, *params, batch_sizes=None, eps=1e-5, bac
     h, c = h0.astype(dtype, order="C", copy=True), c0.astype(dtype, order="C", copy=True)  # updated in place
     out = np.empty((T, B, H), dtype)
     sizes = layernorm_compiled.ALL_ROWS if batch_sizes is None else np.asarray(batch_sizes, dtype=np.int64)
-    w_ih, w_hh, bias, *lns = params
+    w_ih, w_hh, bias, gain_ih, shift_ih, gain_hh, shift_hh, gain_c, shift_c = params
     chunk = max(1, layernorm_compiled.INFERENCE_CHUNK // (4 * H * max(B, 1)))
     layernorm_compiled.loops()["lstm_inference"](
-        c_order(x).reshape(T * B, I), c_order(w_ih), c_order(w_hh), or_empty(bias, dtype, 1),
-        *map(c_order, lns), float(eps), sizes, h, c, out, chunk)
+        c_order(x).reshape(T * B, I), c_order(w_ih), c_order(w_hh), c_order(gain_ih), c_order(gain_hh),
+        _shift(shift_ih, shift_hh, bias), c_order(gain_c), c_order(shift_c), float(eps), sizes, h, c, out, chunk)
     return out, h, c
