@@ -6,7 +6,9 @@ backward to every parameter. Implementations:
 
 * lstm_fused        - nn.LSTM, the hand-fused kernel (the reference of the ratios)
 * layernorm_fused   - nn.LayerNormLSTM, the layer-norm LSTM's hand-written fused kernel
-* layernorm_traced  - nn.Recurrent(nn.LayerNormLSTMCell), recorded once and replayed (the default)
+* layernorm_recurrent - nn.Recurrent(nn.LayerNormLSTMCell): the library cell runs its fused kernel
+* layernorm_traced  - nn.Recurrent of a subclass of nn.LayerNormLSTMCell (the same ops, but not the
+                      library's own class): recorded once and replayed, as any user's cell
 * layernorm_tape    - the same with fused=False: the cell unrolled op by op on the autograd tape
 * user_gru_traced   - nn.Recurrent of a GRU-like cell written from rnnbp ops (``UserGRU`` below)
 * user_gru_tape     - the same on the tape
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMPLS = ("lstm_fused", "layernorm_fused", "layernorm_traced", "layernorm_tape", "user_gru_traced", "user_gru_tape")
+IMPLS = ("lstm_fused", "layernorm_fused", "layernorm_recurrent", "layernorm_traced", "layernorm_tape", "user_gru_traced", "user_gru_tape")
 MEDIUM = (100, 64, 65, 256)  # T, B, I, H
 
 
@@ -72,8 +74,11 @@ def worker(impl: str, dims, threads: int, repeats: int, min_time: float) -> dict
         layer = nn.LSTM(I, H)
     elif impl == "layernorm_fused":
         layer = nn.LayerNormLSTM(I, H)
+    elif impl == "layernorm_recurrent":
+        layer = nn.Recurrent(nn.LayerNormLSTMCell, I, H)
     else:
-        cell = nn.LayerNormLSTMCell if impl.startswith("layernorm") else user_gru(nn)
+        cell = type("UserLayerNormLSTMCell", (nn.LayerNormLSTMCell,), {}) if impl.startswith("layernorm") \
+            else user_gru(nn)
         layer = nn.Recurrent(cell, I, H, fused=impl.endswith("traced"))
     head = nn.Linear(H, I)
     rng = np.random.default_rng(0)

@@ -344,3 +344,45 @@ def test_gradients_from_the_output_or_the_final_state_alone(kind, use):
         ((out if use == "output" else h_n) ** 2).sum().backward()
         grads.append([x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()])
     _assert_close(*grads)
+
+
+# ------------------------------------------- nn.Recurrent of a library layer-norm cell
+@pytest.mark.parametrize("cell_class, kernel_name", [(nn.LayerNormLSTMCell, "lstm_kernel"),
+                                                     (nn.LayerNormGRUCell, "gru_kernel")])
+def test_recurrent_of_a_library_layernorm_cell_runs_the_fused_kernel(cell_class, kernel_name, monkeypatch):
+    """``nn.Recurrent(nn.LayerNormLSTMCell, ...)`` runs the fused kernel (no trace), equal to the cell on
+    the tape to 1e-10 in float64, outputs, states and every gradient; a subclass or a cell whose layer
+    norm was swapped is not handed to the kernel."""
+    from rnnbp.nn.recurrent import layernorm_layers
+
+    calls = []
+    kernel = getattr(layernorm_layers, kernel_name)
+    monkeypatch.setattr(layernorm_layers, kernel_name, lambda *a, **k: calls.append(1) or kernel(*a, **k))
+
+    def make(fused):
+        rnnbp.manual_seed(3)
+        return nn.Recurrent(lambda i, h: cell_class(i, h, dtype=np.float64), 4, 5, num_layers=2,
+                            bidirectional=True, fused=fused)
+
+    rng = np.random.default_rng(4)
+    x_data = rng.standard_normal((6, 3, 4))
+    lengths = np.array([6, 2, 4])
+    results = []
+    for fused in (True, False):
+        layer = make(fused)
+        x = rnnbp.tensor(x_data, requires_grad=True)
+        out, state = layer(x, lengths=lengths)
+        states = state if isinstance(state, tuple) else (state,)
+        (out.sum() + sum((s * s).sum() for s in states)).backward()
+        results.append([out.numpy(), *[s.numpy() for s in states], x.grad.numpy()] +
+                       [p.grad.numpy() for p in layer.parameters()])
+    assert len(calls) == 4  # 2 layers x 2 directions, the fused run only
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    assert any(np.any(g != 0) for g in results[0][-3:])
+
+    assert layernorm_layers.fused_kernel_for(type("Mine", (cell_class,), {})(4, 5)) is None
+    swapped = cell_class(4, 5)
+    swapped.layernorm_ih = nn.LayerNorm(swapped.layernorm_ih.weight.shape[0], eps=1e-3)
+    assert layernorm_layers.fused_kernel_for(swapped) is None
+    assert layernorm_layers.fused_kernel_for(cell_class(4, 5)) is not None

@@ -29,10 +29,12 @@ from typing import Callable
 from ...validation import check_int, check_probability
 from .driver import StackedRecurrence
 from .kernels import backends
+from .kernels.common import Workspace
 from ..module import Module
 from .tape import run_on_tape
 from .trace.record import Untraceable
 from .traced import fell_back, run_traced
+from .layernorm_layers import fused_kernel_for
 
 
 class Recurrent(StackedRecurrence):
@@ -121,6 +123,12 @@ class Recurrent(StackedRecurrence):
             step = lambda x_t, s: tuple(cell(x_t, s))  # noqa: E731
         if not getattr(self, "fused", True):  # (modules pickled before the switch existed replay too)
             return run_on_tape(step, x, state, batch_sizes, record)
+        kernel = fused_kernel_for(cell)
+        if kernel is not None:  # a library layer-norm cell: its own fused kernel, not a trace
+            workspace = self.__dict__.get("_workspace")
+            if workspace is None:  # made on first use, as the kernels' buffers are reused across calls
+                workspace = self._workspace = Workspace()
+            return kernel(cell, x, state, batch_sizes, record, getattr(self, "backend", "auto"), workspace)
         result = run_traced(cell, step, x, state, batch_sizes, record, getattr(self, "backend", "auto"))
         if not isinstance(result, Untraceable):
             return result

@@ -30,6 +30,7 @@ from .kernels.layernorm_lstm import LayerNormLSTMLayer, layernorm_lstm_inference
 from .layernorm_gru import LayerNormGRUCell
 from .layernorm_lstm import LayerNormLSTMCell
 from .tape import run_on_tape
+from ..normalization import LayerNorm
 
 
 class LayerNormRecurrence(StackedRecurrence):
@@ -148,10 +149,7 @@ class LayerNormLSTM(LayerNormRecurrence):
                 cell.layernorm_hh.weight, cell.layernorm_hh.bias, cell.layernorm_c.weight, cell.layernorm_c.bias]
 
     def _kernel(self, cell, x, state, batch_sizes, record):
-        out, h_n, c_n = LayerNormLSTMLayer.apply(x, state[0], state[1], *self._arrays(cell), batch_sizes=batch_sizes,
-                                                 eps=cell.eps, backend=self.backend, workspace=self._workspace,
-                                                 record=record)
-        return out, (h_n, c_n)
+        return lstm_kernel(cell, x, state, batch_sizes, record, self.backend, self._workspace)
 
     def _kernel_inference(self, x, state, params, batch_sizes, eps):
         out, h_n, c_n = layernorm_lstm_inference(x, state[0], state[1], *params, batch_sizes=batch_sizes, eps=eps,
@@ -183,9 +181,7 @@ class LayerNormGRU(LayerNormRecurrence):
                 cell.layernorm_hh.weight, cell.layernorm_hh.bias]
 
     def _kernel(self, cell, x, state, batch_sizes, record):
-        out, h_n = LayerNormGRULayer.apply(x, state[0], *self._arrays(cell), batch_sizes=batch_sizes, eps=cell.eps,
-                                           backend=self.backend, workspace=self._workspace, record=record)
-        return out, (h_n,)
+        return gru_kernel(cell, x, state, batch_sizes, record, self.backend, self._workspace)
 
     def _kernel_inference(self, x, state, params, batch_sizes, eps):
         out, h_n = layernorm_gru_inference(x, state[0], *params, batch_sizes=batch_sizes, eps=eps,
@@ -195,3 +191,43 @@ class LayerNormGRU(LayerNormRecurrence):
     @staticmethod
     def _step(cell):
         return lambda x_t, s: (cell(x_t, s[0]),)
+
+
+# ------------------------------------------------- one layer of a cell as its fused kernel
+def lstm_kernel(cell, x, state, batch_sizes, record, backend="auto", workspace=None):
+    """One layer and direction of ``LayerNormLSTMCell`` ``cell`` as the fused kernel.
+
+    Shape: x (T, B, I), state (h, c) each (B, H) -> (out (T, B, H), (h_n, c_n)); ``record`` as in
+    ``StackedRecurrence._run``."""
+    out, h_n, c_n = LayerNormLSTMLayer.apply(x, state[0], state[1], *LayerNormLSTM._arrays(cell),
+                                             batch_sizes=batch_sizes, eps=cell.eps, backend=backend,
+                                             workspace=workspace, record=record)
+    return out, (h_n, c_n)
+
+
+def gru_kernel(cell, x, state, batch_sizes, record, backend="auto", workspace=None):
+    """One layer and direction of ``LayerNormGRUCell`` ``cell`` as the fused kernel: as ``lstm_kernel``
+    with state (h,)."""
+    out, h_n = LayerNormGRULayer.apply(x, state[0], *LayerNormGRU._arrays(cell), batch_sizes=batch_sizes,
+                                       eps=cell.eps, backend=backend, workspace=workspace, record=record)
+    return out, (h_n,)
+
+
+def fused_kernel_for(cell):
+    """The fused kernel (``lstm_kernel`` or ``gru_kernel``) that computes ``cell`` exactly, or None.
+
+    ``nn.Recurrent`` runs a library layer-norm cell through it instead of tracing the cell's ops:
+    only an unmodified ``LayerNormLSTMCell`` / ``LayerNormGRUCell`` (that very class, its layer norms
+    plain ``LayerNorm``s with affine parameters and the cell's ``eps``); any other cell, a subclass
+    included, is traced as it is written.
+    """
+    kernel = {LayerNormLSTMCell: lstm_kernel, LayerNormGRUCell: gru_kernel}.get(type(cell))
+    if kernel is None:
+        return None
+    norms = [m for name, m in cell.named_children()]
+    if len(norms) != (3 if kernel is lstm_kernel else 2):
+        return None
+    for norm in norms:
+        if type(norm) is not LayerNorm or norm.weight is None or norm.bias is None or norm.eps != cell.eps:
+            return None
+    return kernel
