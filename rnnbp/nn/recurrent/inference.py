@@ -165,9 +165,9 @@ def plain_forward(module, input, hx):
     the carried state given as Tensors of exactly the expected shapes and dtype (a pair for an
     LSTM, one Tensor otherwise), one direction, no ``lengths``, a module with nothing to do but
     its layers' arithmetic (``StackedRecurrence._arithmetic_only``) and compiled loops for them
-    (``RNNBase._steppers``). Each layer
-    is then one call of its compiled loop, with its weights bound once, on the given arrays; the
-    results become Tensors once. ``rnn_speed.py --streaming`` times this path.
+    (``RNNBase._steppers``). Each layer is then one call of its compiled loop, with its weights
+    bound once, on the given arrays; the results become Tensors once. ``rnn_speed.py --streaming``
+    times this path.
     """
     if grad_mode._enabled or type(input) is not Tensor or module.bidirectional or \
             (type(hx) is tuple) != module.has_cell_state:

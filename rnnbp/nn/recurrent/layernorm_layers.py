@@ -224,7 +224,7 @@ def fused_kernel_for(cell):
     kernel = {LayerNormLSTMCell: lstm_kernel, LayerNormGRUCell: gru_kernel}.get(type(cell))
     if kernel is None:
         return None
-    norms = [m for name, m in cell.named_children()]
+    norms = list(cell.children())
     if len(norms) != (3 if kernel is lstm_kernel else 2):
         return None
     for norm in norms:
