@@ -5,14 +5,16 @@ backward to every weight and bias, and an SGD update, in float32. The ratio
 rnnbp / NumPy is the cost of the autograd core (graph recording, dispatch,
 gradient accumulation) over code that knows its own derivatives.
 
-    python demos/benchmarks/mlp_speed.py [--batch 128] [--rounds 10] [--block 11]
+    python demos/benchmarks/mlp_speed.py [--batch 128] [--rounds 10] [--block 11] [--profile]
 
 The two are timed in one run, alternating blocks of steps (AAAA BBBB AAAA ...)
 so that both see the same machine noise. Within a block each step is timed on
 its own and the first step is dropped: it pays for the other implementation
 having evicted this one's 2.7 MB of weights from cache, which a training loop,
 running the same step back to back, never does. The medians of the remaining
-(steady-state) steps are reported with their ratio.
+(steady-state) steps are reported with their ratio. ``--profile`` then runs
+rnnbp's step under cProfile and prints where its time goes (after the timing,
+so it does not change the figures above).
 """
 from __future__ import annotations
 
@@ -81,6 +83,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=10, help="blocks timed per implementation")
     parser.add_argument("--block", type=int, default=11, help="training steps per block (the first is dropped)")
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="then profile rnnbp's step with cProfile")
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)
@@ -124,7 +127,23 @@ def main(argv=None) -> dict:
     print(f"  hand-written NumPy : {med['numpy'] * 1e3:8.2f} ms")
     print(f"  rnnbp autograd     : {med['rnnbp'] * 1e3:8.2f} ms")
     print(f"  ratio rnnbp/NumPy  : {ratio:8.3f}  (autograd overhead {100 * (ratio - 1):+.1f} %)")
+    if args.profile:
+        profile(rnnbp_step, steps=args.rounds * args.block)
     return {"numpy_ms": med["numpy"] * 1e3, "rnnbp_ms": med["rnnbp"] * 1e3, "ratio": ratio}
+
+
+def profile(step, steps: int, top: int = 25) -> None:
+    """Run ``step`` ``steps`` times under cProfile; print the ``top`` functions by own time."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    profiler.disable()
+    print(f"\nrnnbp step under cProfile ({steps} steps; the profiler inflates Python-side costs):")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
 
 
 if __name__ == "__main__":

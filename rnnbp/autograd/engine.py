@@ -22,18 +22,21 @@ def _toposort(roots):
     order = []
     visited = set()
     stack = [(root, False) for root in roots]
+    push, pop, seen = stack.append, stack.pop, visited.add
     while stack:
-        node, expanded = stack.pop()
+        node, expanded = pop()
         if expanded:
             order.append(node)
             continue
         if node in visited:
             continue
-        visited.add(node)
-        stack.append((node, True))
+        seen(node)
+        push((node, True))
         for parent in node.parents:
-            if parent is not None and parent._node is not None and parent._node not in visited:
-                stack.append((parent._node, False))
+            if parent is not None:
+                parent_node = parent._node
+                if parent_node is not None and parent_node not in visited:
+                    push((parent_node, False))
     order.reverse()
     return order
 
@@ -109,7 +112,7 @@ class _Capture:
 
 def _modified_in_place(node, tensor, version: int) -> RuntimeError:
     return RuntimeError(
-        f"backward: an input of {node.name} (shape {tensor._data.shape}) was modified in place "
+        f"backward: an input of {node.name} (shape {tuple(tensor.shape)}) was modified in place "
         f"after the forward pass (version {tensor._version}, saved at version {version}), "
         "e.g. by optimizer.step() before this backward; run the forward again after updating"
     )
@@ -130,8 +133,9 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
     if capture is not None:
         capture.plan(order)
     owned_ids = set()
+    plain = capture is None  # Tensor.backward: the common case, kept to the fewest steps
     for node in order:
-        if capture is not None and not capture.visits(node):
+        if not plain and not capture.visits(node):
             continue
         if node.freed:
             raise GraphFreedError(
@@ -141,7 +145,7 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
         out_grads = grads.pop(node, None)
         if out_grads is None:
             continue
-        if capture is not None:
+        if not plain:
             for index, tensor in capture.slots.get(node, {}).items():
                 if out_grads[index] is not None:
                     capture.add(tensor, out_grads[index])
@@ -158,7 +162,7 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
         for constant, version in node.constants:
             if constant._version != version:
                 raise _modified_in_place(node, constant, version)
-        if capture is None:
+        if plain:
             in_grads = type(node).backward(node, *out_grads)
         else:
             recorded = node.needs_input_grad
@@ -181,24 +185,27 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
         for parent, g in zip(parents, in_grads):
             if parent is None or g is None:
                 continue
-            if g.shape != parent._data.shape or g.dtype != parent._data.dtype:
+            if g.shape != parent.shape or g.dtype != parent.dtype:
                 # A wrong dtype is a bug in the op, not something to cast away: a float64
                 # gradient flowing into float32 layers silently doubles their cost.
                 raise RuntimeError(
                     f"{node.name}.backward returned a gradient of shape {g.shape} and dtype {g.dtype} "
-                    f"for an input of shape {parent._data.shape} and dtype {parent._data.dtype}"
+                    f"for an input of shape {tuple(parent.shape)} and dtype {parent.dtype}"
                 )
             parent_node = parent._node
             if parent_node is None:
-                if capture is None:
+                if plain:
                     _accumulate_leaf(parent, g, owned_ids)
                 elif id(parent) in capture.leaves:
                     capture.add(parent, g)
                 continue
-            if capture is not None and not capture.visits(parent_node):
+            if not plain and not capture.visits(parent_node):
                 continue
             slots = grads.get(parent_node)
             if slots is None:
+                if parent_node.n_outputs == 1:  # most nodes: nothing to sum into yet
+                    grads[parent_node] = [g]
+                    continue
                 slots = grads[parent_node] = [None] * parent_node.n_outputs
             i = parent._out_index
             slots[i] = g if slots[i] is None else slots[i] + g

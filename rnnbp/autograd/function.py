@@ -53,18 +53,34 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **kwargs):
         """Run the op on ``inputs`` (Tensors or arrays) and record it if needed."""
+        # One pass over the inputs collects everything the node needs (this runs once per op,
+        # so it is written for speed): the arrays for forward, which inputs want a gradient,
+        # the parents (None for an input that gets none) with their versions, and the constant
+        # tensors, whose versions are checked too: the op may have saved their values.
         arrays = []
         needs = []
+        parents = []
+        versions = []
+        constants = []
         record = False
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x._data)
-                rg = x.requires_grad
-                needs.append(rg)
-                record = record or rg
+                if x._requires_grad:
+                    needs.append(True)
+                    parents.append(x)
+                    versions.append(x._version)
+                    record = True
+                else:
+                    needs.append(False)
+                    parents.append(None)
+                    versions.append(0)
+                    constants.append((x, x._version))
             else:
                 arrays.append(x)
                 needs.append(False)
+                parents.append(None)
+                versions.append(0)
         record = record and grad_mode._enabled
         ctx = cls.__new__(cls)
         ctx.needs_input_grad = tuple(needs)
@@ -79,11 +95,9 @@ class Function:
                 for t in outs:
                     t._nondiff_op = nondiff
             return outs if type(out) is tuple else outs[0]
-        ctx.parents = tuple(x if isinstance(x, Tensor) and x.requires_grad else None for x in inputs)
-        ctx.versions = tuple(0 if x is None else x._version for x in ctx.parents)
-        # Constant tensors get no gradient but the op may have saved their values: an in-place
-        # change to one before backward must be refused too, as for the parents.
-        ctx.constants = tuple((x, x._version) for x in inputs if isinstance(x, Tensor) and not x._requires_grad)
+        ctx.parents = tuple(parents)
+        ctx.versions = tuple(versions)
+        ctx.constants = tuple(constants)
         ctx.freed = False
         ctx.retained = None
         if type(out) is tuple:

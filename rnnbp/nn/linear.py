@@ -47,6 +47,9 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound, generator=generator)
 
     def forward(self, x):
+        params = self._parameters  # where weight and bias live; quicker than self.weight's fallback lookup
+        if "weight" in params and "bias" in params:
+            return F.linear(x, params["weight"], params["bias"])
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:

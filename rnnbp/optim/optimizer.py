@@ -226,6 +226,15 @@ class Optimizer:
     def _update(self, param: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def _stateless_update(self, group: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], None] | None:
+        """An in-place ``update(param_array, grad)`` for every parameter of ``group``, or None.
+
+        A subclass returns one when, with ``group``'s hyperparameters, the update reads and keeps
+        no per-parameter state (plain SGD): ``step`` then skips the state bookkeeping and
+        ``_update`` for each parameter. None (the default) means ``_update`` as usual.
+        """
+        return None
+
     # ------------------------------------------------------------------ public API
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters, with its own hyperparameters, to ``param_groups``.
@@ -293,25 +302,33 @@ class Optimizer:
                                 f"and returns the loss) or None, got {type(closure).__name__}")
             with enable_grad():
                 loss = closure()
+        states, update = self.state, self._update
         for group in self.param_groups:
+            stateless = self._stateless_update(group)
             for index, p in enumerate(group["params"]):
-                if p._grad is None:
-                    continue
                 grad = p._grad
-                if grad.shape != p._data.shape:
+                if grad is None:
+                    continue
+                data = p._data
+                if grad.shape != data.shape:
                     raise ValueError(
-                        f"{type(self).__name__}.step: params[{index}] has shape {p._data.shape} but its "
+                        f"{type(self).__name__}.step: params[{index}] has shape {data.shape} but its "
                         f"grad has shape {grad.shape}"
                     )
-                # Cast at the boundary: a float64 grad must not promote a float32 parameter.
-                grad = np.asarray(grad, dtype=p._data.dtype)
-                state = self.state.get(p)
+                if grad.dtype != data.dtype:
+                    # Cast at the boundary: a float64 grad must not promote a float32 parameter.
+                    grad = np.asarray(grad, dtype=data.dtype)
+                if stateless is not None:
+                    stateless(data, grad)
+                    p._version += 1  # p._data changed in place: graphs saved before this step are stale
+                    continue
+                state = states.get(p)
                 if state is None:
                     state = self._init_state(p, group)
-                self._update(p, grad, state, group)
+                update(p, grad, state, group)
                 p._version += 1  # p._data changed in place: graphs saved before this step are stale
                 if state:  # SGD without momentum keeps no state, as in torch
-                    self.state[p] = state
+                    states[p] = state
         return loss
 
     def state_dict(self) -> dict[str, Any]:

@@ -89,6 +89,17 @@ class SGD(Optimizer):
                 f"momentum={group['momentum']}, dampening={group['dampening']}"
             )
 
+    def _stateless_update(self, group):
+        if group["momentum"] or group["weight_decay"] or group["maximize"] or type(self)._update is not SGD._update:
+            return None  # a subclass that changes the update gets _update for every parameter
+        lr = float(group["lr"])
+
+        def plain_sgd(param, grad):
+            # param -= lr * grad: sgd_update's arithmetic without momentum (the same numbers), in place.
+            np.subtract(param, lr * grad, out=param)
+
+        return plain_sgd
+
     def _update(self, param, grad, state, group):
         new_param, buf = sgd_update(
             param._data, grad, state.get("momentum_buffer"),

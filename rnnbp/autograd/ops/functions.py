@@ -445,12 +445,12 @@ def matmul(a, b) -> Tensor:
 
 def linear(x, weight, bias=None) -> Tensor:
     """y = x W^T + b. Shape: x (*, H_in), weight (H_out, H_in), bias (H_out,) -> (*, H_out)."""
-    w_shape = np.shape(weight)
+    w_shape = weight._data.shape if isinstance(weight, Tensor) else np.shape(weight)
     if len(w_shape) != 2:
         raise ValueError(f"linear: weight must be 2-D (H_out, H_in), got shape {w_shape}")
     if bias is None:
         return Linear.apply(x, weight)
-    if np.shape(bias) != w_shape[:1]:
+    if (bias._data.shape if isinstance(bias, Tensor) else np.shape(bias)) != w_shape[:1]:
         raise ValueError(
             f"linear: bias of shape {np.shape(bias)} does not match weight of shape {w_shape}: "
             f"expected {w_shape[:1]}"

@@ -75,21 +75,25 @@ class Linear(Function):
                 f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}: "
                 f"expected last dimension {weight.shape[-1]}"
             )
-        x2 = x.reshape(-1, x.shape[-1])
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         out = x2 @ weight.T  # (N, H_out)
         if bias is not None:
             out += bias
         ctx.x2, ctx.weight, ctx.in_shape = x2, weight, x.shape
-        return out.reshape(x.shape[:-1] + (weight.shape[0],))
+        return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (weight.shape[0],))
 
     @staticmethod
     def backward(ctx, grad):
-        has_bias = len(ctx.needs_input_grad) == 3
-        nx, nw, nb = (ctx.needs_input_grad + (False,))[:3]
-        g2 = grad.reshape(-1, grad.shape[-1])  # (N, H_out)
-        gx = (g2 @ ctx.weight).reshape(ctx.in_shape) if nx else None
+        needs = ctx.needs_input_grad
+        nx, nw = needs[0], needs[1]
+        g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])  # (N, H_out)
+        gx = None
+        if nx:
+            gx = g2 @ ctx.weight
+            if len(ctx.in_shape) != 2:
+                gx = gx.reshape(ctx.in_shape)
         gw = g2.T @ ctx.x2 if nw else None
-        if not has_bias:
+        if len(needs) == 2:  # no bias
             return gx, gw
-        gb = g2.sum(axis=0) if nb else None
+        gb = g2.sum(axis=0) if needs[2] else None
         return gx, gw, gb

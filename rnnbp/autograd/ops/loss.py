@@ -88,6 +88,8 @@ def _reduce(loss: np.ndarray, reduction: str, norm, out_shape: tuple, dtype) -> 
     total = loss.sum(dtype=dtype)
     if reduction == "sum":
         return np.asarray(total, dtype=dtype)
+    if 0 < abs(norm) < np.inf:  # a finite nonzero denominator: no 0/0 or inf/inf to silence
+        return np.asarray(total / dtype.type(norm), dtype=dtype)
     with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 is NaN, as in PyTorch
         return np.asarray(total / dtype.type(norm), dtype=dtype)
 
@@ -163,12 +165,20 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, x, target, weight=None, ignore_index=-100, reduction="mean",
-                label_smoothing=0.0, probabilities=False):
+                label_smoothing=0.0, probabilities=False, plain=False):
         dtype = x.dtype
         n_classes, out_shape = _class_shapes("cross_entropy", x.shape)
         eps = label_smoothing
         logp = log_softmax_array(_to_rows(x), 1)  # (M, C)
-        if probabilities:
+        ctx.plain = plain
+        if plain:
+            # The common case, in fewer steps (same numbers): class indices, every one valid,
+            # no class weights, no smoothing, so q is one-hot and each row weighs 1.
+            safe = target.reshape(-1)
+            loss = -logp[np.arange(logp.shape[0]), safe]
+            norm = logp.shape[0]
+            ctx.safe = safe
+        elif probabilities:
             q = _to_rows(target)
             if eps:
                 q = q * (1 - eps) + eps / n_classes
@@ -200,7 +210,13 @@ class CrossEntropy(Function):
         scale_rows = scale[:, None] if scale.ndim else scale
         need_x, need_t = ctx.needs_input_grad[:2]
         gx = gt = None
-        if ctx.probabilities:
+        if ctx.plain:
+            if need_x:
+                gx = np.exp(logp)  # softmax(x) - onehot(y), times the scale
+                gx[np.arange(n_rows), ctx.safe] -= 1
+                gx *= scale_rows
+                return _from_rows(gx, ctx.shape), None
+        elif ctx.probabilities:
             if need_x:
                 q = ctx.q
                 gx = np.exp(logp) * q.sum(axis=1, keepdims=True) - q
@@ -262,9 +278,13 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
                 f"{op}: expected a class-index target of shape {index_shape} for input of shape "
                 f"{x.shape}, got {t.shape}"
             )
-        _check_indices(op, t, n_classes, ignore_index)
+        # Every target a valid class (and none ignored) allows the plain path, with no weights or smoothing.
+        plain = (w is None and not label_smoothing and t.size > 0 and t.min() >= 0 and t.max() < n_classes
+                 and not (0 <= ignore_index < n_classes and (t == ignore_index).any()))
+        if not plain:
+            _check_indices(op, t, n_classes, ignore_index)
         return CrossEntropy.apply(x, t, weight=w, ignore_index=ignore_index, reduction=reduction,
-                                  label_smoothing=float(label_smoothing))
+                                  label_smoothing=float(label_smoothing), plain=plain)
     if t.dtype.kind != "f" or t.shape != x.shape:
         raise ValueError(
             f"{op}: expected target of integer dtype (class indices) or floating dtype with the "
