@@ -59,8 +59,11 @@ def numel(t: Tensor) -> int:
     return t.numel()
 
 
-def equal(a: Tensor, b: Tensor) -> bool:
-    return a.equal(b)
+def equal(input: Tensor, other: Tensor) -> bool:
+    """``torch.equal``: True if both Tensors have the same shape and elements."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"equal(): argument 'input' must be a Tensor, not {type(input).__name__}")
+    return input.equal(other)
 
 
 def allclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:

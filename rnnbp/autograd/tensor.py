@@ -543,9 +543,10 @@ class Tensor:
         return _ops.compare("ne", self, other)
 
     def equal(self, other) -> bool:
-        """True if ``other`` has the same shape and elements (``torch.equal``)."""
-        other = other._data if isinstance(other, Tensor) else np.asarray(other)
-        return self._data.shape == other.shape and bool(np.array_equal(self._data, other))
+        """True if ``other`` has the same shape and elements (``torch.equal``); a Tensor, as in PyTorch."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"equal(): argument 'other' must be a Tensor, not {type(other).__name__}")
+        return self._data.shape == other._data.shape and bool(np.array_equal(self._data, other._data))
 
     def allclose(self, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
         other = other._data if isinstance(other, Tensor) else np.asarray(other)

@@ -149,6 +149,47 @@ def test_pack_sorted_indices_invert_each_other():
     np.testing.assert_array_equal(packed.batch_sizes, [5, 4, 3, 2, 2, 1, 1])
 
 
+def test_index_fields_and_lengths_are_int64_tensors_as_in_torch():
+    """PyTorch gives batch_sizes, sorted/unsorted_indices and pad_packed_sequence's lengths as int64
+    Tensors: programs compare them with torch.equal, index with them and call .tolist()."""
+    import rnnbp
+
+    packed = pack_padded_sequence(Tensor(_coded(3, 3)), Tensor(np.array([1, 3, 2])), enforce_sorted=False)
+    for field in (packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices):
+        assert isinstance(field, Tensor) and field.dtype == np.int64 and not field.requires_grad
+    assert packed.batch_sizes.tolist() == [3, 2, 1] and packed.sorted_indices.tolist() == [1, 2, 0]
+    _, lengths = pad_packed_sequence(packed)
+    assert isinstance(lengths, Tensor) and lengths.dtype == np.int64
+    assert rnnbp.equal(lengths, rnnbp.tensor([1, 3, 2])) and not rnnbp.equal(lengths, rnnbp.tensor([1, 2, 3]))
+    lstm = nn.LSTM(2, 3).double()
+    out, _ = lstm(packed)
+    assert out.sorted_indices is packed.sorted_indices and isinstance(out.batch_sizes, Tensor)
+    padded, out_lengths = pad_packed_sequence(out)
+    last = padded[out_lengths - 1, rnnbp.arange(3)]  # each sequence's last output, as scripts take it
+    assert last.shape == (3, 3)
+    np.testing.assert_array_equal(last.numpy(), padded.numpy()[[0, 2, 1], [0, 1, 2]])
+
+
+def test_index_fields_match_torch():
+    torch = pytest.importorskip("torch")
+    x = _coded(4, 3)
+    lengths = [2, 4, 1]
+    ours = pack_padded_sequence(Tensor(x), lengths, enforce_sorted=False)
+    ref = torch.nn.utils.rnn.pack_padded_sequence(torch.tensor(x), torch.tensor(lengths), enforce_sorted=False)
+    for name in ("batch_sizes", "sorted_indices", "unsorted_indices"):
+        assert getattr(ours, name).tolist() == getattr(ref, name).tolist(), name
+    assert pad_packed_sequence(ours)[1].tolist() == torch.nn.utils.rnn.pad_packed_sequence(ref)[1].tolist()
+
+
+def test_equal_needs_tensors():
+    import rnnbp
+
+    with pytest.raises(TypeError, match=r"equal\(\): argument 'other' must be a Tensor, not ndarray"):
+        rnnbp.equal(rnnbp.tensor([1, 2]), np.array([1, 2]))
+    with pytest.raises(TypeError, match=r"equal\(\): argument 'input' must be a Tensor, not list"):
+        rnnbp.equal([1, 2], rnnbp.tensor([1, 2]))
+
+
 # ---------------------------------------------------------------------- errors
 def test_pack_errors():
     x = Tensor(np.zeros((4, 3, 2)))

@@ -39,7 +39,7 @@ from . import inference
 from .kernels.common import batch_sizes_from_lengths
 from .kernels.reorder import PermuteAxis, ReverseWithinLengths, reversal_index
 from ..module import Module
-from .packing import PackedSequence, check_lengths, pack_in_order, pad_packed_sequence
+from .packing import PackedSequence, as_index_array, as_index_tensor, check_lengths, pack_in_order, padded_arrays
 
 
 class GraphOps:
@@ -277,17 +277,17 @@ class StackedRecurrence(Module):
         """A packed batch is already sorted longest first: it is padded in that order, run
         without any reordering, and packed again; only the states move between the caller's
         order and the sorted one."""
-        padded, sorted_lengths = pad_packed_sequence(PackedSequence(packed.data, packed.batch_sizes))
+        padded, sorted_lengths = padded_arrays(PackedSequence(packed.data, packed.batch_sizes))
         self._check_input(padded)
-        order, inverse = packed.sorted_indices, packed.unsorted_indices
+        order, inverse = as_index_array(packed.sorted_indices), as_index_array(packed.unsorted_indices)
         if hx is not None and order is not None:
             states = self._initial_state(hx, padded.shape[1], padded.dtype)
             hx = self._pack_states(tuple(ops.permute(ops.of(s), order) for s in states))
         output, states = self._forward_padded(ops.of(padded), hx, sorted_lengths, True, True, ops, batch_order=order)
         if order is not None:
             states = tuple(ops.permute(s, inverse) for s in states)
-        out = pack_in_order(ops.tensor(output), sorted_lengths, None)._replace(sorted_indices=order,
-                                                                            unsorted_indices=inverse)
+        out = pack_in_order(ops.tensor(output), sorted_lengths, None)._replace(
+            sorted_indices=as_index_tensor(packed.sorted_indices), unsorted_indices=as_index_tensor(packed.unsorted_indices))
         return out, states
 
     def _forward_padded(self, x, hx, lengths, batched: bool, time_major: bool, ops, batch_order=None):

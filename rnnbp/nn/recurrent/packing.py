@@ -18,12 +18,28 @@ from .kernels.common import batch_sizes_from_lengths, lengths_from_batch_sizes
 
 
 class PackedSequence(NamedTuple):
-    """data (sum of lengths, *), batch_sizes (T,) int64, sorted_indices / unsorted_indices (B,) or None."""
+    """data (sum of lengths, *), batch_sizes (T,), sorted_indices / unsorted_indices (B,) or None.
+
+    As in PyTorch, the three index fields are int64 Tensors (``torch.equal`` and ``.tolist()``
+    work on them); one built by hand may hold NumPy arrays instead.
+    """
 
     data: Tensor
-    batch_sizes: np.ndarray
-    sorted_indices: np.ndarray | None = None
-    unsorted_indices: np.ndarray | None = None
+    batch_sizes: Tensor
+    sorted_indices: Tensor | None = None
+    unsorted_indices: Tensor | None = None
+
+
+def as_index_tensor(values) -> Tensor | None:
+    """``values`` (an int64 array, a Tensor or None) as the int64 Tensor PyTorch gives back."""
+    if values is None or isinstance(values, Tensor):
+        return values
+    return Tensor(np.asarray(values, dtype=np.int64))
+
+
+def as_index_array(values) -> np.ndarray | None:
+    """The int64 array behind an index field (Tensor or array), None kept."""
+    return None if values is None else np.asarray(values, dtype=np.int64)
 
 
 def check_lengths(lengths, T: int, batch: int, op: str, shortest: int = 0) -> np.ndarray:
@@ -100,20 +116,29 @@ def pack_padded_sequence(input, lengths, batch_first: bool = False, enforce_sort
 def pack_in_order(x, lengths: np.ndarray, sorted_indices: np.ndarray | None) -> PackedSequence:
     """Pack time-major ``x`` (T, B, *) with the rows taken in the order ``sorted_indices``
     (longest first; None when the batch is already in that order)."""
-    perm = np.arange(len(lengths)) if sorted_indices is None else np.asarray(sorted_indices)
+    sorted_indices = as_index_array(sorted_indices)
+    perm = np.arange(len(lengths)) if sorted_indices is None else sorted_indices
     t_idx, b_idx, batch_sizes = _packed_positions(lengths[perm], perm)
     unsorted = None if sorted_indices is None else np.argsort(perm)
-    return PackedSequence(_Gather.apply(x, t_idx=t_idx, b_idx=b_idx), batch_sizes, sorted_indices, unsorted)
+    return PackedSequence(_Gather.apply(x, t_idx=t_idx, b_idx=b_idx), as_index_tensor(batch_sizes),
+                          as_index_tensor(sorted_indices), as_index_tensor(unsorted))
 
 
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, padding_value: float = 0.0,
                         total_length: int | None = None):
-    """Inverse of :func:`pack_padded_sequence`: (padded (T, B, *), lengths (B,)) in the caller's order."""
+    """Inverse of :func:`pack_padded_sequence`: (padded (T, B, *), lengths (B,) int64 Tensor) in the caller's order."""
+    padded, lengths = padded_arrays(sequence, batch_first, padding_value, total_length)
+    return padded, Tensor(lengths)
+
+
+def padded_arrays(sequence: PackedSequence, batch_first: bool = False, padding_value: float = 0.0,
+                  total_length: int | None = None):
+    """:func:`pad_packed_sequence` with the lengths as an int64 array, for the library's own use."""
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"pad_packed_sequence: expected a PackedSequence (from pack_padded_sequence or a "
                         f"recurrent layer given one), got {type(sequence).__name__}")
     data, batch_sizes, sorted_indices, _ = sequence
-    batch_sizes = np.asarray(batch_sizes)
+    batch_sizes, sorted_indices = as_index_array(batch_sizes), as_index_array(sorted_indices)
     B = int(batch_sizes[0])
     T = len(batch_sizes)
     if total_length is not None:
@@ -122,7 +147,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
                              f"sequence ({T})")
         T = total_length
     sorted_lengths = lengths_from_batch_sizes(batch_sizes, B)
-    perm = np.arange(B) if sorted_indices is None else np.asarray(sorted_indices)
+    perm = np.arange(B) if sorted_indices is None else sorted_indices
     t_idx, b_idx, _ = _packed_positions(sorted_lengths, perm)
     shape = (T, B) + tuple(data.shape[1:])
     padded = _Scatter.apply(data, t_idx=t_idx, b_idx=b_idx, shape=shape, padding_value=padding_value)
