@@ -211,7 +211,10 @@ def test_float32_traced_close_to_tape(mode):
     x, states = _inputs(rec, with_state=True, dtype=np.float32)
     got = _run(rec, lambda: rec(x, _hx(states), lengths=LENGTHS), [x] + states)
     want = _run(tape, lambda: tape(x, _hx(states), lengths=LENGTHS), [x] + states)
-    _assert_same(got, want, tol=dict(rtol=1e-4, atol=2e-5))
+    # float32 through two layer norms and two layers: a gradient entry near 2e-3 that sums terms of
+    # order 1 may differ by a few 1e-5 between two summation orders, so atol is 1e-4 (the float64
+    # gradchecks below are the exact proof).
+    _assert_same(got, want, tol=dict(rtol=1e-4, atol=1e-4))
     assert got[0][0].dtype == np.float32 and all(g.dtype == np.float32 for g in got[1].values())
 
 
