@@ -93,7 +93,7 @@ def train(cfg: Config, log=print) -> dict:
         # Ties go to the later epoch: same validation accuracy at a lower learning rate.
         improved = val_acc >= best["val_acc"]
         if improved:
-            best.update(val_acc=val_acc, epoch=epoch, state={k: v.copy() for k, v in model.state_dict().items()})
+            best.update(val_acc=val_acc, epoch=epoch, state={k: v.clone() for k, v in model.state_dict().items()})
         log(f"epoch {epoch:3d}  train loss {np.mean(losses):.4f}  val acc {100 * val_acc:6.2f} %"
             f"{'  *' if improved else ''}")
         if epoch - best["epoch"] >= cfg.patience:

@@ -2,8 +2,8 @@
 
 Assigning a :class:`Parameter` or a ``Module`` to an attribute registers it, as in
 PyTorch, so ``parameters()``, ``state_dict()`` and ``train()`` see the whole tree.
-``state_dict()`` keys are PyTorch's dotted names and its values NumPy arrays, so
-weights move between rnnbp and PyTorch with ``{k: torch.from_numpy(v)}``.
+``state_dict()`` keys are PyTorch's dotted names and its values Tensors sharing the
+weights' memory, as in PyTorch; weights move to PyTorch with ``{k: torch.from_numpy(v.numpy())}``.
 """
 from __future__ import annotations
 
@@ -239,21 +239,25 @@ class Module:
         return self.to(np.float32)
 
     # ------------------------------------------------------------- state dicts
-    def state_dict(self, prefix: str = "") -> "OrderedDict[str, np.ndarray]":
-        """Parameters and persistent buffers by dotted name, as NumPy arrays (sharing memory)."""
-        out = OrderedDict()
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+        """Parameters and persistent buffers by dotted name, as PyTorch gives them: Tensors sharing
+        memory with the module's (an in-place change to one changes the module), detached, or with
+        ``keep_vars`` the Parameters themselves. ``destination``: a dict to fill and return."""
+        out = OrderedDict() if destination is None else destination
         for mod_name, module in self.named_modules(prefix.rstrip(".")):
             head = f"{mod_name}." if mod_name else ""
             for name, p in module._parameters.items():
                 if p is not None:
-                    out[head + name] = p._data
+                    out[head + name] = p if keep_vars else Tensor._make(p._data)
             for name, b in module._buffers.items():
                 if b is not None and name not in module._non_persistent:
-                    out[head + name] = b._data if isinstance(b, Tensor) else np.asarray(b)
+                    if not isinstance(b, Tensor):
+                        b = Tensor._make(self._state_value(module, name))
+                    out[head + name] = b if keep_vars else Tensor._make(b._data)
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays from ``state_dict`` into this module's parameters and buffers.
+        """Copy the values of ``state_dict`` (Tensors or arrays) into this module's parameters and buffers.
 
         Every problem is reported at once: missing and unexpected keys (when
         ``strict``) and every shape or dtype mismatch (always), each naming its key. All or

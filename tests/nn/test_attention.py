@@ -528,7 +528,7 @@ def test_state_dict_round_trips_into_a_fresh_transformer():
     a = nn.Transformer(D_MODEL, NHEAD, 1, 1, FF, dropout=0.0)
     rnnbp.manual_seed(1)
     b = nn.Transformer(D_MODEL, NHEAD, 1, 1, FF, dropout=0.0)
-    b.load_state_dict({k: v.copy() for k, v in a.state_dict().items()})
+    b.load_state_dict({k: v.clone() for k, v in a.state_dict().items()})
     src, tgt = rnnbp.randn(4, 2, D_MODEL), rnnbp.randn(3, 2, D_MODEL)
     np.testing.assert_array_equal(a(src, tgt)._data, b(src, tgt)._data)
 
@@ -608,7 +608,7 @@ def test_word_language_model_transformer_matches_torch(torch):
     ours_ns, theirs_ns = _word_lm(rnnbp), _word_lm(torch)
     ours = ours_ns["TransformerModel"](ntokens, 8, 2, 16, 2, dropout=0.2).double()
     theirs = theirs_ns["TransformerModel"](ntokens, 8, 2, 16, 2, dropout=0.2).double()
-    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in ours.state_dict().items()})
     data, targets = tokens[:-1], tokens[1:].reshape(-1)
     ours_losses = ours_ns["train"](ours, rnnbp.tensor(data), rnnbp.tensor(targets), 0.5, 4)
     theirs_losses = theirs_ns["train"](theirs, torch.from_numpy(data), torch.from_numpy(targets), 0.5, 4)

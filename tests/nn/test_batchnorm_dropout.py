@@ -125,7 +125,7 @@ def test_batchnorm_matches_torch(shape, momentum):
     torch = pytest.importorskip("torch")
     ours = _bn64(3, momentum=momentum)
     theirs = torch.nn.BatchNorm1d(3, momentum=momentum, dtype=torch.float64)
-    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in ours.state_dict().items()})
 
     def compare(seed):
         x_np = _t(shape, seed).numpy() * 2 + 1

@@ -88,7 +88,7 @@ def _inputs(kind, T=6, B=4, I=3, H=4, D=2, L=2, seed=0):
 
 # ------------------------------------------------------------------------------------ LayerNormGRUCell
 def _ln_gru_reference(cell, x, h):
-    p = dict(cell.state_dict())
+    p = {k: v.numpy() for k, v in cell.state_dict().items()}
     a = _layer_norm(x @ p["weight_ih"].T, p["layernorm_ih.weight"], p["layernorm_ih.bias"])
     if "bias" in p:
         a = a + p["bias"]

@@ -158,7 +158,7 @@ def test_linear_rejects_bad_arguments_and_inputs():
 def test_load_state_dict_is_all_or_nothing(bad):
     """A right-shaped value that cannot be cast names its key, and no parameter was overwritten."""
     net = rnnbp.nn.Sequential(rnnbp.nn.Linear(4, 4), rnnbp.nn.Linear(4, 4))
-    before = {k: v.copy() for k, v in net.state_dict().items()}
+    before = {k: v.clone() for k, v in net.state_dict().items()}
     state = {k: np.full_like(v, 7.0) for k, v in before.items()}
     state["1.bias"] = bad
     with pytest.raises(RuntimeError, match=r"dtype mismatch for 1\.bias"):

@@ -168,7 +168,7 @@ def _sigmoid(a):
 
 def _ln_lstm_reference(cell, x, h, c):
     """The cell's equations in plain NumPy, with non-trivial LN gains and biases."""
-    p = dict(cell.state_dict())
+    p = {k: v.numpy() for k, v in cell.state_dict().items()}
     gates = (_layer_norm(x @ p["weight_ih"].T, p["layernorm_ih.weight"], p["layernorm_ih.bias"])
              + _layer_norm(h @ p["weight_hh"].T, p["layernorm_hh.weight"], p["layernorm_hh.bias"]))
     if "bias" in p:

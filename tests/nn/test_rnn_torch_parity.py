@@ -40,7 +40,7 @@ def _pair(kind, seed, **cfg):
     fused = cfg.pop("fused", True)
     ours = ours_cls(I, H, **extra, **cfg, fused=fused, generator=np.random.default_rng(seed)).double()
     theirs = getattr(torch.nn, torch_name)(I, H, **extra, **cfg).double()
-    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()}, strict=True)
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in ours.state_dict().items()}, strict=True)
     return ours, theirs
 
 
@@ -240,7 +240,7 @@ def test_cell_matches_torch(kind, with_state, batched, bias):
     make_ours, make_theirs = CELLS[kind]
     ours = make_ours(bias=bias, generator=np.random.default_rng(seed)).double()
     theirs = make_theirs(bias=bias).double()
-    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()}, strict=True)
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in ours.state_dict().items()}, strict=True)
     lead = (3,) if batched else ()
     x, tx = _leaf_pair(rng.standard_normal(lead + (I,)))
     n_states = 2 if kind == "lstm" else 1
@@ -326,7 +326,7 @@ def test_state_dict_keys_order_and_shapes_match_torch(name):
     assert [(k, v.shape) for k, v in ours_sd.items()] == [(k, tuple(v.shape)) for k, v in torch_sd.items()]
     assert [k for k, _ in ours.named_parameters()] == [k for k, _ in theirs.named_parameters()]
     # Both directions load strictly, and the weights arrive unchanged.
-    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours_sd.items()}, strict=True)
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in ours_sd.items()}, strict=True)
     for k, v in theirs.state_dict().items():
         np.testing.assert_array_equal(v.numpy(), ours_sd[k], err_msg=k)
     fresh = make_ours(np.random.default_rng(1))

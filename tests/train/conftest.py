@@ -101,7 +101,7 @@ def make_stream_trainer(checkpoint_dir=None, init_seed=0, **kwargs):
 
 
 def params(trainer):
-    return {k: v.copy() for k, v in trainer.model.state_dict().items()}
+    return {k: v.numpy().copy() for k, v in trainer.model.state_dict().items()}
 
 
 def without_time(history):

@@ -14,7 +14,7 @@ class Snapshots(Callback):
         self.weights = {}
 
     def on_epoch_end(self, trainer, epoch, logs):
-        self.weights[epoch] = {k: v.copy() for k, v in trainer.model.state_dict().items()}
+        self.weights[epoch] = {k: v.numpy().copy() for k, v in trainer.model.state_dict().items()}
 
 
 def scripted(values):
