@@ -81,6 +81,21 @@ def test_state_dict_round_trip_into_fresh_module():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_state_dict_values_are_detached_tensors_sharing_memory_as_in_torch():
+    net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    sd = net.state_dict()
+    assert list(sd) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                        "1.num_batches_tracked"]
+    w = sd["0.weight"]
+    assert isinstance(w, rnnbp.Tensor) and not w.requires_grad and w.size() == (2, 3)
+    w.mul_(0)  # in place on the state dict's tensor: the module's weight changes, as in PyTorch
+    assert np.all(net[0].weight.numpy() == 0)
+    kept = net.state_dict(keep_vars=True)
+    assert kept["0.weight"] is net[0].weight and kept["0.weight"].requires_grad
+    filled = {}
+    assert net.state_dict(destination=filled, prefix="model.") is filled and "model.1.running_var" in filled
+
+
 def test_load_state_dict_reports_every_problem_at_once():
     net = Net()
     state = dict(net.state_dict())
