@@ -729,6 +729,10 @@ class Tensor:
     def transpose(self, dim0: int, dim1: int):
         return _ops.transpose(self, dim0, dim1)
 
+    def flip(self, *dims):
+        """The elements in reverse order along ``dims`` (a copy, ``torch.flip``)."""
+        return _ops.flip(self, *dims)
+
     def t(self):
         """The transpose of a 2-D tensor (a 0-d or 1-D one is returned as is)."""
         if self._data.ndim > 2:

@@ -84,6 +84,9 @@ GRAD_CASES = {
     "repeat-new-dim": (lambda m, x: x.repeat(2, 1, 3), [(3, 4)]),
     "repeat": (lambda m, x: x.repeat(2, 2), [(3, 4)]),
     "narrow": (lambda m, x: x.narrow(1, 1, 2), [(3, 4)]),
+    "flip": (lambda m, x: x.flip(0) * x, [(3, 4)]),
+    "flip-dims-list": (lambda m, x: m.flip(x, [0, -1]), [(2, 3, 4)]),
+    "flip-varargs": (lambda m, x: x.flip(2, 1).sin(), [(2, 3, 4)]),
     "narrow-negative-start": (lambda m, x: m.narrow(x, 0, -2, 2), [(3, 4)]),
     "index_select-repeated": (lambda m, x: x.index_select(1, m.tensor([0, 2, 2, 3])), [(3, 4)]),
     "gather-repeated": (lambda m, x: x.gather(1, m.tensor([[0, 0, 1], [2, 2, 2], [3, 1, 0]])), [(3, 4)]),
@@ -718,3 +721,15 @@ def test_manual_seed_makes_the_default_stream_reproducible():
         np.testing.assert_array_equal(x, y)
     with pytest.raises(TypeError, match="generator must be"):
         rnnbp.randn(2, generator=42)
+
+
+def test_flip_is_a_copy_and_names_bad_dims():
+    x = rnnbp.arange(6).reshape(2, 3)
+    y = rnnbp.flip(x, (0, 1))
+    assert y.tolist() == [[5, 4, 3], [2, 1, 0]]
+    y[0, 0] = 100  # a copy, as in PyTorch: x keeps its values
+    assert x.tolist() == [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(IndexError, match=r"flip: dim 2 is out of range for a tensor of shape \(2, 3\)"):
+        x.flip(2)
+    with pytest.raises(ValueError, match=r"flip: dims \(0, -2\) name a dim more than once"):
+        x.flip(0, -2)

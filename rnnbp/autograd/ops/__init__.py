@@ -7,7 +7,7 @@
 """
 from .functions import (  # noqa: F401  (re-exported)
     abs, add, all, amax, any, argmax, argmin, argsort, cat, ceil, chunk, clamp, clip, clone,
-    compare, concatenate, cos, div, dropout, exp, expand, expand_as, flatten, floor, gather, gelu,
+    compare, concatenate, cos, div, dropout, exp, expand, expand_as, flatten, flip, floor, gather, gelu,
     getitem, index_arrays, index_select, isfinite, isinf, isnan, leaky_relu, linear, log,
     log_softmax, logsumexp, masked_fill, matmul, max, maximum, mean, min, minimum, mul, narrow, neg,
     norm, permute, pow, relu, repeat, reshape, round, rsqrt, setitem, sigmoid, sign, sin, softmax,

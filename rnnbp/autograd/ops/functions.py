@@ -23,7 +23,7 @@ from .linalg import Linear, MatMul
 from .nn import Dropout, LogSoftmax, LogSumExp, Softmax
 from .promotion import check_dim, common, constant_result, float_input, operands, promote, shape_args, cast
 from .reduce import MaxMinAll, MaxMinDim, Mean, Sum, Var, check_not_empty, normalize_dims
-from .shape import Cat, Clone, Expand, Gather, GetItem, Permute, Repeat, Reshape, SetItem, Split, Stack
+from .shape import Cat, Clone, Expand, Flip, Gather, GetItem, Permute, Repeat, Reshape, SetItem, Split, Stack
 
 
 # ----------------------------------------------------------- elementwise ops
@@ -328,6 +328,17 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 def permute(x, *dims) -> Tensor:
     """Reorder the dims: output dim i is input dim ``dims[i]``."""
     return Permute.apply(x, dims=shape_args(dims))
+
+
+def flip(x, *dims) -> Tensor:
+    """``x`` with the order of its elements reversed along each of ``dims`` (``torch.flip``: a copy)."""
+    dims = shape_args(dims)
+    axes = tuple(check_dim(d, x.ndim, x.shape, "flip") for d in dims)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"flip: dims {tuple(dims)} name a dim more than once (tensor of shape {tuple(x.shape)})")
+    if x.ndim == 0:
+        return Flip.apply(x, dims=())
+    return Flip.apply(x, dims=axes)
 
 
 def transpose(x, dim0: int, dim1: int) -> Tensor:

@@ -40,6 +40,19 @@ class Permute(Function):
         return grad.transpose(ctx.inverse)
 
 
+class Flip(Function):
+    """Reverse the order of elements along ``dims`` (a copy, as in PyTorch); backward flips the gradient back."""
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return np.flip(x, dims).copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.flip(grad, ctx.dims).copy()
+
+
 class Expand(Function):
     """Broadcast to a larger shape without copying; backward sums over the stretched axes.
 
