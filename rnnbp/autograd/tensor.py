@@ -88,7 +88,10 @@ class Tensor:
 
     # _version counts in-place writes to ``_data`` (optimizer steps, nn.init, add_, x[i] = v),
     # so that backward can refuse arrays that changed after an op saved them.
-    __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_out_index", "_nondiff_op", "_version", "__weakref__")
+    # ``_base`` is set only on a ``detach()``ed tensor (reading it elsewhere raises AttributeError, so
+    # ``_bump_version`` reads it with getattr): the tensor it shares memory and versions with.
+    __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_out_index", "_nondiff_op", "_version", "_base",
+                 "__weakref__")
     # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of looping over the array.
     __array_priority__ = 1000
     __hash__ = object.__hash__
@@ -185,8 +188,19 @@ class Tensor:
         self._node.retained[self._out_index] = self
 
     def detach(self) -> "Tensor":
-        """A tensor sharing this one's data, cut from the graph."""
-        return Tensor._make(self._data)
+        """A tensor sharing this one's data, cut from the graph. An in-place change to it counts as one
+        to this tensor too (as PyTorch's shared version counter does): a graph that saved this
+        tensor's values refuses to run backward after, instead of using the new values."""
+        t = Tensor._make(self._data)
+        t._base = getattr(self, "_base", None) or self
+        return t
+
+    def _bump_version(self) -> None:
+        """Record an in-place change of ``_data``, here and in the tensor this one was detached from."""
+        self._version += 1
+        base = getattr(self, "_base", None)
+        if base is not None:
+            base._version += 1
 
     def detach_(self) -> "Tensor":
         """Cut this tensor from the graph in place; it becomes a leaf that does not require grad."""
@@ -729,9 +743,9 @@ class Tensor:
     def transpose(self, dim0: int, dim1: int):
         return _ops.transpose(self, dim0, dim1)
 
-    def flip(self, *dims):
+    def flip(self, *dims, **kwargs):
         """The elements in reverse order along ``dims`` (a copy, ``torch.flip``)."""
-        return _ops.flip(self, *dims)
+        return _ops.flip(self, *dims, **kwargs)
 
     def t(self):
         """The transpose of a 2-D tensor (a 0-d or 1-D one is returned as is)."""
@@ -830,7 +844,7 @@ class Tensor:
                 result = _ops.cast(result, self._data.dtype)
             self._data, self._node, self._out_index = result._data, result._node, result._out_index
             self._requires_grad = True
-        self._version += 1
+        self._bump_version()
         return self
 
     def _inplace(self, op: str, fn, *args, **kwargs) -> "Tensor":
@@ -928,7 +942,7 @@ class Tensor:
             alias = Tensor._make(self._data, self._node, self._out_index)
             return self._assign(_ops.setitem(alias, Ellipsis, values), op)
         self._own_array()[...] = values
-        self._version += 1
+        self._bump_version()
         return self
 
     def __setitem__(self, index, value) -> None:
@@ -948,7 +962,7 @@ class Tensor:
                 f"setitem: cannot assign a value of shape {np.shape(array)} to index {index!r} of a tensor "
                 f"of shape {self._data.shape}: {exc}"
             ) from None
-        self._version += 1
+        self._bump_version()
 
 
 def _dim_alias(dim, axis, out):

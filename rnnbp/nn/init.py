@@ -44,7 +44,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 
 def _fill(tensor: Tensor, values) -> Tensor:
     tensor._data[...] = values
-    tensor._version += 1  # written in place: graphs that saved the old values are stale
+    tensor._bump_version()  # written in place: graphs that saved the old values are stale
     return tensor
 
 

@@ -240,20 +240,22 @@ class Module:
 
     # ------------------------------------------------------------- state dicts
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
-        """Parameters and persistent buffers by dotted name, as PyTorch gives them: Tensors sharing
-        memory with the module's (an in-place change to one changes the module), detached, or with
-        ``keep_vars`` the Parameters themselves. ``destination``: a dict to fill and return."""
+        """Parameters and persistent buffers by dotted name, as PyTorch gives them: ``detach()``ed
+        Tensors sharing memory with the module's (an in-place change to one changes the module and
+        counts as a change of the parameter), or with ``keep_vars`` the Parameters themselves.
+        ``destination``: a dict to fill and return."""
         out = OrderedDict() if destination is None else destination
         for mod_name, module in self.named_modules(prefix.rstrip(".")):
             head = f"{mod_name}." if mod_name else ""
             for name, p in module._parameters.items():
                 if p is not None:
-                    out[head + name] = p if keep_vars else Tensor._make(p._data)
+                    out[head + name] = p if keep_vars else p.detach()
             for name, b in module._buffers.items():
                 if b is not None and name not in module._non_persistent:
-                    if not isinstance(b, Tensor):
-                        b = Tensor._make(self._state_value(module, name))
-                    out[head + name] = b if keep_vars else Tensor._make(b._data)
+                    if isinstance(b, Tensor):
+                        out[head + name] = b if keep_vars else b.detach()
+                    else:  # an array (shared) or a Python number (copied), left as the module holds it
+                        out[head + name] = Tensor._make(np.asarray(b))
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
@@ -267,7 +269,7 @@ class Module:
         if not isinstance(state_dict, Mapping):
             hint = (" (to copy a whole model, pass other.state_dict())" if isinstance(state_dict, Module) else "")
             raise TypeError(f"{type(self).__name__}.load_state_dict: expected a dict mapping parameter and buffer "
-                            f"names to arrays (a state_dict()), got {type(state_dict).__name__}{hint}")
+                            f"names to Tensors or arrays (a state_dict()), got {type(state_dict).__name__}{hint}")
         targets = {}
         for mod_name, module in self.named_modules():
             head = f"{mod_name}." if mod_name else ""

@@ -125,7 +125,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         pickle_module, mmap, **pickle_load_args: PyTorch's; accepted and ignored.
 
     Returns:
-        The saved object. Arrays come back as ``np.ndarray`` (state dicts hold arrays), Tensors
+        The saved object. Arrays come back as ``np.ndarray``, Tensors (a state dict's values)
         and Parameters as Tensors and Parameters sharing the loaded arrays, Modules as
         Modules of their class with their attributes, parameters, buffers and submodules.
 

@@ -733,3 +733,7 @@ def test_flip_is_a_copy_and_names_bad_dims():
         x.flip(2)
     with pytest.raises(ValueError, match=r"flip: dims \(0, -2\) name a dim more than once"):
         x.flip(0, -2)
+    assert rnnbp.flip(x, dims=[1]).tolist() == x.flip(dims=(1,)).tolist() == [[2, 1, 0], [5, 4, 3]]
+    assert rnnbp.flip(x, ()).tolist() == x.tolist()  # no dims listed: a copy, as torch.flip(x, ())
+    with pytest.raises(TypeError, match="flip: missing the dims"):
+        x.flip()

@@ -31,6 +31,33 @@ def test_backward_after_init_or_load_state_dict_is_refused():
         y.backward()
 
 
+@pytest.mark.parametrize("alias", ["detach", "state_dict", "init_on_state_dict"])
+def test_an_in_place_change_through_a_detached_alias_is_refused_too(alias):
+    """PyTorch's detach() and state_dict() values share the parameter's version counter."""
+    lin = nn.Linear(2, 1)
+    x = rnnbp.randn(3, 2, requires_grad=True)
+    y = (lin(x) * lin(x)).sum()
+    if alias == "detach":
+        lin.weight.detach().mul_(0)
+    elif alias == "state_dict":
+        lin.state_dict()["weight"].copy_(rnnbp.zeros(1, 2))
+    else:
+        nn.init.zeros_(lin.state_dict()["weight"])
+    assert np.all(lin.weight.numpy() == 0)  # the write went through, shared memory
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+def test_a_target_written_after_forward_does_not_change_the_gradient():
+    x = rnnbp.tensor(np.random.default_rng(0).standard_normal((5, 4)), requires_grad=True)
+    t = rnnbp.tensor([0, 3, 1, 2, 2])
+    loss = nn.functional.cross_entropy(x, t)
+    t[0] = 1
+    loss.backward()
+    g = x.grad.numpy()
+    assert g[0, 0] < 0 and g[0, 1] > 0  # the gradient of the target the loss was computed with
+
+
 def test_fresh_forward_after_step_is_fine():
     lin = nn.Linear(2, 1)
     opt = optim.SGD(lin.parameters(), lr=0.1)

@@ -487,3 +487,20 @@ def test_all_ignored_matches_pytorch():
         b.backward()
         assert np.isnan(a.item()) and np.isnan(b.item())
         np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape,target", [((5, 4), [0, 3, 1, 2, 2]), ((2, 4, 3), [[0, 1, 3], [2, 2, 0]]), ((4,), 2)],
+                         ids=["NC", "NCd", "C"])
+def test_cross_entropy_common_case_equals_the_general_path(shape, target, reduction):
+    """Class indices with no weights or smoothing take a shorter path: the same loss and gradient
+    as the general one (forced here by weights of one)."""
+    x = np.random.default_rng(3).standard_normal(shape)
+    results = []
+    for weight in (None, np.ones(4)):
+        xt = Tensor(x, requires_grad=True)
+        loss = cross_entropy(xt, Tensor(np.array(target)), weight=weight, reduction=reduction)
+        loss.sum().backward()
+        results.append((loss.numpy(), xt.grad.numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-14, atol=1e-15)

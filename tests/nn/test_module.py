@@ -96,6 +96,29 @@ def test_state_dict_values_are_detached_tensors_sharing_memory_as_in_torch():
     assert net.state_dict(destination=filled, prefix="model.") is filled and "model.1.running_var" in filled
 
 
+def test_state_dict_leaves_plain_buffers_as_the_module_holds_them():
+    m = nn.Module()
+    m.register_buffer("count", 3)
+    m.register_buffer("table", np.arange(4.0))
+    sd = m.state_dict()
+    assert sd["count"].item() == 3 and type(m.count) is int
+    assert np.shares_memory(sd["table"].numpy(), m.table)
+
+
+class _MaskedLinear(nn.Linear):
+    """A subclass whose weight is a property over the registered parameter (as masking defines it)."""
+
+    @property
+    def weight(self):
+        return self._parameters["weight"] * 0.0
+
+
+def test_linear_subclass_with_a_weight_property_is_used():
+    lin = _MaskedLinear(3, 2)
+    out = lin(rnnbp.randn(4, 3))
+    np.testing.assert_array_equal(out.numpy(), np.broadcast_to(lin.bias.numpy(), (4, 2)))
+
+
 def test_load_state_dict_reports_every_problem_at_once():
     net = Net()
     state = dict(net.state_dict())

@@ -330,8 +330,15 @@ def permute(x, *dims) -> Tensor:
     return Permute.apply(x, dims=shape_args(dims))
 
 
-def flip(x, *dims) -> Tensor:
-    """``x`` with the order of its elements reversed along each of ``dims`` (``torch.flip``: a copy)."""
+def flip(x, *dims, **kwargs) -> Tensor:
+    """``x`` with the order of its elements reversed along each of ``dims`` (``torch.flip``: a copy).
+    ``dims``: a list or tuple, varargs, or the keyword ``dims=``."""
+    if kwargs:
+        if set(kwargs) != {"dims"} or dims:
+            raise TypeError(f"flip: takes the dims as a list, as varargs or as dims=, got {dims} and {kwargs}")
+        dims = (kwargs["dims"],)
+    if not dims:
+        raise TypeError("flip: missing the dims to flip (e.g. flip(x, [0]) or x.flip(0))")
     dims = shape_args(dims)
     axes = tuple(check_dim(d, x.ndim, x.shape, "flip") for d in dims)
     if len(set(axes)) != len(axes):

@@ -174,7 +174,7 @@ class CrossEntropy(Function):
         if plain:
             # The common case, in fewer steps (same numbers): class indices, every one valid,
             # no class weights, no smoothing, so q is one-hot and each row weighs 1.
-            safe = target.reshape(-1)
+            safe = target.reshape(-1).copy()  # the caller may write into its target before backward
             loss = -logp[np.arange(logp.shape[0]), safe]
             norm = logp.shape[0]
             ctx.safe = safe

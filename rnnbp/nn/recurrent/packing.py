@@ -31,7 +31,8 @@ class PackedSequence(NamedTuple):
 
 
 def as_index_tensor(values) -> Tensor | None:
-    """``values`` (an int64 array, a Tensor or None) as the int64 Tensor PyTorch gives back."""
+    """``values`` (an integer array, a Tensor or None) as a Tensor: an array becomes the int64 Tensor
+    PyTorch gives back; a Tensor is kept as it is."""
     if values is None or isinstance(values, Tensor):
         return values
     return Tensor(np.asarray(values, dtype=np.int64))
