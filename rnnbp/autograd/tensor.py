@@ -192,7 +192,8 @@ class Tensor:
         to this tensor too (as PyTorch's shared version counter does): a graph that saved this
         tensor's values refuses to run backward after, instead of using the new values."""
         t = Tensor._make(self._data)
-        t._base = getattr(self, "_base", None) or self
+        base = getattr(self, "_base", None)
+        t._base = self if base is None else base
         return t
 
     def _bump_version(self) -> None:

@@ -38,7 +38,7 @@ def test_an_in_place_change_through_a_detached_alias_is_refused_too(alias):
     x = rnnbp.randn(3, 2, requires_grad=True)
     y = (lin(x) * lin(x)).sum()
     if alias == "detach":
-        lin.weight.detach().mul_(0)
+        lin.weight.detach().detach().mul_(0)  # a detached tensor's detach() shares the same counter
     elif alias == "state_dict":
         lin.state_dict()["weight"].copy_(rnnbp.zeros(1, 2))
     else:
