@@ -187,6 +187,14 @@ class Tensor:
             self._node.retained = {}
         self._node.retained[self._out_index] = self
 
+    def __getattr__(self, name: str):
+        # Reached only when normal lookup fails: a PyTorch method rnnbp does not have gets a message
+        # that says so (and where the list of what is covered is), not a bare AttributeError.
+        if name.startswith("_"):
+            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+        raise AttributeError(f"'Tensor' object has no attribute {name!r}: rnnbp's Tensor does not have "
+                             f"Tensor.{name} (the README's 'PyTorch programs on rnnbp' lists what is covered)")
+
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data, cut from the graph. An in-place change to it counts as one
         to this tensor too (as PyTorch's shared version counter does): a graph that saved this
@@ -496,6 +504,76 @@ class Tensor:
 
     def __neg__(self):
         return _ops.neg(self)
+
+    def __mod__(self, other):
+        return _ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return _ops.remainder(other, self)
+
+    def remainder(self, other):
+        return _ops.remainder(self, other)
+
+    def fmod(self, other):
+        return _ops.fmod(self, other)
+
+    # ~ & | ^ as PyTorch: logical on bool tensors, bitwise on integers, refused on floats.
+    def __invert__(self):
+        return _ops.bitwise("not", self)
+
+    def __and__(self, other):
+        return _ops.bitwise("and", self, other)
+
+    def __rand__(self, other):
+        return _ops.bitwise("and", other, self)
+
+    def __or__(self, other):
+        return _ops.bitwise("or", self, other)
+
+    def __ror__(self, other):
+        return _ops.bitwise("or", other, self)
+
+    def __xor__(self, other):
+        return _ops.bitwise("xor", self, other)
+
+    def __rxor__(self, other):
+        return _ops.bitwise("xor", other, self)
+
+    def __iand__(self, other):
+        return self._overwrite("bitwise_and_", _ops.bitwise("and", self, other)._data)
+
+    def __ior__(self, other):
+        return self._overwrite("bitwise_or_", _ops.bitwise("or", self, other)._data)
+
+    def __ixor__(self, other):
+        return self._overwrite("bitwise_xor_", _ops.bitwise("xor", self, other)._data)
+
+    def bitwise_not(self):
+        return _ops.bitwise("not", self)
+
+    def bitwise_and(self, other):
+        return _ops.bitwise("and", self, other)
+
+    def bitwise_or(self, other):
+        return _ops.bitwise("or", self, other)
+
+    def bitwise_xor(self, other):
+        return _ops.bitwise("xor", self, other)
+
+    def logical_not(self):
+        return _ops.logical("not", self)
+
+    def logical_and(self, other):
+        return _ops.logical("and", self, other)
+
+    def logical_or(self, other):
+        return _ops.logical("or", self, other)
+
+    def logical_xor(self, other):
+        return _ops.logical("xor", self, other)
+
+    def nonzero(self, *, as_tuple: bool = False):
+        return _ops.nonzero(self, as_tuple=as_tuple)
 
     def __abs__(self):
         return _ops.abs(self)

@@ -19,6 +19,8 @@ import importlib.util
 import sys
 import types
 
+from .. import __version__ as _rnnbp_version
+
 __all__ = [
     "install", "uninstall", "is_installed", "NotInRnnbpError", "ModuleNotInRnnbpError", "ImportNotInRnnbpError",
     "MODULES",
@@ -68,6 +70,10 @@ for _package, _files in _MODULE_FILES.items():
 del _package, _files, _file
 
 _README = "the README's 'PyTorch programs on rnnbp' lists what is covered"
+
+# ``torch.__version__`` under the stand-in: the PyTorch release whose behaviour rnnbp's parity tests
+# check, with rnnbp's own version as the local label (PEP 440), so that version comparisons work.
+TORCH_VERSION = f"2.13.0+rnnbp{_rnnbp_version}"
 
 
 def _message(name: str) -> str:
@@ -125,7 +131,9 @@ class StandInModule(types.ModuleType):
 
     def __getattr__(self, attr: str):
         full = f"{self.__name__}.{attr}"
-        if attr.startswith("__") and attr.endswith("__"):  # torch.__version__, __file__: not rnnbp's to answer
+        if full == "torch.__version__":  # scripts print or compare it: the release rnnbp is checked against
+            return TORCH_VERSION
+        if attr.startswith("__") and attr.endswith("__"):  # __file__ and the like: not rnnbp's to answer
             raise NotInRnnbpError(full)
         if full in MODULES:  # torch.nn.modules.rnn works without an import, as torch imports them all
             return importlib.import_module(full)

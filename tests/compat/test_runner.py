@@ -69,8 +69,18 @@ def test_a_missing_attribute_is_named_and_is_an_attribute_error(torch):
     with pytest.raises(NotInRnnbpError, match=r"^rnnbp does not have torch\.nn\.Bilinear \(") as info:
         torch.nn.Bilinear(2, 3, 4)
     assert isinstance(info.value, AttributeError) and info.value.name == "torch.nn.Bilinear"
-    with pytest.raises(NotInRnnbpError, match=r"rnnbp does not have torch\.__version__"):
-        torch.__version__
+    with pytest.raises(NotInRnnbpError, match=r"rnnbp does not have torch\.__file__"):
+        torch.__file__
+
+
+def test_torch_version_names_the_release_rnnbp_follows(torch):
+    """Scripts print and compare ``torch.__version__``: the PyTorch release the parity tests check,
+    rnnbp's own version as the local label."""
+    import rnnbp
+    from packaging.version import Version
+
+    version = Version(torch.__version__)
+    assert version.release == (2, 13, 0) and version.local == f"rnnbp{rnnbp.__version__}"
 
 
 @pytest.mark.parametrize("statement, name", [

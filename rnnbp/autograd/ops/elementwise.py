@@ -350,6 +350,26 @@ class Clamp(Function):
         return gx, glo, ghi
 
 
+class Remainder(Function):
+    """a mod b for floating operands: ``mode`` 'remainder' has the sign of b (Python's %, np.mod),
+    'fmod' the sign of a (C's fmod). d/da = 1, d/db = -floor(a / b) (or -trunc(a / b) for fmod)."""
+
+    @staticmethod
+    def forward(ctx, a, b, mode="remainder"):
+        ctx.a, ctx.b, ctx.mode = a, b, mode
+        return (np.mod if mode == "remainder" else np.fmod)(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        na, nb = ctx.needs_input_grad
+        ga = unbroadcast(grad, np.shape(ctx.a)) if na else None
+        gb = None
+        if nb:
+            quotient = (np.floor if ctx.mode == "remainder" else np.trunc)(np.true_divide(ctx.a, ctx.b))
+            gb = unbroadcast(-grad * quotient, np.shape(ctx.b))
+        return ga, gb
+
+
 class Maximum(Function):
     """Elementwise max; at ties the gradient is split evenly (PyTorch's rule).
 

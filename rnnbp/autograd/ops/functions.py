@@ -17,7 +17,7 @@ from .. import random as _random
 from ..tensor import DEFAULT_DTYPE, Tensor, ValuesIndices
 from .elementwise import (
     GELU, Abs, Add, Cast, Clamp, Cos, Div, Exp, LeakyReLU, Log, Maximum, Minimum, Mul, Neg, Pow, ReLU,
-    Sigmoid, Sin, Softplus, Sqrt, Sub, Tanh, Where,
+    Remainder, Sigmoid, Sin, Softplus, Sqrt, Sub, Tanh, Where,
 )
 from .linalg import Linear, MatMul
 from .nn import Dropout, LogSoftmax, LogSumExp, Softmax
@@ -221,11 +221,113 @@ def minimum(a, b) -> Tensor:
     return Minimum.apply(*operands(a, b))
 
 
-def where(condition, a, b) -> Tensor:
-    """Elements of ``a`` where ``condition`` holds, else of ``b`` (broadcast together)."""
+def where(condition, a=None, b=None):
+    """Elements of ``a`` where ``condition`` holds, else of ``b`` (broadcast together); with the
+    condition alone, ``nonzero(condition, as_tuple=True)`` (as ``torch.where(cond)``)."""
+    if a is None and b is None:
+        return nonzero(condition, as_tuple=True)
+    if a is None or b is None:
+        raise TypeError("where: takes a condition alone, or a condition and both of a and b")
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     a, b = operands(a, b)
     return Where.apply(cond, a, b)
+
+
+def nonzero(x, *, as_tuple: bool = False):
+    """Indices of the nonzero (True) elements: an int64 (count, ndim) tensor, or with ``as_tuple``
+    one 1-D int64 tensor per dim (a 0-d input counts as 1-D)."""
+    data = x._data if isinstance(x, Tensor) else np.asarray(x)
+    index = np.nonzero(np.atleast_1d(data))
+    if as_tuple:
+        return tuple(constant_result(i.astype(np.int64), "nonzero") for i in index)
+    return constant_result(np.stack(index, axis=1).astype(np.int64).reshape(-1, builtins.max(data.ndim, 1)), "nonzero")
+
+
+def remainder(a, b) -> Tensor:
+    """a mod b with the sign of b (Python's ``%``, ``torch.remainder``); ``fmod``: the sign of a.
+    Floating operands are differentiable; integer ones give a constant and refuse a zero divisor."""
+    return _mod(a, b, "remainder")
+
+
+def fmod(a, b) -> Tensor:
+    """a mod b with the sign of a (C's fmod, ``torch.fmod``); see ``remainder``."""
+    return _mod(a, b, "fmod")
+
+
+def _mod(a, b, mode: str) -> Tensor:
+    a, b = operands(a, b)
+    ad = a._data if isinstance(a, Tensor) else np.asarray(a)
+    bd = b._data if isinstance(b, Tensor) else np.asarray(b)
+    if np.result_type(ad, bd).kind in "fc":
+        return Remainder.apply(a, b, mode=mode)
+    if np.any(bd == 0):
+        raise ZeroDivisionError(f"{mode}: integer division by zero")
+    out = (np.mod if mode == "remainder" else np.fmod)(ad, bd)
+    return constant_result(np.asarray(out), mode)
+
+
+_BITWISE = {"not": np.invert, "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor}
+_LOGICAL = {"not": np.logical_not, "and": np.logical_and, "or": np.logical_or, "xor": np.logical_xor}
+
+
+def bitwise(op: str, a, b=None) -> Tensor:
+    """``~a``, ``a & b``, ``a | b``, ``a ^ b`` (``torch.bitwise_*``) on bool or integer tensors: bool
+    operands give bool (the logical operation), integers their bits; a constant. Floating
+    operands are refused, as in PyTorch (``logical_*`` takes any dtype)."""
+    arrays = [x._data if isinstance(x, Tensor) else np.asarray(x) for x in ((a,) if op == "not" else (a, b))]
+    for x in arrays:
+        if x.dtype.kind not in "biu":
+            raise TypeError(f"bitwise_{op}: needs bool or integer tensors, got {x.dtype} "
+                            f"(logical_{op} takes any dtype)")
+    if op != "not":
+        arrays = [x._data if isinstance(x, Tensor) else x for x in operands(*arrays)]
+    try:
+        out = _BITWISE[op](*arrays)
+    except ValueError:
+        raise ValueError(f"bitwise_{op}: cannot broadcast shapes {' and '.join(str(x.shape) for x in arrays)}") from None
+    return constant_result(np.asarray(out), f"bitwise_{op}")
+
+
+def logical(op: str, a, b=None) -> Tensor:
+    """``torch.logical_*``: the truth values (nonzero is True) of a (and b) combined, a bool tensor."""
+    arrays = [x._data if isinstance(x, Tensor) else np.asarray(x) for x in ((a,) if op == "not" else (a, b))]
+    try:
+        out = _LOGICAL[op](*arrays)
+    except ValueError:
+        raise ValueError(f"logical_{op}: cannot broadcast shapes {' and '.join(str(x.shape) for x in arrays)}") from None
+    return constant_result(np.asarray(out), f"logical_{op}")
+
+
+def bitwise_not(x) -> Tensor:
+    return bitwise("not", x)
+
+
+def bitwise_and(a, b) -> Tensor:
+    return bitwise("and", a, b)
+
+
+def bitwise_or(a, b) -> Tensor:
+    return bitwise("or", a, b)
+
+
+def bitwise_xor(a, b) -> Tensor:
+    return bitwise("xor", a, b)
+
+
+def logical_not(x) -> Tensor:
+    return logical("not", x)
+
+
+def logical_and(a, b) -> Tensor:
+    return logical("and", a, b)
+
+
+def logical_or(a, b) -> Tensor:
+    return logical("or", a, b)
+
+
+def logical_xor(a, b) -> Tensor:
+    return logical("xor", a, b)
 
 
 def compare(op: str, a, b) -> Tensor:
@@ -270,12 +372,18 @@ def _max_min(x, dim, keepdim, mode):
 
 
 def max(x, dim=None, keepdim: bool = False):
-    """Largest element; with ``dim``, a (values, indices) pair as in PyTorch."""
+    """Largest element; with ``dim``, a (values, indices) pair; with a tensor in place of ``dim``,
+    the elementwise ``maximum`` (``torch.max(a, b)``), as in PyTorch."""
+    if isinstance(dim, (Tensor, np.ndarray)):
+        return maximum(x, dim)
     return _max_min(x, dim, keepdim, "max")
 
 
 def min(x, dim=None, keepdim: bool = False):
-    """Smallest element; with ``dim``, a (values, indices) pair as in PyTorch."""
+    """Smallest element; with ``dim``, a (values, indices) pair; with a tensor in place of ``dim``,
+    the elementwise ``minimum`` (``torch.min(a, b)``), as in PyTorch."""
+    if isinstance(dim, (Tensor, np.ndarray)):
+        return minimum(x, dim)
     return _max_min(x, dim, keepdim, "min")
 
 
