@@ -511,6 +511,9 @@ class Tensor:
     def __rmod__(self, other):
         return _ops.remainder(other, self)
 
+    def log1p(self):
+        return _ops.log1p(self)
+
     def remainder(self, other):
         return _ops.remainder(self, other)
 

@@ -26,6 +26,27 @@ class Sigmoid(Module):
         return F.sigmoid(x)
 
 
+class SiLU(Module):
+    """x sigmoid(x) (swish)."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class ELU(Module):
+    """x for x > 0, else alpha (e^x - 1)."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
 class LeakyReLU(Module):
     """x for x > 0, else negative_slope * x."""
 

@@ -6,9 +6,10 @@ import math
 import numpy as np
 
 from ..autograd.ops import (  # noqa: F401  (re-exported)
-    dropout, gelu, leaky_relu, linear, log_softmax, logsumexp, relu, sigmoid, softmax, softplus, tanh,
+    dropout, elu, gelu, leaky_relu, linear, log_softmax, logsumexp, relu, sigmoid, silu, softmax, softplus, tanh,
 )
-from ..autograd.ops import cast as _cast, where as _where
+from ..autograd.ops import cast as _cast, clamp as _clamp, norm as _norm, where as _where
+from ..autograd.ops.shape import Pad as _Pad
 from ..autograd.ops.embedding import EmbeddingLookup
 from ..autograd.ops.loss import (  # noqa: F401  (re-exported)
     binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss,
@@ -23,6 +24,28 @@ def embedding(indices, weight, padding_idx: int | None = None):
     """
     idx = indices._data if isinstance(indices, Tensor) else indices
     return EmbeddingLookup.apply(np.asarray(idx), weight, padding_idx=padding_idx)
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
+    """``input`` divided by its ``p``-norm along ``dim``, the norm clamped to at least ``eps``."""
+    return input / _clamp(_norm(input, p, dim=dim, keepdim=True), min=eps)
+
+
+def pad(input, pad, mode: str = "constant", value: float = 0.0):
+    """Pad the trailing dims: ``pad`` = (last_left, last_right, second_last_left, ...), as PyTorch.
+
+    Only ``mode='constant'`` with non-negative widths; the gradient is the unpadded part.
+    """
+    if mode != "constant":
+        raise ValueError(f"pad: mode {mode!r} is not supported on rnnbp; only 'constant'")
+    pad = tuple(int(w) for w in pad)
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: expected pairs of widths for at most {input.ndim} dims of shape "
+                         f"{tuple(input.shape)}, got {pad}")
+    if any(w < 0 for w in pad):
+        raise ValueError(f"pad: negative widths (cropping) are not supported on rnnbp, got {pad}")
+    pairs = [(0, 0)] * (input.ndim - len(pad) // 2) + [(pad[2 * k], pad[2 * k + 1]) for k in reversed(range(len(pad) // 2))]
+    return _Pad.apply(input, widths=tuple(pairs), value=value)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):

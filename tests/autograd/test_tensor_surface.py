@@ -89,6 +89,14 @@ GRAD_CASES = {
     "remainder-tensor-divisor": (lambda m, x, y: m.remainder(x, y), [(3, 4), ("pos", (4,))]),
     "fmod": (lambda m, x, y: m.fmod(x * 3.0, y), [(3, 4), ("pos", (3, 4))]),
     "max-of-two": (lambda m, x, y: m.max(x, y) + m.min(x, y) * 2.0, [(3, 4), (3, 4)]),
+    "silu": (lambda m, x: m.nn.functional.silu(x), [(3, 4)]),
+    "elu": (lambda m, x: m.nn.functional.elu(x, alpha=0.7), [(3, 4)]),
+    "elu-module": (lambda m, x: m.nn.ELU()(x) + m.nn.SiLU()(x), [(3, 4)]),
+    "log1p": (lambda m, x: x.log1p() + m.log1p(x * 0.5), [("pos", (3, 4))]),
+    "normalize": (lambda m, x: m.nn.functional.normalize(x, dim=-1), [(3, 4)]),
+    "normalize-p1-dim0": (lambda m, x: m.nn.functional.normalize(x, p=1.0, dim=0), [(3, 4)]),
+    "pad": (lambda m, x: m.nn.functional.pad(x, (1, 2)) * 2.0, [(3, 4)]),
+    "pad-two-dims-value": (lambda m, x: m.nn.functional.pad(x, (0, 1, 2, 0), value=-1.5).sin(), [(2, 3, 4)]),
     "flip-dims-list": (lambda m, x: m.flip(x, [0, -1]), [(2, 3, 4)]),
     "flip-varargs": (lambda m, x: x.flip(2, 1).sin(), [(2, 3, 4)]),
     "narrow-negative-start": (lambda m, x: m.narrow(x, 0, -2, 2), [(3, 4)]),
@@ -741,3 +749,14 @@ def test_flip_is_a_copy_and_names_bad_dims():
     assert rnnbp.flip(x, ()).tolist() == x.tolist()  # no dims listed: a copy, as torch.flip(x, ())
     with pytest.raises(TypeError, match="flip: missing the dims"):
         x.flip()
+
+
+def test_pad_refuses_what_it_does_not_do():
+    F = rnnbp.nn.functional
+    x = rnnbp.ones(2, 3)
+    with pytest.raises(ValueError, match="pad: mode 'reflect' is not supported on rnnbp; only 'constant'"):
+        F.pad(x, (1, 1), mode="reflect")
+    with pytest.raises(ValueError, match="pad: negative widths"):
+        F.pad(x, (-1, 0))
+    with pytest.raises(ValueError, match=r"pad: expected pairs of widths for at most 2 dims"):
+        F.pad(x, (1, 1, 1))

@@ -280,6 +280,50 @@ class Softplus(Function):
         return np.where(ctx.linear, grad, grad * sigmoid_array(ctx.bx))
 
 
+class SiLU(Function):
+    """x sigmoid(x) (swish); d/dx = s (1 + x (1 - s)) with s = sigmoid(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        s = sigmoid_array(x)
+        ctx.x, ctx.s = x, s
+        return x * s
+
+    @staticmethod
+    def backward(ctx, grad):
+        s = ctx.s
+        return grad * (s * (1 + ctx.x * (1 - s)))
+
+
+class ELU(Function):
+    """x where x > 0, else alpha (e^x - 1); d/dx = alpha e^x there (at 0 too, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha=1.0):
+        alpha = x.dtype.type(alpha)
+        ctx.positive = x > 0
+        ctx.slope = alpha * np.exp(np.minimum(x, 0))  # alpha e^x on the negative side
+        return np.where(ctx.positive, x, alpha * np.expm1(np.minimum(x, 0)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.where(ctx.positive, grad, grad * ctx.slope)
+
+
+class Log1p(Function):
+    """log(1 + x), accurate near 0; d/dx = 1 / (1 + x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        with np.errstate(divide="ignore", invalid="ignore"):  # -inf at -1, nan below, silently as PyTorch
+            return np.log1p(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad / (1 + ctx.x)
+
+
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)

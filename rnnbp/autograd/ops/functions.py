@@ -16,8 +16,8 @@ from .. import grad_mode
 from .. import random as _random
 from ..tensor import DEFAULT_DTYPE, Tensor, ValuesIndices
 from .elementwise import (
-    GELU, Abs, Add, Cast, Clamp, Cos, Div, Exp, LeakyReLU, Log, Maximum, Minimum, Mul, Neg, Pow, ReLU,
-    Remainder, Sigmoid, Sin, Softplus, Sqrt, Sub, Tanh, Where,
+    ELU, GELU, Abs, Add, Cast, Clamp, Cos, Div, Exp, LeakyReLU, Log, Log1p, Maximum, Minimum, Mul, Neg, Pow,
+    ReLU, Remainder, Sigmoid, SiLU, Sin, Softplus, Sqrt, Sub, Tanh, Where,
 )
 from .linalg import Linear, MatMul
 from .nn import Dropout, LogSoftmax, LogSumExp, Softmax
@@ -188,6 +188,21 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta; linear where beta x > ``threshold`` (PyTorch's rule)."""
     return Softplus.apply(float_input(x), beta=beta, threshold=threshold)
+
+
+def silu(x) -> Tensor:
+    """x sigmoid(x) (``F.silu``, swish)."""
+    return SiLU.apply(float_input(x))
+
+
+def elu(x, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha (e^x - 1) (``F.elu``)."""
+    return ELU.apply(float_input(x), alpha=alpha)
+
+
+def log1p(x) -> Tensor:
+    """log(1 + x), accurate for small x."""
+    return Log1p.apply(float_input(x))
 
 
 def gelu(x, approximate: str = "none") -> Tensor:

@@ -53,6 +53,19 @@ class Flip(Function):
         return np.flip(grad, ctx.dims).copy()
 
 
+class Pad(Function):
+    """Constant padding: ``widths`` a (before, after) pair per dim; backward keeps the inner part."""
+
+    @staticmethod
+    def forward(ctx, x, widths, value=0.0):
+        ctx.inner = tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape))
+        return np.pad(x, widths, constant_values=value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.inner]
+
+
 class Expand(Function):
     """Broadcast to a larger shape without copying; backward sums over the stretched axes.
 
