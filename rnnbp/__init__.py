@@ -24,7 +24,8 @@ from .autograd.dtypes import (  # noqa: A004  (PyTorch's names: rnnbp.float, rnn
 from .autograd.ops import (
     amax, argmax, argmin, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, cat, chunk, clamp, clip,
     clone, concatenate, cos, div, exp, flatten, flip, fmod, logical_and, logical_not, logical_or, logical_xor,
-    log1p, nonzero, remainder,
+    log1p, nonzero, remainder, ceil, concat, diag, dot, floor, hstack, isclose, masked_select, median, movedim,
+    outer, repeat_interleave, tile, unflatten, unique, vstack,
     gather, index_select, isfinite, isinf, isnan, log, log_softmax, logsumexp, masked_fill, matmul,
     maximum, mean, minimum, mul, narrow, norm, permute, pow, relu, reshape, rsqrt, sigmoid, sign, sin,
     softmax, sort, split, sqrt, square, squeeze, stack, std, sub, tanh, topk, transpose, tril, triu,
@@ -55,6 +56,20 @@ def set_default_dtype(dtype) -> None:
             f"set_default_dtype({dtype}): rnnbp's default dtype is always float32; "
             "make float64 models and inputs with .double() or dtype=rnnbp.float64"
         )
+
+
+def finfo(type=None):
+    """``torch.finfo``: NumPy's float type information (``eps``, ``max``, ``min``, ``tiny``), float32 by default."""
+    import numpy
+
+    return numpy.finfo(numpy.float32 if type is None else type)
+
+
+def iinfo(type):
+    """``torch.iinfo``: NumPy's integer type information (``max``, ``min``, ``bits``)."""
+    import numpy
+
+    return numpy.iinfo(type)
 
 
 def numel(t: Tensor) -> int:

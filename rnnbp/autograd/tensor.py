@@ -514,6 +514,39 @@ class Tensor:
     def log1p(self):
         return _ops.log1p(self)
 
+    def tile(self, *dims):
+        return _ops.tile(self, *dims)
+
+    def diag(self, diagonal: int = 0):
+        return _ops.diag(self, diagonal)
+
+    def dot(self, other):
+        return _ops.dot(self, other)
+
+    def outer(self, other):
+        return _ops.outer(self, other)
+
+    def movedim(self, source, destination):
+        return _ops.movedim(self, source, destination)
+
+    def unflatten(self, dim: int, sizes):
+        return _ops.unflatten(self, dim, sizes)
+
+    def masked_select(self, mask):
+        return _ops.masked_select(self, mask)
+
+    def repeat_interleave(self, repeats, dim=None):
+        return _ops.repeat_interleave(self, repeats, dim)
+
+    def median(self, dim=None, keepdim: bool = False):
+        return _ops.median(self, dim, keepdim)
+
+    def isclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+        return _ops.isclose(self, other, rtol, atol, equal_nan)
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):
+        return _ops.unique(self, sorted, return_inverse, return_counts, dim)
+
     def remainder(self, other):
         return _ops.remainder(self, other)
 

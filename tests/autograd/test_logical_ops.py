@@ -21,6 +21,10 @@ def _ops(m):
         "bitwise_and": m.bitwise_and(i, j), "int %": i % j, "int % scalar": i % 4, "fmod int": m.fmod(i, j),
         "float % negative": m.tensor([5.5, -5.5, 2.0]) % -2.0, "where(cond)": m.where(a)[0],
         "nonzero": m.tensor([[0, 1], [1, 1]]).nonzero(), "nonzero as_tuple": m.nonzero(m.tensor([[0, 1], [1, 1]]), as_tuple=True)[1],
+        "isclose": m.isclose(f, m.tensor([1e-9, -1.5, 2.1, float("nan")])),
+        "unique": m.unique(i % 3), "unique inverse": m.unique(m.tensor([[3, 1], [3, 2]]), return_inverse=True)[1],
+        "unique counts": m.unique(m.tensor([3, 1, 3, 3]), return_counts=True)[1],
+        "floor ceil": m.floor(f * 0.7) + m.ceil(f * 0.3), "median index": m.median(m.tensor([[4.0, 1.0, 3.0, 2.0]]), 1)[1],
     }
 
 
@@ -60,6 +64,13 @@ def test_floats_and_zero_divisors_are_refused_as_in_torch():
         rnnbp.tensor(I) % 0
     with pytest.raises(TypeError, match="where: takes a condition alone"):
         rnnbp.where(rnnbp.tensor(A), rnnbp.ones(4))
+
+
+def test_finfo_iinfo_as_torch():
+    torch = pytest.importorskip("torch")
+    assert rnnbp.finfo(rnnbp.float32).eps == torch.finfo(torch.float32).eps
+    assert rnnbp.finfo().tiny == torch.finfo().tiny
+    assert rnnbp.iinfo(rnnbp.int64).max == torch.iinfo(torch.int64).max
 
 
 def test_a_missing_tensor_method_says_so():

@@ -16,4 +16,8 @@ from .functions import (  # noqa: F401  (re-exported)
     softplus, sort, split, sqrt, square, squeeze, stack, std, sub, sum, tanh, topk, transpose, tril,
     triu, unsqueeze, var, view, where,
 )
+from .composed import (  # noqa: F401  (re-exported)
+    concat, diag, dot, hstack, isclose, masked_select, median, movedim, outer, repeat_interleave, tile, unflatten,
+    unique, vstack,
+)
 from .promotion import cast  # noqa: F401

@@ -1,0 +1,158 @@
+"""PyTorch conveniences written from other ops: no backward of their own, so each is exactly as
+differentiable as the ops it is made of (``functions``), and the constant ones say so.
+
+Shapes follow PyTorch's (``torch.hstack``, ``torch.diag``, ...); errors name the op.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..tensor import Tensor, ValuesIndices
+from .functions import cat, getitem, index_select, mul, permute, reshape, setitem, sort, sum, unsqueeze
+from .promotion import check_dim, constant_result, shape_args
+
+
+def _tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def concat(tensors, dim: int = 0) -> Tensor:
+    """``torch.concat``: another name of ``cat``."""
+    return cat(tensors, dim)
+
+
+def hstack(tensors) -> Tensor:
+    """Join along dim 1 (dim 0 for 1-D tensors), as ``torch.hstack``."""
+    tensors = [_tensor(t) for t in tensors]
+    return cat(tensors, 0 if builtins.all(t.ndim <= 1 for t in tensors) else 1)
+
+
+def vstack(tensors) -> Tensor:
+    """Join along dim 0, 1-D tensors taken as rows (1, N), as ``torch.vstack``."""
+    tensors = [_tensor(t) for t in tensors]
+    return cat([reshape(t, 1, -1) if t.ndim <= 1 else t for t in tensors], 0)
+
+
+def tile(x, *dims) -> Tensor:
+    """Repeat ``x`` ``dims[i]`` times along each dim; fewer counts than dims repeat the trailing dims."""
+    reps = shape_args(dims)
+    reps = (1,) * (x.ndim - len(reps)) + tuple(reps)
+    return x.repeat(*reps)
+
+
+def outer(a, b) -> Tensor:
+    """a (N,) and b (M,) -> (N, M) with entries a_i b_j."""
+    a, b = _tensor(a), _tensor(b)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: expects two 1-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return mul(unsqueeze(a, 1), unsqueeze(b, 0))
+
+
+def dot(a, b) -> Tensor:
+    """The inner product of two 1-D tensors of one length."""
+    a, b = _tensor(a), _tensor(b)
+    if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"dot: expects two 1-D tensors of one length, got shapes {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    return sum(mul(a, b))
+
+
+def movedim(x, source, destination) -> Tensor:
+    """Move dims ``source`` to positions ``destination`` (ints or sequences), the rest keeping their order."""
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {source} and destination {destination} differ in length")
+    src = [check_dim(d, x.ndim, x.shape, "movedim") for d in src]
+    dst = [check_dim(d, x.ndim, x.shape, "movedim") for d in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: repeated dims in source {source} or destination {destination}")
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s_ in sorted(zip(dst, src)):
+        order.insert(d, s_)
+    return permute(x, *order)
+
+
+def unflatten(x, dim: int, sizes) -> Tensor:
+    """Split dim ``dim`` into ``sizes`` (one may be -1)."""
+    axis = check_dim(dim, x.ndim, x.shape, "unflatten")
+    shape = tuple(x.shape)
+    return reshape(x, shape[:axis] + tuple(sizes) + shape[axis + 1:])
+
+
+def diag(x, diagonal: int = 0) -> Tensor:
+    """A 1-D ``x`` as the ``diagonal``-th diagonal of a square matrix; a 2-D ``x``'s ``diagonal``-th diagonal."""
+    x = _tensor(x)
+    k = diagonal
+    if x.ndim == 1:
+        n = x.shape[0] + builtins.abs(k)
+        rows = np.arange(x.shape[0]) + builtins.max(-k, 0)
+        zeros = Tensor(np.zeros((n, n), dtype=x.dtype))
+        return setitem(zeros, (rows, rows + k), x)
+    if x.ndim == 2:
+        r, c = x.shape
+        rows = np.arange(builtins.max(0, builtins.min(r + builtins.min(k, 0), c - builtins.max(k, 0))))
+        return getitem(x, (rows + builtins.max(-k, 0), rows + builtins.max(k, 0)))
+    raise ValueError(f"diag: expects a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
+
+
+def masked_select(x, mask) -> Tensor:
+    """The elements of ``x`` where ``mask`` (broadcast with x) is True, as a 1-D tensor."""
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+    try:
+        m = np.broadcast_to(m, x.shape)
+    except ValueError:
+        raise ValueError(f"masked_select: mask of shape {m.shape} does not broadcast to {tuple(x.shape)}") from None
+    return getitem(x, m.astype(bool))
+
+
+def repeat_interleave(x, repeats, dim: int | None = None) -> Tensor:
+    """Each element (along ``dim``; of the flattened ``x`` when None) repeated ``repeats`` times
+    (an int, or one count per element)."""
+    x = _tensor(x)
+    if dim is None:
+        x, dim = reshape(x, -1), 0
+    axis = check_dim(dim, x.ndim, x.shape, "repeat_interleave")
+    counts = repeats._data if isinstance(repeats, Tensor) else np.asarray(repeats)
+    n = x.shape[axis] if x.ndim else 1
+    if counts.ndim and counts.shape != (n,) or np.any(counts < 0):
+        raise ValueError(f"repeat_interleave: repeats must be a non-negative int or one per element ({n}), "
+                         f"got {counts.tolist()}")
+    return index_select(x, axis, np.repeat(np.arange(n), counts))
+
+
+def median(x, dim: int | None = None, keepdim: bool = False):
+    """The lower median (the element at (n - 1) // 2 in sorted order), as ``torch.median``; with
+    ``dim``, a (values, indices) pair. The gradient goes to that element."""
+    if dim is None:
+        values = sort(reshape(x, -1)).values
+        return getitem(values, (values.shape[0] - 1) // 2)
+    axis = check_dim(dim, x.ndim, x.shape, "median")
+    values, indices = sort(x, dim=axis)
+    middle = (x.shape[axis] - 1) // 2 if x.ndim else 0
+    index = (slice(None),) * axis + (slice(middle, middle + 1) if keepdim else middle,)
+    return ValuesIndices(getitem(values, index), constant_result(indices._data[index], "median indices"))
+
+
+def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+    """|a - b| <= atol + rtol |b| elementwise; a constant bool tensor."""
+    ad = a._data if isinstance(a, Tensor) else np.asarray(a)
+    bd = b._data if isinstance(b, Tensor) else np.asarray(b)
+    return constant_result(np.isclose(ad, bd, rtol=rtol, atol=atol, equal_nan=equal_nan), "isclose")
+
+
+def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):
+    """The distinct elements in ascending order (constants), with the inverse indices (x's shape)
+    and the counts if asked, as ``torch.unique``."""
+    if dim is not None:
+        raise ValueError("unique: dim is not supported on rnnbp (unique over all elements only)")
+    data = x._data if isinstance(x, Tensor) else np.asarray(x)
+    values, inverse, counts = np.unique(data, return_inverse=True, return_counts=True)
+    out = [constant_result(values, "unique")]
+    if return_inverse:
+        out.append(constant_result(inverse.reshape(data.shape).astype(np.int64), "unique inverse"))
+    if return_counts:
+        out.append(constant_result(counts.astype(np.int64), "unique counts"))
+    return out[0] if len(out) == 1 else tuple(out)
