@@ -514,6 +514,27 @@ class Tensor:
     def log1p(self):
         return _ops.log1p(self)
 
+    def cumsum(self, dim, *, dtype=None):
+        return _ops.cumsum(self, dim, dtype=dtype)
+
+    def roll(self, shifts, dims=None):
+        return _ops.roll(self, shifts, dims)
+
+    def bincount(self, weights=None, minlength: int = 0):
+        return _ops.bincount(self, weights, minlength)
+
+    def scatter_add(self, dim: int, index, src):
+        return _ops.scatter_add(self, dim, index, src)
+
+    def scatter_add_(self, dim: int, index, src) -> "Tensor":
+        return self._inplace("scatter_add_", _ops.scatter_add, dim, index, src)
+
+    def index_add(self, dim: int, index, source, *, alpha=1):
+        return _ops.index_add(self, dim, index, source, alpha=alpha)
+
+    def index_add_(self, dim: int, index, source, *, alpha=1) -> "Tensor":
+        return self._inplace("index_add_", _ops.index_add, dim, index, source, alpha=alpha)
+
     def tile(self, *dims):
         return _ops.tile(self, *dims)
 

@@ -69,6 +69,54 @@ class MSELoss(_Loss):
         return _L.mse_loss(input, target, reduction=self.reduction)
 
 
+class HuberLoss(_Loss):
+    """Huber loss: 0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere, d = input - target.
+
+    Args:
+        reduction : 'none' | 'mean' | 'sum'.
+        delta : float > 0, where the loss turns from quadratic to linear.
+
+    Shape: input and target the same shape (*); output scalar, or (*) for ``reduction='none'``.
+    """
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction=reduction)
+        self.delta = _L._threshold("HuberLoss", "delta", delta, allow_zero=False)
+
+    def forward(self, input, target):
+        return _L.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+    def extra_repr(self) -> str:
+        parts = [super().extra_repr()] if self.reduction != "mean" else []
+        if self.delta != 1.0:
+            parts.append(f"delta={self.delta}")
+        return ", ".join(parts)
+
+
+class SmoothL1Loss(_Loss):
+    """Smooth L1 loss: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere, d = input - target.
+
+    Args:
+        reduction : 'none' | 'mean' | 'sum'.
+        beta : float >= 0, where the loss turns from quadratic to linear; 0 gives L1 loss.
+
+    Shape: input and target the same shape (*); output scalar, or (*) for ``reduction='none'``.
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = _L._threshold("SmoothL1Loss", "beta", beta, allow_zero=True)
+
+    def forward(self, input, target):
+        return _L.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+    def extra_repr(self) -> str:
+        parts = [super().extra_repr()] if self.reduction != "mean" else []
+        if self.beta != 1.0:
+            parts.append(f"beta={self.beta}")
+        return ", ".join(parts)
+
+
 class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities against class indices.
 

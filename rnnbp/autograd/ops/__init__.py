@@ -16,6 +16,7 @@ from .functions import (  # noqa: F401  (re-exported)
     softplus, sort, split, sqrt, square, squeeze, stack, std, sub, sum, tanh, topk, transpose, tril,
     triu, unsqueeze, var, view, where,
 )
+from .counting import bincount, cumsum, index_add, one_hot, roll, scatter_add  # noqa: F401
 from .composed import (  # noqa: F401  (re-exported)
     concat, diag, dot, hstack, isclose, masked_select, median, movedim, outer, repeat_interleave, tile, unflatten,
     unique, vstack,

@@ -24,8 +24,9 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
-from .elementwise import Cast
+from .elementwise import Cast, Mul
 from .nn import log_softmax_array
+from .reduce import Mean, Sum
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -428,6 +429,132 @@ def l1_loss(input, target, reduction: str = "mean") -> Tensor:
     _check_reduction("l1_loss", reduction)
     x, t = _pair("l1_loss", input, target, "predictions")
     return L1Loss.apply(x, t, reduction=reduction)
+
+
+class HuberLoss(Function):
+    """Huber loss with threshold ``delta`` > 0, elementwise on d = x - t::
+
+        loss     = 0.5 d^2                   where |d| < delta
+                 = delta (|d| - 0.5 delta)   elsewhere
+        dloss/dx = clip(d, -delta, delta);   dloss/dt = -dloss/dx
+
+    Quadratic near zero, linear (slope delta) in the tails: outliers pull with bounded force.
+    """
+
+    @staticmethod
+    def forward(ctx, x, t, reduction="mean", delta=1.0):
+        diff = x - t
+        delta = x.dtype.type(delta)
+        z = np.abs(diff)
+        loss = np.where(z < delta, diff * diff * x.dtype.type(0.5), delta * (z - x.dtype.type(0.5) * delta))
+        ctx.diff, ctx.delta, ctx.reduction = diff, delta, reduction
+        return _reduce(loss, reduction, diff.size, diff.shape, x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        diff = ctx.diff
+        scale = _scale(grad, ctx.reduction, diff.size, diff.dtype).reshape(
+            diff.shape if ctx.reduction == "none" else ())
+        g = np.clip(diff, -ctx.delta, ctx.delta) * scale
+        nx, nt = ctx.needs_input_grad
+        return (g if nx else None), (-g if nt else None)
+
+
+class SmoothL1Loss(Function):
+    """Smooth L1 loss with threshold ``beta`` > 0, elementwise on d = x - t::
+
+        loss     = 0.5 d^2 / beta            where |d| < beta
+                 = |d| - 0.5 beta            elsewhere
+        dloss/dx = clip(d / beta, -1, 1);    dloss/dt = -dloss/dx
+
+    Huber loss divided by beta (equal to it for beta = 1). ``beta = 0`` is L1 and goes to
+    :class:`L1Loss`, as PyTorch does.
+    """
+
+    @staticmethod
+    def forward(ctx, x, t, reduction="mean", beta=1.0):
+        diff = x - t
+        beta = x.dtype.type(beta)
+        z = np.abs(diff)
+        half = x.dtype.type(0.5)
+        loss = np.where(z < beta, half * diff * diff / beta, z - half * beta)
+        ctx.diff, ctx.beta, ctx.reduction = diff, beta, reduction
+        return _reduce(loss, reduction, diff.size, diff.shape, x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        diff = ctx.diff
+        scale = _scale(grad, ctx.reduction, diff.size, diff.dtype).reshape(
+            diff.shape if ctx.reduction == "none" else ())
+        g = np.clip(diff / ctx.beta, -1, 1).astype(diff.dtype, copy=False) * scale
+        nx, nt = ctx.needs_input_grad
+        return (g if nx else None), (-g if nt else None)
+
+
+def _threshold(op: str, name: str, value, allow_zero: bool) -> float:
+    """``delta`` / ``beta`` as a float, positive (or, if ``allow_zero``, non-negative)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a number, got {value!r}")
+    value = float(value)
+    if not (value >= 0 if allow_zero else value > 0):  # NaN fails too
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{op}: {name} must be {kind}, got {value}")
+    return value
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
+    """Huber loss: squared error below ``delta``, ``delta``-scaled absolute error above, as in PyTorch.
+
+    Args:
+        input: Tensor of predictions, any shape (*), floating dtype.
+        target: the input's shape (*) (a Tensor that requires grad gets a gradient).
+        reduction : 'none' | 'mean' | 'sum'; 'mean' divides by the number of elements.
+        delta : float > 0. Where |input - target| reaches it the loss turns linear with slope
+            ``delta``, so large errors (outliers) get a bounded gradient.
+        weight: optional per-element weights of the input's shape (PyTorch 2.13's extension):
+            the per-element losses are multiplied by it before reducing ('mean' stays the plain
+            mean over elements); a Tensor that requires grad gets a gradient.
+
+    Returns:
+        Tensor of the input's dtype: a scalar, or the input's shape (*) for 'none'.
+    """
+    op = "huber_loss"
+    _check_reduction(op, reduction)
+    delta = _threshold(op, "delta", delta, allow_zero=False)
+    x, t = _pair(op, input, target, "predictions")
+    if weight is None:
+        return HuberLoss.apply(x, t, reduction=reduction, delta=delta)
+    if tuple(np.shape(weight._data if isinstance(weight, Tensor) else weight)) != x.shape:
+        raise ValueError(
+            f"{op}: weight of shape {np.shape(weight)} must have the input's shape {x.shape}"
+        )
+    w = _float_operand(weight, x._data.dtype)
+    weighted = Mul.apply(HuberLoss.apply(x, t, reduction="none", delta=delta), w)
+    if reduction == "none":
+        return weighted
+    return Sum.apply(weighted) if reduction == "sum" else Mean.apply(weighted)
+
+
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """Smooth L1 loss: ``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``, as in PyTorch.
+
+    Args:
+        input: Tensor of predictions, any shape (*), floating dtype.
+        target: the input's shape (*) (a Tensor that requires grad gets a gradient).
+        reduction : 'none' | 'mean' | 'sum'; 'mean' divides by the number of elements.
+        beta : float >= 0. Below it the loss is quadratic, so the gradient shrinks smoothly
+            to 0 at d = 0; ``beta=0`` is exactly :func:`l1_loss`. Equals ``huber_loss / beta``.
+
+    Returns:
+        Tensor of the input's dtype: a scalar, or the input's shape (*) for 'none'.
+    """
+    op = "smooth_l1_loss"
+    _check_reduction(op, reduction)
+    beta = _threshold(op, "beta", beta, allow_zero=True)
+    x, t = _pair(op, input, target, "predictions")
+    if beta == 0.0:
+        return L1Loss.apply(x, t, reduction=reduction)
+    return SmoothL1Loss.apply(x, t, reduction=reduction, beta=beta)
 
 
 def _softplus_neg(x: np.ndarray) -> np.ndarray:
