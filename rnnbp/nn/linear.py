@@ -9,6 +9,7 @@ from ..autograd.tensor import DEFAULT_DTYPE
 from ..validation import check_int
 from . import functional as F
 from . import init
+from ..autograd.device import as_device
 from .module import Module
 from .parameter import Parameter
 
@@ -26,8 +27,10 @@ class Linear(Module):
     Initialisation (PyTorch's): W and b ~ U(-1/sqrt(H_in), 1/sqrt(H_in)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, generator=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None,
+                 generator=None):
         super().__init__()
+        as_device(device)  # the CPU: anything else is refused by name
         in_features = check_int("Linear", "in_features", in_features)
         out_features = check_int("Linear", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features

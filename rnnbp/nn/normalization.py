@@ -9,6 +9,7 @@ from ..autograd.tensor import DEFAULT_DTYPE, Tensor
 from ..validation import check_int
 from . import functional as F
 from . import init
+from ..autograd.device import as_device
 from .module import Module
 from .parameter import Parameter
 
@@ -22,8 +23,9 @@ class LayerNorm(Module):
     """
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
-                 dtype=None):
+                 device=None, dtype=None):
         super().__init__()
+        as_device(device)  # the CPU: anything else is refused by name
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (int(normalized_shape),)
         self.normalized_shape, self.eps = tuple(normalized_shape), eps

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ...autograd.device import as_device
 from ...autograd import creation
 from ...autograd.tensor import DEFAULT_DTYPE, Tensor
 from ...validation import check_int
@@ -100,8 +101,10 @@ class _CellBase(Module):
 
     gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None, generator=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None,
+                 generator=None):
         super().__init__()
+        as_device(device)  # the CPU: anything else is refused by name
         name = type(self).__name__
         input_size = check_int(name, "input_size", input_size)
         hidden_size = check_int(name, "hidden_size", hidden_size)
@@ -148,10 +151,10 @@ class RNNCell(_CellBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
-                 dtype=None, generator=None):
+                 device=None, dtype=None, generator=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, dtype, generator)
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, generator=generator)
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
@@ -170,8 +173,9 @@ class LSTMCell(_CellBase):
 
     gates = 4
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None, generator=None):
-        super().__init__(input_size, hidden_size, bias, dtype, generator)
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None,
+                 generator=None):
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, generator=generator)
         self.state_size = (self.hidden_size, self.hidden_size)
 
     def forward(self, input, hx=None):

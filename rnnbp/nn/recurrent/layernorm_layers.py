@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 
+from ...autograd.device import as_device
 from ...validation import check_int, check_number, check_probability
 from .driver import StackedRecurrence
 from .kernels import backends
@@ -54,8 +55,9 @@ class LayerNormRecurrence(StackedRecurrence):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, eps: float = 1e-5,
-                 fused: bool = True, backend: str = "auto", dtype=None, generator=None):
+                 fused: bool = True, backend: str = "auto", dtype=None, generator=None, *, device=None):
         super().__init__()
+        as_device(device)  # the CPU: anything else is refused by name
         name = type(self).__name__
         input_size = check_int(name, "input_size", input_size)
         hidden_size = check_int(name, "hidden_size", hidden_size)

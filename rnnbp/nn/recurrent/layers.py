@@ -41,6 +41,7 @@ import warnings
 
 import numpy as np
 
+from ...autograd.device import as_device
 from ...autograd.tensor import DEFAULT_DTYPE
 from ...validation import check_int, check_probability
 from .. import init
@@ -100,8 +101,9 @@ class RNNBase(StackedRecurrence):
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  proj_size: int = 0, fused: bool = True, backend: str = "auto", dtype=None, generator=None, *,
                  input_dropout: float = 0.0, recurrent_dropout: float = 0.0, zoneout: float = 0.0,
-                 zoneout_cell: float | None = None, weight_dropout: float = 0.0):
+                 zoneout_cell: float | None = None, weight_dropout: float = 0.0, device=None):
         super().__init__()
+        as_device(device)  # the CPU: anything else is refused by name
         name = type(self).__name__
         rates = regularization.check_rates(name, self.has_cell_state, input_dropout, recurrent_dropout, zoneout,
                                            zoneout_cell, weight_dropout)
@@ -333,13 +335,13 @@ class RNN(RNNBase):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  fused: bool = True, backend: str = "auto", dtype=None, generator=None, *,
                  input_dropout: float = 0.0, recurrent_dropout: float = 0.0, zoneout: float = 0.0,
-                 weight_dropout: float = 0.0):
+                 weight_dropout: float = 0.0, device=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          fused=fused, backend=backend, dtype=dtype, generator=generator,
                          input_dropout=input_dropout, recurrent_dropout=recurrent_dropout, zoneout=zoneout,
-                         weight_dropout=weight_dropout)
+                         weight_dropout=weight_dropout, device=device)
         self.nonlinearity = nonlinearity
 
     _kind = "rnn"

@@ -246,7 +246,7 @@ class FixedPointRNNCell(RNNCell):
                  max_norm: float | None = 0.9, dtype=None, generator=None):
         if max_norm is not None and not (isinstance(max_norm, (int, float)) and 0 < max_norm < np.inf):
             raise ValueError(f"FixedPointRNNCell: max_norm must be a positive number or None, got {max_norm!r}")
-        super().__init__(input_size, hidden_size, bias, nonlinearity, dtype, generator)
+        super().__init__(input_size, hidden_size, bias, nonlinearity, dtype=dtype, generator=generator)
         self.max_norm = None if max_norm is None else float(max_norm)
 
     def effective_weight_hh(self) -> Tensor:
