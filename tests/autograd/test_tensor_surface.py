@@ -90,6 +90,12 @@ GRAD_CASES = {
     "fmod": (lambda m, x, y: m.fmod(x * 3.0, y), [(3, 4), ("pos", (3, 4))]),
     "max-of-two": (lambda m, x, y: m.max(x, y) + m.min(x, y) * 2.0, [(3, 4), (3, 4)]),
     "silu": (lambda m, x: m.nn.functional.silu(x), [(3, 4)]),
+    "einsum-batched": (lambda m, x, y: m.einsum("btp,pq->btq", x, y), [(2, 3, 4), (4, 5)]),
+    "einsum-implicit-list": (lambda m, x, y: m.einsum("ij,jk", [x, y]), [(3, 4), (4, 2)]),
+    "einsum-reduce-and-transpose": (lambda m, x: m.einsum("ijk->kj", x), [(2, 3, 4)]),
+    "einsum-three": (lambda m, x, y, z: m.einsum("ij,jk,kl->il", x, y, z), [(2, 3), (3, 4), (4, 2)]),
+    "einsum-summed-away": (lambda m, x, y: m.einsum("ijk,lm->il", x, y), [(2, 3, 4), (3, 2)]),
+    "einsum-attention": (lambda m, q, k: m.einsum("bhqd,bhkd->bhqk", q, k).softmax(-1), [(2, 2, 3, 4), (2, 2, 5, 4)]),
     "hstack-vstack-concat": (lambda m, x, y: m.hstack([x, y]).sum(0)[2:6] + m.vstack([x[0], y[1]]).sum(1).sum()
                              + m.concat([x, y], dim=0).sum(0), [(3, 4), (3, 4)]),
     "tile": (lambda m, x: x.tile(2) + 0.0 * m.tile(x, (2, 1, 1)).sum(), [(3, 4)]),
@@ -772,3 +778,15 @@ def test_pad_refuses_what_it_does_not_do():
         F.pad(x, (-1, 0))
     with pytest.raises(ValueError, match=r"pad: expected pairs of widths for at most 2 dims"):
         F.pad(x, (1, 1, 1))
+
+
+def test_einsum_refuses_what_it_does_not_do():
+    a = rnnbp.ones(2, 2)
+    with pytest.raises(ValueError, match=r"einsum: '\.\.\.' \(ellipsis\) is not supported"):
+        rnnbp.einsum("...i->i", a)
+    with pytest.raises(ValueError, match=r"einsum: a letter repeated within one operand \('ii', a diagonal\)"):
+        rnnbp.einsum("ii->i", a)
+    with pytest.raises(ValueError, match=r"einsum: 'ij,jk->ik' names 2 operands, got 1"):
+        rnnbp.einsum("ij,jk->ik", a)
+    with pytest.raises(ValueError, match=r"einsum: subscripts 'ijk' name 3 dims for an operand of shape \(2, 2\)"):
+        rnnbp.einsum("ijk->i", a)

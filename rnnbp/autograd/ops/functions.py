@@ -19,7 +19,7 @@ from .elementwise import (
     ELU, GELU, Abs, Add, Cast, Clamp, Cos, Div, Exp, LeakyReLU, Log, Log1p, Maximum, Minimum, Mul, Neg, Pow,
     ReLU, Remainder, Sigmoid, SiLU, Sin, Softplus, Sqrt, Sub, Tanh, Where,
 )
-from .linalg import Linear, MatMul
+from .linalg import Einsum, Linear, MatMul, parse_einsum
 from .nn import Dropout, LogSoftmax, LogSumExp, Softmax
 from .promotion import check_dim, common, constant_result, float_input, operands, promote, shape_args, cast
 from .reduce import MaxMinAll, MaxMinDim, Mean, Sum, Var, check_not_empty, normalize_dims
@@ -582,6 +582,17 @@ def chunk(x, chunks: int, dim: int = 0) -> tuple:
 def matmul(a, b) -> Tensor:
     """Matrix product with NumPy's (and PyTorch's) rules for 1-D and batched operands."""
     return MatMul.apply(*operands(a, b))
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """``torch.einsum`` over letter subscripts (``"bij,bjk->bik"``, implicit output too); operands
+    as arguments or one list. Not supported: ``...`` and a letter twice in one operand."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: the equation must be a str, got {type(equation).__name__}")
+    inputs, output = parse_einsum(equation, len(operands))
+    return Einsum.apply(*_as_tensors(operands), inputs=tuple(inputs), output=output)
 
 
 def linear(x, weight, bias=None) -> Tensor:

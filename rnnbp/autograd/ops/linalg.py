@@ -97,3 +97,67 @@ class Linear(Function):
             return gx, gw
         gb = g2.sum(axis=0) if needs[2] else None
         return gx, gw, gb
+
+
+def parse_einsum(equation: str, n_operands: int) -> tuple[list[str], str]:
+    """(input subscripts, output subscripts) of an einsum ``equation`` for ``n_operands`` operands.
+
+    Letters only: no ``...`` and no letter twice within one operand (a diagonal), which the
+    backward below does not take. Without ``->`` the output is the letters used once, sorted
+    (NumPy's and PyTorch's implicit form).
+    """
+    eq = equation.replace(" ", "")
+    if "." in eq:
+        raise ValueError(f"einsum: '...' (ellipsis) is not supported on rnnbp, got {equation!r}")
+    lhs, arrow, out = eq.partition("->")
+    inputs = lhs.split(",")
+    if len(inputs) != n_operands:
+        raise ValueError(f"einsum: {equation!r} names {len(inputs)} operands, got {n_operands}")
+    letters = "".join(inputs)
+    if not (letters + out).isalpha() and (letters + out):
+        raise ValueError(f"einsum: subscripts must be letters, got {equation!r}")
+    for s in inputs:
+        if len(set(s)) != len(s):
+            raise ValueError(f"einsum: a letter repeated within one operand ({s!r}, a diagonal) is not supported "
+                             f"on rnnbp, got {equation!r}")
+    if not arrow:
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    elif len(set(out)) != len(out) or not set(out) <= set(letters):
+        raise ValueError(f"einsum: the output {out!r} must name distinct letters of the inputs, got {equation!r}")
+    return inputs, out
+
+
+class Einsum(Function):
+    """``np.einsum`` over letters-only subscripts. Backward for operand k: the einsum of the output
+    gradient with the other operands onto k's letters; a letter only k has (summed away) gets the
+    gradient broadcast along it."""
+
+    @staticmethod
+    def forward(ctx, *arrays, inputs=(), output=""):
+        for s, a in zip(inputs, arrays):
+            if len(s) != a.ndim:
+                raise ValueError(f"einsum: subscripts {s!r} name {len(s)} dims for an operand of shape {a.shape}")
+        try:
+            out = np.einsum(",".join(inputs) + "->" + output, *arrays, optimize=len(arrays) > 2)
+        except ValueError as exc:
+            shapes = ", ".join(str(a.shape) for a in arrays)
+            raise ValueError(f"einsum: {','.join(inputs)}->{output} does not fit shapes {shapes}: {exc}") from None
+        ctx.arrays, ctx.inputs, ctx.output = arrays, inputs, output
+        return np.asarray(out)
+
+    @staticmethod
+    def backward(ctx, grad):
+        arrays, inputs, output = ctx.arrays, ctx.inputs, ctx.output
+        grads = []
+        for k, (subs, a) in enumerate(zip(inputs, arrays)):
+            if not ctx.needs_input_grad[k]:
+                grads.append(None)
+                continue
+            others = [(s, b) for j, (s, b) in enumerate(zip(inputs, arrays)) if j != k]
+            seen = set(output).union(*[set(s) for s, _ in others])
+            kept = "".join(c for c in subs if c in seen)
+            g = np.einsum(",".join([output] + [s for s, _ in others]) + "->" + kept, grad, *[b for _, b in others],
+                          optimize=len(others) > 1)
+            shape = tuple(a.shape[i] if c in seen else 1 for i, c in enumerate(subs))
+            grads.append(np.ascontiguousarray(np.broadcast_to(np.reshape(g, shape), a.shape)).astype(a.dtype, copy=False))
+        return tuple(grads)
