@@ -514,6 +514,9 @@ class Tensor:
     def log1p(self):
         return _ops.log1p(self)
 
+    def prod(self, dim=None, keepdim: bool = False, *, dtype=None):
+        return _ops.prod(self, dim, keepdim, dtype=dtype)
+
     def cumsum(self, dim, *, dtype=None):
         return _ops.cumsum(self, dim, dtype=dtype)
 

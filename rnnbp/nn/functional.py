@@ -49,6 +49,35 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
     return _Pad.apply(input, widths=tuple(pairs), value=value)
 
 
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
+    """Cosine of the angle between x1 and x2 along ``dim`` (broadcast together): each divided by its
+    2-norm clamped to at least ``eps``, then the dot product, as PyTorch computes it."""
+    a = x1 / _clamp(_norm(x1, 2, dim=dim, keepdim=True), min=eps)
+    b = x2 / _clamp(_norm(x2, 2, dim=dim, keepdim=True), min=eps)
+    return (a * b).sum(dim=dim)
+
+
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
+    """KL divergence with ``input`` as log-probabilities: target (log target - input) pointwise (0
+    where target is 0), reduced by 'none' | 'sum' | 'mean' (over elements) | 'batchmean' (over rows)."""
+    if reduction not in ("none", "sum", "mean", "batchmean"):
+        raise ValueError(f"kl_div: reduction must be 'none', 'sum', 'mean' or 'batchmean', got {reduction!r}")
+    if log_target:
+        pointwise = target.exp() * (target - input)
+    else:
+        t = target if isinstance(target, Tensor) else Tensor(target)
+        positive = t._data > 0
+        safe_log = _where(positive, t, 1.0).log()
+        pointwise = _where(positive, t * safe_log, 0.0) - t * input
+    if reduction == "none":
+        return pointwise
+    if reduction == "sum":
+        return pointwise.sum()
+    if reduction == "mean":
+        return pointwise.mean()
+    return pointwise.sum() / (input.shape[0] if input.ndim else 1)
+
+
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Normalise over the trailing ``normalized_shape`` axes, then scale and shift.
 

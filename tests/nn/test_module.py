@@ -96,6 +96,13 @@ def test_state_dict_values_are_detached_tensors_sharing_memory_as_in_torch():
     assert net.state_dict(destination=filled, prefix="model.") is filled and "model.1.running_var" in filled
 
 
+def test_load_state_dict_result_prints_as_torch():
+    net = nn.Linear(2, 2)
+    assert repr(net.load_state_dict(nn.Linear(2, 2).state_dict())) == "<All keys matched successfully>"
+    result = net.load_state_dict({"weight": np.zeros((2, 2), np.float32)}, strict=False)
+    assert result.missing_keys == ["bias"] and "missing_keys=['bias']" in repr(result)
+
+
 def test_state_dict_leaves_plain_buffers_as_the_module_holds_them():
     m = nn.Module()
     m.register_buffer("count", 3)

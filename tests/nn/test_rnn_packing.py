@@ -49,6 +49,14 @@ def test_pad_sequence_batch_first_default_padding():
     np.testing.assert_array_equal(out.numpy(), expected)
 
 
+def test_pad_sequence_left_padding():
+    out = pad_sequence([Tensor(np.array(s, dtype=np.float64)) for s in SEQS], batch_first=True, padding_side="left")
+    np.testing.assert_array_equal(out.numpy()[1], [[0, 0], [0, 0], [7, 8]])
+    np.testing.assert_array_equal(out.numpy()[2], [[0, 0], [9, 10], [11, 12]])
+    with pytest.raises(ValueError, match="padding_side must be 'right' or 'left'"):
+        pad_sequence([Tensor(np.ones(2))], padding_side="top")
+
+
 def test_pad_sequence_keeps_float32():
     out = pad_sequence([Tensor(np.ones((2, 3), np.float32)), Tensor(np.ones((1, 3), np.float32))], padding_value=2.5)
     assert out.dtype == np.float32 and out.shape == (2, 2, 3)

@@ -7,7 +7,7 @@
 """
 from .functions import (  # noqa: F401  (re-exported)
     abs, add, all, amax, any, argmax, argmin, argsort, bitwise, bitwise_and, bitwise_not, bitwise_or,
-    bitwise_xor, cat, ceil, einsum, chunk, clamp, clip, clone, fmod, logical, logical_and, logical_not, logical_or,
+    bitwise_xor, cat, ceil, einsum, prod, chunk, clamp, clip, clone, fmod, logical, logical_and, logical_not, logical_or,
     logical_xor, log1p, nonzero, remainder, elu, silu,
     compare, concatenate, cos, div, dropout, exp, expand, expand_as, flatten, flip, floor, gather, gelu,
     getitem, index_arrays, index_select, isfinite, isinf, isnan, leaky_relu, linear, log,

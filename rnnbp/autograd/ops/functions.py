@@ -22,7 +22,7 @@ from .elementwise import (
 from .linalg import Einsum, Linear, MatMul, parse_einsum
 from .nn import Dropout, LogSoftmax, LogSumExp, Softmax
 from .promotion import check_dim, common, constant_result, float_input, operands, promote, shape_args, cast
-from .reduce import MaxMinAll, MaxMinDim, Mean, Sum, Var, check_not_empty, normalize_dims
+from .reduce import MaxMinAll, MaxMinDim, Mean, Prod, Sum, Var, check_not_empty, normalize_dims
 from .shape import Cat, Clone, Expand, Flip, Gather, GetItem, Permute, Repeat, Reshape, SetItem, Split, Stack
 
 
@@ -363,6 +363,22 @@ def compare(op: str, a, b) -> Tensor:
 def sum(x, dim=None, keepdim: bool = False) -> Tensor:
     """Sum over all elements, or over ``dim`` (an int or a tuple of ints)."""
     return Sum.apply(x, dim=dim, keepdim=keepdim)
+
+
+def prod(x, dim: int | None = None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Product of all elements, or along one ``dim``. Integer and bool inputs give int64 (as PyTorch),
+    a constant; floating ones are differentiable (zeros included)."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    axis = None if dim is None else check_dim(dim, x.ndim, x.shape, "prod")
+    if x.dtype.kind not in "fc":
+        data = x._data.astype(np.int64)
+        out = np.prod(data) if axis is None else np.prod(data, axis=axis, keepdims=keepdim)
+        return constant_result(np.asarray(out, dtype=np.int64), "prod")
+    if x.ndim == 0:
+        axis = None
+    return Prod.apply(x, dim=axis, keepdim=keepdim)
 
 
 def mean(x, dim=None, keepdim: bool = False) -> Tensor:

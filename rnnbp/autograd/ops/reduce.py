@@ -54,6 +54,33 @@ class Sum(Function):
         return expand_reduced(grad, ctx.in_shape, ctx.dims, ctx.keepdim)
 
 
+class Prod(Function):
+    """Product over ``dim`` (one axis, or all elements flattened). Backward: each element's gradient
+    is the product of the others, from exclusive cumulative products on both sides (right with zeros,
+    where product / x would divide by zero)."""
+
+    @staticmethod
+    def forward(ctx, x, dim=None, keepdim=False):
+        ctx.in_shape, ctx.dim, ctx.keepdim = x.shape, dim, keepdim
+        ctx.x = x
+        if dim is None:
+            return np.asarray(np.prod(x))
+        return np.asarray(np.prod(x, axis=dim, keepdims=keepdim))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, dim = ctx.x, ctx.dim
+        rows = x.reshape(1, -1) if dim is None else np.moveaxis(x, dim, -1)  # the product runs along the last axis
+        ones = np.ones(rows.shape[:-1] + (1,), dtype=x.dtype)
+        before = np.cumprod(np.concatenate([ones, rows[..., :-1]], axis=-1), axis=-1)
+        after = np.cumprod(np.concatenate([ones, rows[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        others = before * after
+        if dim is None:
+            return (grad * others).reshape(ctx.in_shape)
+        g = grad if ctx.keepdim else np.expand_dims(grad, dim)
+        return np.moveaxis(np.moveaxis(g, dim, -1) * others, -1, dim)
+
+
 class Mean(Function):
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False):

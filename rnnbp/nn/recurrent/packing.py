@@ -159,8 +159,11 @@ def padded_arrays(sequence: PackedSequence, batch_first: bool = False, padding_v
     return padded, lengths
 
 
-def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.0):
-    """Stack tensors of shapes (L_i, *) into (max L, B, *) (or (B, max L, *)), padding the ends."""
+def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.0, padding_side: str = "right"):
+    """Stack tensors of shapes (L_i, *) into (max L, B, *) (or (B, max L, *)), padding the ends
+    (``padding_side='right'``) or the starts (``'left'``)."""
+    if padding_side not in ("right", "left"):
+        raise ValueError(f"pad_sequence: padding_side must be 'right' or 'left', got {padding_side!r}")
     if not sequences:
         raise ValueError("pad_sequence: expected a non-empty list of tensors")
     seqs = [s if isinstance(s, Tensor) else Tensor(s) for s in sequences]
@@ -172,7 +175,7 @@ def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.
             raise ValueError(f"pad_sequence: all sequences must share trailing dims {trailing}, got {s.shape[1:]}")
         if s.shape[0] < T:
             fill = Tensor(np.full((T - s.shape[0],) + trailing, padding_value, dtype=s.dtype))
-            s = cat([s, fill], dim=0)
+            s = cat([s, fill] if padding_side == "right" else [fill, s], dim=0)
         padded.append(s)
     return stack(padded, dim=0 if batch_first else 1)
 
