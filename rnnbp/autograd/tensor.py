@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import weakref
+
 import numpy as np
 
 from . import engine, grad_mode
@@ -89,7 +91,8 @@ class Tensor:
     # _version counts in-place writes to ``_data`` (optimizer steps, nn.init, add_, x[i] = v),
     # so that backward can refuse arrays that changed after an op saved them.
     # ``_base`` is set only on a ``detach()``ed tensor (reading it elsewhere raises AttributeError, so
-    # ``_bump_version`` reads it with getattr): the tensor it shares memory and versions with.
+    # ``_bump_version`` reads it with getattr): a weak reference to the tensor it shares memory with,
+    # whose version its in-place changes bump too (weak: a kept ``loss.detach()`` must not keep the graph).
     __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_out_index", "_nondiff_op", "_version", "_base",
                  "__weakref__")
     # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of looping over the array.
@@ -198,16 +201,18 @@ class Tensor:
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data, cut from the graph. An in-place change to it counts as one
         to this tensor too (as PyTorch's shared version counter does): a graph that saved this
-        tensor's values refuses to run backward after, instead of using the new values."""
+        tensor's values refuses to run backward after, instead of using the new values. (The other
+        way, an in-place change of this tensor after a graph saved the detached one, is not seen.)"""
         t = Tensor._make(self._data)
         base = getattr(self, "_base", None)
-        t._base = self if base is None else base
+        t._base = weakref.ref(self) if base is None else base
         return t
 
     def _bump_version(self) -> None:
         """Record an in-place change of ``_data``, here and in the tensor this one was detached from."""
         self._version += 1
-        base = getattr(self, "_base", None)
+        ref = getattr(self, "_base", None)
+        base = None if ref is None else ref()
         if base is not None:
             base._version += 1
 
@@ -600,13 +605,20 @@ class Tensor:
         return _ops.bitwise("xor", other, self)
 
     def __iand__(self, other):
-        return self._overwrite("bitwise_and_", _ops.bitwise("and", self, other)._data)
+        return self._overwrite_cast("bitwise_and_", _ops.bitwise("and", self, other)._data)
 
     def __ior__(self, other):
-        return self._overwrite("bitwise_or_", _ops.bitwise("or", self, other)._data)
+        return self._overwrite_cast("bitwise_or_", _ops.bitwise("or", self, other)._data)
 
     def __ixor__(self, other):
-        return self._overwrite("bitwise_xor_", _ops.bitwise("xor", self, other)._data)
+        return self._overwrite_cast("bitwise_xor_", _ops.bitwise("xor", self, other)._data)
+
+    def _overwrite_cast(self, op: str, values: np.ndarray) -> "Tensor":
+        """``_overwrite`` with a result whose dtype may differ: refused when it cannot become this
+        tensor's (an int result into a bool mask), as PyTorch refuses it."""
+        if not np.can_cast(values.dtype, self._data.dtype, casting="same_kind"):
+            raise TypeError(f"{op}: the result type {values.dtype} cannot be cast to this tensor's {self._data.dtype}")
+        return self._overwrite(op, values)
 
     def bitwise_not(self):
         return _ops.bitwise("not", self)

@@ -43,8 +43,7 @@ class Embedding(Module):
                                     maximum=num_embeddings - 1) % num_embeddings
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         if _weight is not None:
-            weight = np.array(_weight._data if isinstance(_weight, Tensor) else _weight,
-                              dtype=np.dtype(dtype) if dtype is not None else None)
+            weight = np.asarray(_weight._data if isinstance(_weight, Tensor) else _weight)  # shared, as PyTorch
             if weight.shape != (num_embeddings, embedding_dim):
                 raise ValueError(f"Embedding: _weight of shape {weight.shape} does not match "
                                  f"({num_embeddings}, {embedding_dim})")
@@ -59,7 +58,8 @@ class Embedding(Module):
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx: int | None = None,
                         max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
                         sparse: bool = False) -> "Embedding":
-        """An Embedding holding a copy of ``embeddings`` (V, D) (a Tensor or array); ``freeze``: no gradient."""
+        """An Embedding whose weight is ``embeddings`` (V, D) (a Tensor or array; its memory, as in
+        PyTorch); ``freeze``: no gradient."""
         shape = tuple(np.shape(embeddings._data if isinstance(embeddings, Tensor) else embeddings))
         if len(shape) != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D (V, D), got shape {shape}")

@@ -16,6 +16,7 @@ import dis
 import importlib
 import importlib.abc
 import importlib.util
+import re
 import sys
 import types
 
@@ -71,9 +72,47 @@ del _package, _files, _file
 
 _README = "the README's 'PyTorch programs on rnnbp' lists what is covered"
 
+class TorchVersion(str):
+    """``torch.__version__``: a str that orders as a version against strings and tuples, as
+    PyTorch's ``TorchVersion`` does (``torch.__version__ >= "2.2"``, ``>= (2, 2)``); the release
+    part decides, the local label (``+rnnbp...``) is left out of the order."""
+
+    @staticmethod
+    def _release(value) -> tuple:
+        if isinstance(value, tuple):
+            return tuple(int(v) for v in value)
+        match = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(value))
+        if match is None:
+            raise TypeError(f"cannot compare torch.__version__ with {value!r}")
+        return tuple(int(v) for v in match.group(1).split("."))
+
+    def _pair(self, other) -> tuple[tuple, tuple]:
+        a, b = self._release(self), self._release(other)
+        width = max(len(a), len(b))
+        return a + (0,) * (width - len(a)), b + (0,) * (width - len(b))
+
+    def __lt__(self, other):
+        a, b = self._pair(other)
+        return a < b
+
+    def __le__(self, other):
+        a, b = self._pair(other)
+        return a <= b
+
+    def __gt__(self, other):
+        a, b = self._pair(other)
+        return a > b
+
+    def __ge__(self, other):
+        a, b = self._pair(other)
+        return a >= b
+
+    __hash__ = str.__hash__
+
+
 # ``torch.__version__`` under the stand-in: the PyTorch release whose behaviour rnnbp's parity tests
-# check, with rnnbp's own version as the local label (PEP 440), so that version comparisons work.
-TORCH_VERSION = f"2.13.0+rnnbp{_rnnbp_version}"
+# check, with rnnbp's own version as the local label (PEP 440).
+TORCH_VERSION = TorchVersion(f"2.13.0+rnnbp{_rnnbp_version}")
 
 
 def _message(name: str) -> str:

@@ -77,3 +77,52 @@ def test_a_missing_tensor_method_says_so():
     with pytest.raises(AttributeError, match=r"rnnbp's Tensor does not have Tensor\.no_such_method \(the README"):
         rnnbp.ones(2).no_such_method()
     assert not hasattr(rnnbp.ones(2), "no_such_method")
+
+
+def _pairs(m):
+    nan = float("nan")
+    return {
+        "int8 & int64": m.tensor([1, 2, 3], dtype=m.int8) & m.tensor([7, 7, 7]),
+        "bool & int32": m.tensor([True, False]) & m.tensor([1, 2], dtype=m.int32),
+        "uint8 ^ int8": m.tensor([1, 2], dtype=m.uint8) ^ m.tensor([3, 3], dtype=m.int8),
+        "nonzero 0-d true": m.nonzero(m.tensor(5)), "nonzero 0-d false": m.nonzero(m.tensor(0)),
+        "remainder zero signs": m.remainder(m.tensor([-2.0, 2.0, -3.0]), m.tensor([1.0, -1.0, 1.5])),
+        "median nan": m.median(m.tensor([3.0, nan, 2.0, 4.0, 5.0])),
+        "median dim nan values": m.median(m.tensor([[3.0, nan, 2.0], [1.0, 2.0, 3.0]]), 1)[0],
+        "median dim nan indices": m.median(m.tensor([[3.0, nan, 2.0], [1.0, 2.0, 3.0]]), 1)[1],
+        "unique nan": m.unique(m.tensor([nan, 1.0, nan])),
+        "dot int32": m.dot(m.tensor([1, 2], dtype=m.int32), m.tensor([3, 4], dtype=m.int32)),
+    }
+
+
+def test_review_cases_match_torch():
+    torch = pytest.importorskip("torch")
+    ours, theirs = _pairs(rnnbp), _pairs(torch)
+    for name, got in ours.items():
+        want = theirs[name]
+        assert tuple(got.shape) == tuple(want.shape), name
+        assert str(got.dtype).replace("torch.", "") == str(want.dtype).replace("torch.", ""), name
+        np.testing.assert_array_equal(np.asarray(got.tolist()), np.asarray(want.tolist()), err_msg=name)
+        assert np.array_equal(np.signbit(np.asarray(got.tolist(), dtype=float)),
+                              np.signbit(np.asarray(want.tolist(), dtype=float))), name
+
+
+def test_median_gradient_is_shared_by_ties_as_torch():
+    x = rnnbp.tensor([1.0, 2.0, 2.0, 2.0, 3.0], dtype=rnnbp.float64, requires_grad=True)
+    rnnbp.median(x).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0, 1 / 3, 1 / 3, 1 / 3, 0])
+
+
+def test_in_place_bitwise_refuses_a_result_it_cannot_hold():
+    mask = rnnbp.tensor([True, True])
+    with pytest.raises(TypeError, match="bitwise_and_: the result type int64 cannot be cast to this tensor's bool"):
+        mask &= rnnbp.tensor([1, 0])
+    assert mask.tolist() == [True, True]  # left as it was
+    small = rnnbp.tensor([5, 6], dtype=rnnbp.int8)
+    small &= rnnbp.tensor([4, 4])
+    assert small.dtype == np.int8 and small.tolist() == [4, 4]
+
+
+def test_einsum_refuses_letters_of_different_sizes():
+    with pytest.raises(ValueError, match=r"einsum: 'j' has size 1 in one operand and 3 in another"):
+        rnnbp.einsum("ij,jk->ik", rnnbp.ones(2, 1), rnnbp.ones(3, 4))

@@ -48,6 +48,16 @@ def test_an_in_place_change_through_a_detached_alias_is_refused_too(alias):
         y.backward()
 
 
+def test_a_kept_detached_loss_does_not_keep_its_graph():
+    x = rnnbp.randn(3, requires_grad=True)
+    y = x * 2.0
+    kept = [(y * y).sum().detach()]  # losses.append(loss.detach()), as training loops do
+    alive = weakref.ref(y)
+    del y
+    gc.collect()
+    assert alive() is None and kept[0].item() >= 0
+
+
 def test_a_target_written_after_forward_does_not_change_the_gradient():
     x = rnnbp.tensor(np.random.default_rng(0).standard_normal((5, 4)), requires_grad=True)
     t = rnnbp.tensor([0, 3, 1, 2, 2])

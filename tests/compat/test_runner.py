@@ -166,3 +166,8 @@ def test_the_runner_explains_its_usage(tmp_path, args, code, text):
     proc = run(args, tmp_path)
     assert proc.returncode == code
     assert text in proc.stdout + proc.stderr
+
+
+def test_torch_version_orders_as_a_version(torch):
+    assert torch.__version__ >= "2.2" and torch.__version__ >= (2, 2) and torch.__version__ < "2.14"
+    assert not torch.__version__ >= "2.13.1" and isinstance(torch.__version__, str)

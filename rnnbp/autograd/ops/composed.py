@@ -10,7 +10,7 @@ import builtins
 import numpy as np
 
 from ..tensor import Tensor, ValuesIndices
-from .functions import cat, getitem, index_select, mul, permute, reshape, setitem, sort, sum, unsqueeze
+from .functions import cat, getitem, index_select, mul, permute, reshape, setitem, sum, unsqueeze, where
 from .promotion import check_dim, constant_result, shape_args
 
 
@@ -56,7 +56,10 @@ def dot(a, b) -> Tensor:
     if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
         raise ValueError(f"dot: expects two 1-D tensors of one length, got shapes {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")
-    return sum(mul(a, b))
+    if a.dtype != b.dtype or a.dtype.kind == "b":
+        raise TypeError(f"dot: expects two tensors of one numeric dtype, got {a.dtype} and {b.dtype}")
+    out = sum(mul(a, b))
+    return out if out.dtype == a.dtype else constant_result(out._data.astype(a.dtype), "dot")
 
 
 def movedim(x, source, destination) -> Tensor:
@@ -124,16 +127,31 @@ def repeat_interleave(x, repeats, dim: int | None = None) -> Tensor:
 
 
 def median(x, dim: int | None = None, keepdim: bool = False):
-    """The lower median (the element at (n - 1) // 2 in sorted order), as ``torch.median``; with
-    ``dim``, a (values, indices) pair. The gradient goes to that element."""
+    """The lower median (the element at (n - 1) // 2 in sorted order), NaN if any element is NaN, as
+    ``torch.median``. Without ``dim`` the gradient is shared by every element equal to the result
+    (PyTorch's rule for a full reduction); with ``dim``, a (values, indices) pair whose gradient goes
+    to the element at the index (the first NaN of a row that has one)."""
+    x = _tensor(x)
+    data = x._data
     if dim is None:
-        values = sort(reshape(x, -1)).values
-        return getitem(values, (values.shape[0] - 1) // 2)
+        if data.size == 0:
+            raise ValueError("median: cannot take the median of an empty tensor")
+        flat = data.reshape(-1)
+        value = np.nan if np.isnan(flat).any() else np.sort(flat)[(flat.size - 1) // 2]
+        hits = np.isnan(data) if np.isnan(value) else data == value
+        share = (hits / hits.sum()).astype(data.dtype)
+        return sum(mul(where(hits, x, 0.0), share))
     axis = check_dim(dim, x.ndim, x.shape, "median")
-    values, indices = sort(x, dim=axis)
-    middle = (x.shape[axis] - 1) // 2 if x.ndim else 0
-    index = (slice(None),) * axis + (slice(middle, middle + 1) if keepdim else middle,)
-    return ValuesIndices(getitem(values, index), constant_result(indices._data[index], "median indices"))
+    if x.ndim == 0:
+        return ValuesIndices(x, constant_result(np.zeros((), np.int64), "median indices"))
+    order = np.argsort(np.where(np.isnan(data), np.inf, data), axis=axis, kind="stable")
+    middle = np.take(order, [(x.shape[axis] - 1) // 2], axis=axis)
+    first_nan = np.expand_dims(np.argmax(np.isnan(data), axis=axis), axis)
+    index = np.where(np.isnan(data).any(axis=axis, keepdims=True), first_nan, middle).astype(np.int64)
+    values = x.gather(axis, Tensor(index))
+    if not keepdim:
+        values, index = values.squeeze(axis), np.squeeze(index, axis)
+    return ValuesIndices(values, constant_result(index, "median indices"))
 
 
 def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
@@ -149,7 +167,7 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
     if dim is not None:
         raise ValueError("unique: dim is not supported on rnnbp (unique over all elements only)")
     data = x._data if isinstance(x, Tensor) else np.asarray(x)
-    values, inverse, counts = np.unique(data, return_inverse=True, return_counts=True)
+    values, inverse, counts = np.unique(data, return_inverse=True, return_counts=True, equal_nan=False)
     out = [constant_result(values, "unique")]
     if return_inverse:
         out.append(constant_result(inverse.reshape(data.shape).astype(np.int64), "unique inverse"))

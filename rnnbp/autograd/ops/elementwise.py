@@ -401,7 +401,11 @@ class Remainder(Function):
     @staticmethod
     def forward(ctx, a, b, mode="remainder"):
         ctx.a, ctx.b, ctx.mode = a, b, mode
-        return (np.mod if mode == "remainder" else np.fmod)(a, b)
+        with np.errstate(invalid="ignore", divide="ignore"):  # x mod 0 is NaN, silently as PyTorch
+            r = np.fmod(a, b)
+            if mode == "remainder":  # fmod moved to b's sign; a zero keeps fmod's sign, as PyTorch's
+                r = np.where((r != 0) & ((r < 0) != (b < 0)), r + b, r)
+        return np.asarray(r)
 
     @staticmethod
     def backward(ctx, grad):

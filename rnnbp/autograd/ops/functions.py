@@ -255,7 +255,9 @@ def nonzero(x, *, as_tuple: bool = False):
     index = np.nonzero(np.atleast_1d(data))
     if as_tuple:
         return tuple(constant_result(i.astype(np.int64), "nonzero") for i in index)
-    return constant_result(np.stack(index, axis=1).astype(np.int64).reshape(-1, builtins.max(data.ndim, 1)), "nonzero")
+    if data.ndim == 0:  # one row per true element, no columns
+        return constant_result(np.zeros((int(bool(data)), 0), np.int64), "nonzero")
+    return constant_result(np.stack(index, axis=1).astype(np.int64), "nonzero")
 
 
 def remainder(a, b) -> Tensor:
@@ -294,8 +296,8 @@ def bitwise(op: str, a, b=None) -> Tensor:
         if x.dtype.kind not in "biu":
             raise TypeError(f"bitwise_{op}: needs bool or integer tensors, got {x.dtype} "
                             f"(logical_{op} takes any dtype)")
-    if op != "not":
-        arrays = [x._data if isinstance(x, Tensor) else x for x in operands(*arrays)]
+    if op != "not":  # promoted as arithmetic promotes (Tensors by dtype, Python scalars weakly)
+        arrays = [x._data if isinstance(x, Tensor) else np.asarray(x) for x in operands(a, b)]
     try:
         out = _BITWISE[op](*arrays)
     except ValueError:

@@ -134,9 +134,14 @@ class Einsum(Function):
 
     @staticmethod
     def forward(ctx, *arrays, inputs=(), output=""):
+        sizes = {}
         for s, a in zip(inputs, arrays):
             if len(s) != a.ndim:
                 raise ValueError(f"einsum: subscripts {s!r} name {len(s)} dims for an operand of shape {a.shape}")
+            for letter, n in zip(s, a.shape):
+                if sizes.setdefault(letter, n) != n:
+                    raise ValueError(f"einsum: {letter!r} has size {sizes[letter]} in one operand and {n} in another "
+                                     f"(shapes {', '.join(str(b.shape) for b in arrays)})")
         try:
             out = np.einsum(",".join(inputs) + "->" + output, *arrays, optimize=len(arrays) > 2)
         except ValueError as exc:
