@@ -340,7 +340,7 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     def __format__(self, spec: str) -> str:
-        if self._data.ndim == 0 and spec:
+        if self._data.ndim == 0:  # f"{loss}" and f"{loss:.4f}" format the number, as PyTorch does
             return format(self._data.item(), spec)
         return format(repr(self), spec)
 
@@ -542,6 +542,12 @@ class Tensor:
 
     def index_add_(self, dim: int, index, source, *, alpha=1) -> "Tensor":
         return self._inplace("index_add_", _ops.index_add, dim, index, source, alpha=alpha)
+
+    def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None):
+        return _ops.diff(self, n, dim, prepend, append)
+
+    def unique_consecutive(self, return_inverse: bool = False, return_counts: bool = False, dim=None):
+        return _ops.unique_consecutive(self, return_inverse, return_counts, dim)
 
     def tile(self, *dims):
         return _ops.tile(self, *dims)

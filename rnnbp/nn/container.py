@@ -52,6 +52,11 @@ class Sequential(Module):
             return Sequential(OrderedDict(items[index]))
         return items[_check_index(self, index)][1]
 
+    def __setitem__(self, index: int, module: Module) -> None:
+        """Replace the module at ``index`` (its name, and so its state_dict keys, stay)."""
+        name = list(self._modules)[_check_index(self, index)]
+        setattr(self, name, module)
+
     def __len__(self) -> int:
         return len(self._modules)
 

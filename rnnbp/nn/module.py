@@ -7,6 +7,8 @@ weights' memory, as in PyTorch; weights move to PyTorch with ``{k: torch.from_nu
 """
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 from typing import Iterator
@@ -28,6 +30,69 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
     __str__ = __repr__
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` (or leaving a ``with`` block) takes the hook off."""
+
+    def __init__(self, module: "Module", key: int):
+        self._module, self.id = weakref.ref(module), key
+
+    def remove(self) -> None:
+        module = self._module()
+        hooks = None if module is None else _HOOKS.get(module)
+        if hooks is not None:
+            hooks.pre.pop(self.id, None)
+            hooks.post.pop(self.id, None)
+            if not hooks.pre and not hooks.post:
+                del _HOOKS[module]
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+class _ForwardHooks:
+    """A module's forward hooks, in call order, kept outside the module (``_HOOKS``) so that a module
+    with none pays nothing per call and hooks never travel with a saved module."""
+
+    _next_id = itertools.count()
+
+    def __init__(self):
+        self.pre, self.post = OrderedDict(), OrderedDict()
+
+    def add(self, module: "Module", kind: str, hook, prepend: bool) -> RemovableHandle:
+        key = next(self._next_id)
+        table = self.pre if kind == "pre" else self.post
+        table[key] = hook
+        if prepend:
+            table.move_to_end(key, last=False)
+        return RemovableHandle(module, key)
+
+    def call(self, module: "Module", args: tuple, kwargs: dict):
+        for hook in list(self.pre.values()):
+            result = hook(module, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        output = module.forward(*args, **kwargs)
+        for hook in list(self.post.values()):
+            result = hook(module, args, output)
+            if result is not None:
+                output = result
+        return output
+
+
+# Forward hooks by module, weakly: empty (and so skipped with one truth test) unless a program registers one.
+_HOOKS: "weakref.WeakKeyDictionary[Module, _ForwardHooks]" = weakref.WeakKeyDictionary()
+
+# PyTorch Module methods rnnbp does not have: asking for one says so instead of a bare AttributeError.
+_MODULE_METHODS_NOT_HERE = frozenset({
+    "register_full_backward_hook", "register_backward_hook", "register_full_backward_pre_hook",
+    "register_state_dict_pre_hook", "register_load_state_dict_post_hook", "register_module_forward_hook",
+    "to_empty", "compile", "share_memory", "set_extra_state", "get_extra_state",
+})
+
+
 class Module:
     """Base class for all layers. Subclasses set attributes in ``__init__`` and define ``forward``."""
 
@@ -44,7 +109,34 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        if _HOOKS and self in _HOOKS:
+            return _HOOKS[self].call(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ hooks
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> "RemovableHandle":
+        """Call ``hook(module, args)`` before each forward; a non-None result replaces the positional
+        arguments (a tuple, or one value). Returns a handle whose ``remove()`` takes it off."""
+        return self._add_hook("pre", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> "RemovableHandle":
+        """Call ``hook(module, args, output)`` after each forward; a non-None result replaces the
+        output. Returns a handle whose ``remove()`` takes it off."""
+        if always_call:
+            raise ValueError("register_forward_hook: always_call=True is not supported on rnnbp")
+        return self._add_hook("post", hook, prepend, with_kwargs)
+
+    def _add_hook(self, kind: str, hook, prepend: bool, with_kwargs: bool) -> "RemovableHandle":
+        if with_kwargs:
+            raise ValueError(f"register_forward_{'pre_' if kind == 'pre' else ''}hook: with_kwargs=True is not "
+                             "supported on rnnbp")
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}: a hook must be callable, got {type(hook).__name__}")
+        hooks = _HOOKS.get(self)
+        if hooks is None:
+            hooks = _HOOKS[self] = _ForwardHooks()
+        return hooks.add(self, kind, hook, prepend)
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:
@@ -52,10 +144,10 @@ class Module:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called")
         params, modules, buffers = self._parameters, self._modules, self._buffers
         if isinstance(value, Parameter):
-            self._discard(name)
-            params[name] = value
+            self._discard(name, keep=params)
+            params[name] = value  # a parameter assigned again keeps its place in the order, as in PyTorch
         elif isinstance(value, Module):
-            self._discard(name)
+            self._discard(name, keep=modules)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -73,10 +165,12 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _discard(self, name: str) -> None:
+    def _discard(self, name: str, keep: dict | None = None) -> None:
+        """Forget ``name`` everywhere but in ``keep`` (the registry about to take the new value)."""
         self.__dict__.pop(name, None)
         for registry in (self._parameters, self._modules, self._buffers):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self._non_persistent.discard(name)
 
     def __setstate__(self, state: dict) -> None:
@@ -89,6 +183,10 @@ class Module:
         for registry in ("_parameters", "_buffers", "_modules"):
             if registry in d and name in d[registry]:
                 return d[registry][name]
+        if name.startswith("_") or name in _MODULE_METHODS_NOT_HERE:
+            hint = "" if name.startswith("_") else (f": rnnbp's Module does not have {name} (the README's "
+                                                     "'PyTorch programs on rnnbp' lists what is covered)")
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{hint}")
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:
@@ -149,16 +247,28 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, Parameter) pairs, each shared Parameter once."""
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs, each shared Parameter once (under every name it has
+        with ``remove_duplicate=False``)."""
         seen = set()
         modules = self.named_modules(prefix) if recurse else [(prefix, self)]
         for mod_name, module in modules:
             for name, p in module._parameters.items():
-                if p is None or id(p) in seen:
+                if p is None or (remove_duplicate and id(p) in seen):
                     continue
                 seen.add(id(p))
                 yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def get_submodule(self, target: str) -> "Module":
+        """The submodule at the dotted path ``target`` ("" is this module), as in PyTorch."""
+        module = self
+        for part in target.split(".") if target else ():
+            child = module._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} (looking for {target!r})")
+            module = child
+        return module
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):

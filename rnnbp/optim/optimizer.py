@@ -256,6 +256,10 @@ class Optimizer:
             )
         else:
             params = list(params)
+        if params and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params):
+            # model.named_parameters(), as PyTorch 2.x takes it: the names are kept in the group
+            param_group = {**param_group, "param_names": [name for name, _ in params]}
+            params = [p for _, p in params]
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but params[{i}] is {type(p).__name__}")

@@ -92,6 +92,10 @@ def _pairs(m):
         "median dim nan indices": m.median(m.tensor([[3.0, nan, 2.0], [1.0, 2.0, 3.0]]), 1)[1],
         "unique nan": m.unique(m.tensor([nan, 1.0, nan])),
         "dot int32": m.dot(m.tensor([1, 2], dtype=m.int32), m.tensor([3, 4], dtype=m.int32)),
+        "unique_consecutive": m.unique_consecutive(m.tensor([0, 3, 3, 0, 2, 2])),
+        "unique_consecutive counts": m.unique_consecutive(m.tensor([0, 3, 3, 0, 2, 2]), return_counts=True)[1],
+        "unique_consecutive inverse": m.unique_consecutive(m.tensor([[0, 3], [3, 1]]), return_inverse=True)[1],
+        "diff int": m.diff(m.tensor([1, 4, 9, 16]), n=2), "diff bool": m.diff(m.tensor([True, True, False])),
     }
 
 
@@ -126,3 +130,8 @@ def test_in_place_bitwise_refuses_a_result_it_cannot_hold():
 def test_einsum_refuses_letters_of_different_sizes():
     with pytest.raises(ValueError, match=r"einsum: 'j' has size 1 in one operand and 3 in another"):
         rnnbp.einsum("ij,jk->ik", rnnbp.ones(2, 1), rnnbp.ones(3, 4))
+
+
+def test_a_zero_dim_tensor_formats_as_its_number():
+    loss = rnnbp.tensor(1.5, dtype=rnnbp.float64)
+    assert f"{loss}" == "1.5" and f"{loss:.3f}" == "1.500" and f"{rnnbp.tensor([1.0])}" == repr(rnnbp.tensor([1.0]))

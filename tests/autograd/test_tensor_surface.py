@@ -90,6 +90,8 @@ GRAD_CASES = {
     "fmod": (lambda m, x, y: m.fmod(x * 3.0, y), [(3, 4), ("pos", (3, 4))]),
     "max-of-two": (lambda m, x, y: m.max(x, y) + m.min(x, y) * 2.0, [(3, 4), (3, 4)]),
     "silu": (lambda m, x: m.nn.functional.silu(x), [(3, 4)]),
+    "diff": (lambda m, x: m.diff(x) + 0.0, [(3, 4)]),
+    "diff-n2-dim0-prepend": (lambda m, x, y: x.diff(n=2, dim=0, prepend=y), [(3, 4), (1, 4)]),
     "prod": (lambda m, x: x.prod() + m.prod(x, 1).sum() + x.prod(0, keepdim=True).sum(), [(3, 4)]),
     "prod-with-a-zero": (lambda m, x: (x * m.tensor([[1.0, 0.0, 1.0, 1.0]], dtype=m.float64)).prod(1), [(3, 4)]),
     "cosine_similarity": (lambda m, x, y: m.nn.functional.cosine_similarity(x, y, dim=-1), [(3, 4), (3, 4)]),

@@ -174,3 +174,36 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
     if return_counts:
         out.append(constant_result(counts.astype(np.int64), "unique counts"))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = False, dim=None):
+    """Each run of equal consecutive elements (of the flattened ``x``) kept once, in order; with the
+    inverse indices and the run lengths if asked (``torch.unique_consecutive``; CTC's greedy collapse)."""
+    if dim is not None:
+        raise ValueError("unique_consecutive: dim is not supported on rnnbp (over all elements only)")
+    data = x._data if isinstance(x, Tensor) else np.asarray(x)
+    flat = data.reshape(-1)
+    starts = np.concatenate([[True], flat[1:] != flat[:-1]]) if flat.size else np.zeros(0, bool)
+    out = [constant_result(flat[starts], "unique_consecutive")]
+    if return_inverse:
+        out.append(constant_result((np.cumsum(starts) - 1).reshape(data.shape).astype(np.int64), "unique_consecutive"))
+    if return_counts:
+        out.append(constant_result(np.diff(np.append(np.flatnonzero(starts), flat.size)).astype(np.int64),
+                                   "unique_consecutive"))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """The ``n``-th forward difference along ``dim`` (``prepend``/``append`` joined first), differentiable."""
+    x = _tensor(x)
+    axis = check_dim(dim, x.ndim, x.shape, "diff")
+    if n < 0:
+        raise ValueError(f"diff: order n must be non-negative, got {n}")
+    pieces = [_tensor(t) for t in (prepend, x, append) if t is not None]
+    x = cat(pieces, axis) if len(pieces) > 1 else x
+    for _ in range(n):
+        size = x.shape[axis]
+        later = getitem(x, (slice(None),) * axis + (slice(1, size),))
+        earlier = getitem(x, (slice(None),) * axis + (slice(0, builtins.max(size - 1, 0)),))
+        x = later - earlier if x.dtype.kind != "b" else constant_result(later._data != earlier._data, "diff")
+    return x

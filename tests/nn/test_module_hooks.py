@@ -1,0 +1,89 @@
+"""Module conveniences PyTorch programs use: forward hooks and pre-hooks with removable handles,
+get_submodule, Sequential item assignment, a reassigned parameter keeping its place,
+named_parameters(remove_duplicate=False), parameters_to_vector, optimizers over named_parameters()."""
+import numpy as np
+import pytest
+
+import rnnbp
+from rnnbp import nn, optim
+from rnnbp.nn.utils import parameters_to_vector, vector_to_parameters
+
+
+def test_forward_hooks_see_and_replace_and_go_away():
+    lin = nn.Linear(2, 3)
+    seen = []
+    post = lin.register_forward_hook(lambda module, args, out: seen.append((module, args[0].shape, out.shape)))
+    pre = lin.register_forward_pre_hook(lambda module, args: (args[0] * 0.0,))
+    out = lin(rnnbp.ones(4, 2))
+    assert seen == [(lin, (4, 2), (4, 3))]
+    np.testing.assert_allclose(out.numpy(), np.broadcast_to(lin.bias.numpy(), (4, 3)))  # the input was zeroed
+    doubled = lin.register_forward_hook(lambda module, args, out: out * 2.0)
+    np.testing.assert_allclose(lin(rnnbp.ones(1, 2)).numpy(), 2 * lin.bias.numpy()[None])
+    for handle in (post, pre, doubled):
+        handle.remove()
+    x = rnnbp.ones(1, 2)
+    np.testing.assert_allclose(lin(x).numpy(), (x.numpy() @ lin.weight.numpy().T + lin.bias.numpy()))
+    assert len(seen) == 2
+    with lin.register_forward_hook(lambda m, a, o: seen.append("inside")):
+        lin(x)
+    lin(x)
+    assert seen[-1] == "inside" and len(seen) == 3
+
+
+def test_hooks_on_a_submodule_record_activations_and_backward_still_works():
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+    norms = []
+    net[1].register_forward_hook(lambda m, a, out: norms.append(float(out.norm())))
+    x = rnnbp.randn(5, 3, requires_grad=True)
+    net(x).sum().backward()
+    assert len(norms) == 1 and x.grad is not None
+
+
+def test_missing_module_methods_say_so():
+    with pytest.raises(AttributeError, match="rnnbp's Module does not have register_full_backward_hook"):
+        nn.Linear(2, 2).register_full_backward_hook(lambda *a: None)
+    with pytest.raises(AttributeError, match=r"^'Linear' object has no attribute 'no_such'$"):
+        nn.Linear(2, 2).no_such
+
+
+def test_a_reassigned_parameter_or_submodule_keeps_its_place():
+    lin = nn.Linear(2, 3)
+    lin.weight = nn.Parameter(rnnbp.zeros(3, 2))
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+    net = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    net[0] = nn.Linear(2, 2)
+    assert list(net.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+
+
+def test_get_submodule_and_duplicates():
+    enc, dec = nn.Embedding(5, 3), nn.Linear(3, 5, bias=False)
+    dec.weight = enc.weight  # tied
+    model = nn.Sequential(enc, dec)
+    assert model.get_submodule("1") is dec and model.get_submodule("") is model
+    with pytest.raises(AttributeError, match="no submodule 'x'"):
+        model.get_submodule("1.x")
+    assert [n for n, _ in model.named_parameters()] == ["0.weight"]
+    assert [n for n, _ in model.named_parameters(remove_duplicate=False)] == ["0.weight", "1.weight"]
+
+
+def test_parameters_to_vector_and_back():
+    lin = nn.Linear(2, 3)
+    vec = parameters_to_vector(lin.parameters())
+    assert vec.shape == (9,)
+    np.testing.assert_array_equal(vec.numpy(), np.concatenate([lin.weight.numpy().ravel(), lin.bias.numpy()]))
+    vector_to_parameters(rnnbp.arange(9.0), lin.parameters())
+    np.testing.assert_array_equal(lin.bias.numpy(), [6.0, 7.0, 8.0])
+    with pytest.raises(ValueError, match="the vector has 4 elements, the parameters 9"):
+        vector_to_parameters(rnnbp.zeros(4), lin.parameters())
+
+
+def test_optimizer_takes_named_parameters():
+    lin = nn.Linear(2, 1)
+    opt = optim.AdamW(lin.named_parameters(), lr=0.1)
+    assert opt.param_groups[0]["param_names"] == ["weight", "bias"]
+    lin(rnnbp.ones(1, 2)).sum().backward()
+    before = lin.bias.numpy().copy()
+    opt.step()
+    assert not np.array_equal(before, lin.bias.numpy())
+    again = optim.AdamW(nn.Linear(2, 1).named_parameters(), lr=0.1)
+    again.load_state_dict(opt.state_dict())
