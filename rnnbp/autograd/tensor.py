@@ -340,9 +340,11 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     def __format__(self, spec: str) -> str:
-        if self._data.ndim == 0:  # f"{loss}" and f"{loss:.4f}" format the number, as PyTorch does
+        if self._data.ndim == 0 and type(self) is Tensor:  # f"{loss}", f"{loss:.4f}": the number, as PyTorch
             return format(self._data.item(), spec)
-        return format(repr(self), spec)
+        if spec:
+            raise TypeError(f"unsupported format string passed to {type(self).__name__}.__format__")
+        return repr(self)
 
     def __bool__(self) -> bool:
         return bool(self._data)

@@ -175,7 +175,7 @@ class MultiheadAttention(Module):
             out = out.permute(0, 2, 1, 3).reshape(N, L, E)
         else:
             out = out.permute(2, 0, 1, 3).reshape(L, N, E)
-        out = self.out_proj(out)
+        out = linear(out, self.out_proj.weight, self.out_proj.bias)  # as PyTorch: out_proj's hooks do not run
         if not batched:
             out = out.squeeze(1)
         if not need_weights:

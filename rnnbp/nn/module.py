@@ -33,17 +33,14 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
 class RemovableHandle:
     """What ``register_forward_hook`` returns: ``remove()`` (or leaving a ``with`` block) takes the hook off."""
 
-    def __init__(self, module: "Module", key: int):
-        self._module, self.id = weakref.ref(module), key
+    def __init__(self, hooks: "_ForwardHooks", key: int):
+        self._hooks, self.id = weakref.ref(hooks), key
 
     def remove(self) -> None:
-        module = self._module()
-        hooks = None if module is None else _HOOKS.get(module)
+        hooks = self._hooks()
         if hooks is not None:
             hooks.pre.pop(self.id, None)
             hooks.post.pop(self.id, None)
-            if not hooks.pre and not hooks.post:
-                del _HOOKS[module]
 
     def __enter__(self) -> "RemovableHandle":
         return self
@@ -53,21 +50,25 @@ class RemovableHandle:
 
 
 class _ForwardHooks:
-    """A module's forward hooks, in call order, kept outside the module (``_HOOKS``) so that a module
-    with none pays nothing per call and hooks never travel with a saved module."""
+    """A module's forward hooks and pre-hooks, in call order: its ``_forward_hooks`` attribute, made
+    on the first registration (a module without one pays a dict lookup per call). It travels with
+    ``copy.deepcopy`` as PyTorch's do; ``rnnbp.save`` leaves it out (hooks are code, not state)."""
 
     _next_id = itertools.count()
 
     def __init__(self):
         self.pre, self.post = OrderedDict(), OrderedDict()
 
-    def add(self, module: "Module", kind: str, hook, prepend: bool) -> RemovableHandle:
+    def __len__(self) -> int:
+        return len(self.pre) + len(self.post)
+
+    def add(self, kind: str, hook, prepend: bool) -> RemovableHandle:
         key = next(self._next_id)
         table = self.pre if kind == "pre" else self.post
         table[key] = hook
         if prepend:
             table.move_to_end(key, last=False)
-        return RemovableHandle(module, key)
+        return RemovableHandle(self, key)
 
     def call(self, module: "Module", args: tuple, kwargs: dict):
         for hook in list(self.pre.values()):
@@ -82,14 +83,11 @@ class _ForwardHooks:
         return output
 
 
-# Forward hooks by module, weakly: empty (and so skipped with one truth test) unless a program registers one.
-_HOOKS: "weakref.WeakKeyDictionary[Module, _ForwardHooks]" = weakref.WeakKeyDictionary()
-
 # PyTorch Module methods rnnbp does not have: asking for one says so instead of a bare AttributeError.
 _MODULE_METHODS_NOT_HERE = frozenset({
     "register_full_backward_hook", "register_backward_hook", "register_full_backward_pre_hook",
     "register_state_dict_pre_hook", "register_load_state_dict_post_hook", "register_module_forward_hook",
-    "to_empty", "compile", "share_memory", "set_extra_state", "get_extra_state",
+    "to_empty", "compile", "set_extra_state", "get_extra_state",
 })
 
 
@@ -109,8 +107,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        if _HOOKS and self in _HOOKS:
-            return _HOOKS[self].call(self, args, kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks:
+            return hooks.call(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     # ------------------------------------------------------------------ hooks
@@ -133,10 +132,11 @@ class Module:
                              "supported on rnnbp")
         if not callable(hook):
             raise TypeError(f"{type(self).__name__}: a hook must be callable, got {type(hook).__name__}")
-        hooks = _HOOKS.get(self)
+        hooks = self.__dict__.get("_forward_hooks")
         if hooks is None:
-            hooks = _HOOKS[self] = _ForwardHooks()
-        return hooks.add(self, kind, hook, prepend)
+            hooks = _ForwardHooks()
+            object.__setattr__(self, "_forward_hooks", hooks)
+        return hooks.add(kind, hook, prepend)
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:
@@ -220,12 +220,15 @@ class Module:
     register_module = add_module
 
     # --------------------------------------------------------------- traversal
-    def named_modules(self, prefix: str = "", memo: set | None = None) -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "", memo: set | None = None,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) for this module and every submodule, depth first; a module reached
+        twice once (under every name with ``remove_duplicate=False``)."""
         memo = set() if memo is None else memo
         stack = [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in memo:
+            if remove_duplicate and id(module) in memo:
                 continue
             memo.add(id(module))
             yield name, module
@@ -252,7 +255,7 @@ class Module:
         """(dotted name, Parameter) pairs, each shared Parameter once (under every name it has
         with ``remove_duplicate=False``)."""
         seen = set()
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mod_name, module in modules:
             for name, p in module._parameters.items():
                 if p is None or (remove_duplicate and id(p) in seen):

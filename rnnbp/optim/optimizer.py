@@ -256,10 +256,16 @@ class Optimizer:
             )
         else:
             params = list(params)
-        if params and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params):
+        named = [isinstance(p, tuple) and len(p) == 2 and isinstance(p[1], Tensor) for p in params]
+        if any(named):
             # model.named_parameters(), as PyTorch 2.x takes it: the names are kept in the group
+            if not all(named):
+                raise ValueError("optimizer: some param names are missing: give (name, param) pairs for every "
+                                 "parameter of a group, or none")
             param_group = {**param_group, "param_names": [name for name, _ in params]}
             params = [p for _, p in params]
+        if self.param_groups and ("param_names" in self.param_groups[0]) != ("param_names" in param_group):
+            raise ValueError("optimizer: all param groups should be with names or all without")
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but params[{i}] is {type(p).__name__}")
@@ -429,6 +435,8 @@ class Optimizer:
                 loaded[k] = v
             for name, default in self.defaults.items():  # a file from an older version may lack one
                 loaded.setdefault(name, default)
+            if "param_names" in group and "param_names" not in loaded:  # an unnamed state keeps our names
+                loaded["param_names"] = list(group["param_names"])
             loaded["params"] = group["params"]
             self._check_group(loaded)
             new_groups.append(loaded)

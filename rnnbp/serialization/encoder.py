@@ -208,6 +208,8 @@ class Encoder:
         if type(state) is dict and all(type(k) is str for k in state):
             out = {}
             for key, value in state.items():
+                if is_module and key == "_forward_hooks":
+                    continue  # hooks are code (often lambdas), not state: a loaded module has none
                 if is_module and key in REGISTRIES and type(value) in (dict, OrderedDict):
                     out[key] = yield from self._encode_dict(value, where, registry=True)
                 else:

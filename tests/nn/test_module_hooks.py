@@ -87,3 +87,86 @@ def test_optimizer_takes_named_parameters():
     assert not np.array_equal(before, lin.bias.numpy())
     again = optim.AdamW(nn.Linear(2, 1).named_parameters(), lr=0.1)
     again.load_state_dict(opt.state_dict())
+
+
+class _EqualsAll(nn.Module):
+    """A module that defines equality (as dataclass modules do), so it is unhashable."""
+
+    def forward(self, x):
+        return x
+
+    def __eq__(self, other):
+        return isinstance(other, _EqualsAll)
+
+    __hash__ = None
+
+
+def test_hooks_belong_to_the_instance_and_travel_with_deepcopy_not_with_save(tmp_path):
+    import copy
+
+    nn.Linear(2, 2).register_forward_hook(lambda *a: None)  # a hook elsewhere changes nothing here
+    a, b = _EqualsAll(), _EqualsAll()
+    a.register_forward_hook(lambda m, args, out: out * 0.0)
+    assert b(rnnbp.ones(2)).tolist() == [1.0, 1.0] and a(rnnbp.ones(2)).tolist() == [0.0, 0.0]
+    lin, calls = nn.Linear(2, 2), []
+    lin.register_forward_hook(lambda m, args, out: calls.append(m))
+    twin = copy.deepcopy(lin)
+    twin(rnnbp.ones(1, 2))
+    assert calls == [twin]  # the copy's hook, called with the copy, as in PyTorch
+    rnnbp.save(lin, tmp_path / "m.pt")
+    rnnbp.load(tmp_path / "m.pt", weights_only=False)(rnnbp.ones(1, 2))
+    assert len(calls) == 1  # a loaded module has no hooks: they are code, not state
+
+
+def test_a_module_hooking_itself_is_still_freed():
+    import gc
+    import weakref
+
+    class SelfHooked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_forward_hook(self.hook)
+
+        def hook(self, *args):
+            return None
+
+        def forward(self, x):
+            return x
+
+    alive = weakref.ref(SelfHooked())
+    gc.collect()
+    assert alive() is None
+
+
+def test_shared_submodules_under_every_name():
+    lin = nn.Linear(2, 2)
+    net = nn.Sequential(lin, nn.ReLU(), lin)
+    assert [k for k, _ in net.named_parameters()] == ["0.weight", "0.bias"]
+    assert [k for k, _ in net.named_parameters(remove_duplicate=False)] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_attention_does_not_call_its_out_proj_module():
+    mha = nn.MultiheadAttention(4, 2)
+    called = []
+    mha.out_proj.register_forward_hook(lambda *a: called.append(1))
+    x = rnnbp.randn(3, 1, 4)
+    mha(x, x, x)
+    assert called == []
+
+
+def test_named_and_unnamed_groups_do_not_mix():
+    a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="all param groups should be with names or all without"):
+        optim.SGD([{"params": a.named_parameters()}, {"params": b.parameters()}], lr=0.1)
+    with pytest.raises(ValueError, match="some param names are missing"):
+        optim.SGD([("w", a.weight), a.bias], lr=0.1)
+    named = optim.Adam(a.named_parameters())
+    named.load_state_dict(optim.Adam(a.parameters()).state_dict())
+    assert named.param_groups[0]["param_names"] == ["weight", "bias"]
+
+
+def test_format_of_parameters_and_non_scalars():
+    p = nn.Parameter(rnnbp.tensor(1.5))
+    assert f"{p}" == repr(p)
+    with pytest.raises(TypeError, match="unsupported format string"):
+        f"{rnnbp.ones(2):>20}"

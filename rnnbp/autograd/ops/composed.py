@@ -196,6 +196,8 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
 def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
     """The ``n``-th forward difference along ``dim`` (``prepend``/``append`` joined first), differentiable."""
     x = _tensor(x)
+    if x.ndim == 0:
+        raise ValueError("diff: expects a tensor with at least one dimension, got a 0-d tensor")
     axis = check_dim(dim, x.ndim, x.shape, "diff")
     if n < 0:
         raise ValueError(f"diff: order n must be non-negative, got {n}")
