@@ -172,6 +172,10 @@ class StandInModule(types.ModuleType):
         full = f"{self.__name__}.{attr}"
         if full == "torch.__version__":  # scripts print or compare it: the release rnnbp is checked against
             return TORCH_VERSION
+        if full == "torch.autograd.Function":  # PyTorch's protocol (Tensors, save_for_backward), not rnnbp's arrays
+            from ..autograd.custom_function import Function
+
+            return Function
         if attr.startswith("__") and attr.endswith("__"):  # __file__ and the like: not rnnbp's to answer
             raise NotInRnnbpError(full)
         if full in MODULES:  # torch.nn.modules.rnn works without an import, as torch imports them all

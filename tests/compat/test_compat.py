@@ -276,7 +276,7 @@ def _printed_numbers(out: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("script", ["seq2seq_attention.py", "packed_bilstm.py", "forecaster.py", "char_lm_tied.py",
-                                    "ctc_bigru.py", "sequence_vae.py"])
+                                    "ctc_bigru.py", "sequence_vae.py", "custom_function.py"])
 def test_ported_script_runs_unchanged_and_matches_torch(script, tmp_path):
     """Scripts written by users porting to rnnbp (a GRU seq2seq with attention and a checkpoint round
     trip; a packed bidirectional LSTM classifier with early stopping; an LSTM forecaster with
