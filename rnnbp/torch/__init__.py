@@ -44,6 +44,7 @@ MODULES = {
     "torch.utils": "rnnbp.utils",
     "torch.utils.data": "rnnbp.utils.data",
     "torch.autograd": "rnnbp.autograd",
+    "torch.autograd.function": "rnnbp.autograd.custom_function",
     "torch.random": "rnnbp.autograd.random",
     "torch.serialization": "rnnbp.serialization",
     "torch.cuda": "rnnbp.cuda",
