@@ -170,3 +170,18 @@ def test_format_of_parameters_and_non_scalars():
     assert f"{p}" == repr(p)
     with pytest.raises(TypeError, match="unsupported format string"):
         f"{rnnbp.ones(2):>20}"
+
+
+def test_module_dict_registers_by_name_in_order():
+    heads = nn.ModuleDict({"cls": nn.Linear(2, 3), "reg": nn.Linear(2, 1)})
+    assert list(heads) == ["cls", "reg"] and "cls" in heads and len(heads) == 2
+    assert [n for n, _ in heads.named_parameters()] == ["cls.weight", "cls.bias", "reg.weight", "reg.bias"]
+    heads["cls"] = nn.Linear(2, 4)  # replaced in place: the order stays
+    assert list(heads.state_dict())[:2] == ["cls.weight", "cls.bias"] and heads["cls"].out_features == 4
+    heads.update([("aux", nn.Linear(2, 2))])
+    assert heads.pop("reg").out_features == 1 and list(heads.keys()) == ["cls", "aux"]
+    with pytest.raises(KeyError, match="ModuleDict has no module 'nope'"):
+        heads["nope"]
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.ModuleDict({"cls": torch.nn.Linear(2, 4), "aux": torch.nn.Linear(2, 2)})
+    assert list(theirs.state_dict()) == list(heads.state_dict())
