@@ -545,6 +545,9 @@ class Tensor:
     def index_add_(self, dim: int, index, source, *, alpha=1) -> "Tensor":
         return self._inplace("index_add_", _ops.index_add, dim, index, source, alpha=alpha)
 
+    def quantile(self, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
+        return _ops.quantile(self, q, dim, keepdim, interpolation=interpolation)
+
     def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None):
         return _ops.diff(self, n, dim, prepend, append)
 

@@ -91,6 +91,12 @@ GRAD_CASES = {
     "max-of-two": (lambda m, x, y: m.max(x, y) + m.min(x, y) * 2.0, [(3, 4), (3, 4)]),
     "silu": (lambda m, x: m.nn.functional.silu(x), [(3, 4)]),
     "diff": (lambda m, x: m.diff(x) + 0.0, [(3, 4)]),
+    "quantile": (lambda m, x: m.quantile(x, 0.3) + x.quantile(0.75, dim=1).sum(), [(3, 4)]),
+    "quantile-vector-keepdim": (lambda m, x: m.quantile(x, m.tensor([0.1, 0.5, 1.0], dtype=m.float64), dim=0,
+                                                        keepdim=True), [(3, 4)]),
+    "quantile-interpolations": (lambda m, x: sum(x.quantile(0.4, dim=-1, interpolation=i)
+                                                 for i in ("lower", "higher", "midpoint", "nearest")), [(3, 5)]),
+    "quantile-all-keepdim": (lambda m, x: m.quantile(x, 0.5, keepdim=True) * 2.0, [(3, 4)]),
     "diff-n2-dim0-prepend": (lambda m, x, y: x.diff(n=2, dim=0, prepend=y), [(3, 4), (1, 4)]),
     "prod": (lambda m, x: x.prod() + m.prod(x, 1).sum() + x.prod(0, keepdim=True).sum(), [(3, 4)]),
     "prod-with-a-zero": (lambda m, x: (x * m.tensor([[1.0, 0.0, 1.0, 1.0]], dtype=m.float64)).prod(1), [(3, 4)]),

@@ -10,7 +10,7 @@ import builtins
 import numpy as np
 
 from ..tensor import Tensor, ValuesIndices
-from .functions import cat, getitem, index_select, mul, permute, reshape, setitem, sum, unsqueeze, where
+from .functions import cat, getitem, index_select, mul, permute, reshape, setitem, sort, stack, sum, unsqueeze, where
 from .promotion import check_dim, constant_result, shape_args
 
 
@@ -209,3 +209,47 @@ def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
         earlier = getitem(x, (slice(None),) * axis + (slice(0, builtins.max(size - 1, 0)),))
         x = later - earlier if x.dtype.kind != "b" else constant_result(later._data != earlier._data, "diff")
     return x
+
+
+def quantile(x, q, dim: int | None = None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+    """The ``q``-quantile(s) (a number or a 1-D tensor in [0, 1]) of ``x`` along ``dim`` (all
+    elements when None), between sorted neighbours as ``interpolation`` says ('linear', 'lower',
+    'higher', 'midpoint', 'nearest'), as ``torch.quantile``; a 1-D ``q`` adds a leading dim.
+    Differentiable through the sorted values it picks."""
+    x = _tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"quantile: expects a floating tensor, got {x.dtype}")
+    if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
+        raise ValueError(f"quantile: interpolation must be linear, lower, higher, midpoint or nearest, got "
+                         f"{interpolation!r}")
+    qs = np.asarray(q._data if isinstance(q, Tensor) else q, dtype=np.float64)
+    if qs.ndim > 1 or np.any((qs < 0) | (qs > 1)):
+        raise ValueError(f"quantile: q must be a number or a 1-D tensor of values in [0, 1], got {qs.tolist()}")
+    if dim is None:
+        values, axis = sort(reshape(x, -1)).values, 0
+    else:
+        axis = check_dim(dim, x.ndim, x.shape, "quantile")
+        values = sort(x, dim=axis).values
+    n = values.shape[axis]
+    if n == 0:
+        raise ValueError("quantile: cannot take a quantile of an empty tensor")
+    outs = []
+    for qv in np.atleast_1d(qs):
+        pos = qv * (n - 1)
+        lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+        if interpolation == "lower":
+            hi = lo
+        elif interpolation == "higher":
+            lo = hi
+        elif interpolation == "nearest":
+            lo = hi = int(np.round(pos))  # half to even, as PyTorch
+        frac = 0.5 if interpolation == "midpoint" else pos - lo
+        low = getitem(values, (slice(None),) * axis + (lo,))
+        high = getitem(values, (slice(None),) * axis + (hi,))
+        picked = low if lo == hi else low + (high - low) * frac
+        if keepdim:
+            picked = unsqueeze(picked, axis) if dim is not None else reshape(picked, (1,) * x.ndim)
+        outs.append(picked)
+    if qs.ndim == 0:
+        return outs[0]
+    return stack(outs, 0)
