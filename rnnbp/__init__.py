@@ -36,7 +36,7 @@ from .io import load, save
 from .threads import blas_threads
 
 from . import accelerator, backends, cuda, onnx, serialization  # noqa: E402  (onnx itself loads inside export)
-from . import bptt, data, nn, optim, train, utils  # noqa: E402  (light: heavy libraries load inside loaders)
+from . import bptt, data, linalg, nn, optim, train, utils  # noqa: E402  (light: heavy libraries load inside loaders)
 
 __version__ = "0.1.0"
 

@@ -45,6 +45,7 @@ MODULES = {
     "torch.utils.data": "rnnbp.utils.data",
     "torch.autograd": "rnnbp.autograd",
     "torch.autograd.function": "rnnbp.autograd.custom_function",
+    "torch.linalg": "rnnbp.linalg",
     "torch.random": "rnnbp.autograd.random",
     "torch.serialization": "rnnbp.serialization",
     "torch.cuda": "rnnbp.cuda",
