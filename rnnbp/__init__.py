@@ -25,7 +25,7 @@ from .autograd.ops import (
     amax, argmax, argmin, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, cat, chunk, clamp, clip,
     clone, concatenate, cos, div, exp, flatten, flip, fmod, logical_and, logical_not, logical_or, logical_xor,
     log1p, nonzero, remainder, ceil, einsum, prod, concat, diag, dot, floor, hstack, isclose, masked_select, median, movedim,
-    outer, repeat_interleave, tile, unflatten, unique, vstack, diff, quantile, unique_consecutive, bincount, cumsum, index_add, roll, scatter_add,
+    outer, repeat_interleave, tile, unflatten, unique, vstack, count_nonzero, diff, kthvalue, quantile, unique_consecutive, bincount, cumsum, index_add, roll, scatter_add,
     gather, index_select, isfinite, isinf, isnan, log, log_softmax, logsumexp, masked_fill, matmul,
     maximum, mean, minimum, mul, narrow, norm, permute, pow, relu, reshape, rsqrt, sigmoid, sign, sin,
     softmax, sort, split, sqrt, square, squeeze, stack, std, sub, tanh, topk, transpose, tril, triu,

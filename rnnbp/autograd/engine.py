@@ -216,9 +216,21 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
     _walk([(root, gradient)], retain_graph)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
          allow_unused: bool = False) -> tuple:
-    """Gradients of ``outputs`` with respect to ``inputs``, touching no ``.grad``.
+    """``torch.autograd.grad``: :func:`grad_arrays`'s gradients as Tensors (None for an unused input
+    when allowed), each with its own memory. ``create_graph=True`` is not supported."""
+    from .tensor import Tensor  # tensor.py imports this module first
+
+    if create_graph:
+        raise NotImplementedError("grad: create_graph=True (higher-order gradients) is not supported on rnnbp")
+    found = grad_arrays(outputs, inputs, grad_outputs, retain_graph, allow_unused)
+    return tuple(None if g is None else Tensor._make(g) for g in found)
+
+
+def grad_arrays(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
+                allow_unused: bool = False) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, touching no ``.grad``, as arrays.
 
     ``torch.autograd.grad`` without ``create_graph``: computes the vector-Jacobian
     product sum_k grad_outputs[k]^T d outputs[k] / d inputs[i] for every i by the
@@ -238,8 +250,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
             instead of raising.
 
     Returns:
-        A tuple with one ``np.ndarray`` per input (rnnbp's ``.grad`` is an array too),
-        of the input's shape and dtype, or None for an unused input when allowed.
+        A tuple with one ``np.ndarray`` per input, of the input's shape and dtype, or None for
+        an unused input when allowed (``grad`` gives them as Tensors).
 
     Unlike PyTorch, a graph holding a node freed by an earlier backward raises
     :class:`GraphFreedError` even when that branch does not lead to the inputs: a

@@ -545,6 +545,12 @@ class Tensor:
     def index_add_(self, dim: int, index, source, *, alpha=1) -> "Tensor":
         return self._inplace("index_add_", _ops.index_add, dim, index, source, alpha=alpha)
 
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False):
+        return _ops.kthvalue(self, k, dim, keepdim)
+
+    def count_nonzero(self, dim=None):
+        return _ops.count_nonzero(self, dim)
+
     def quantile(self, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
         return _ops.quantile(self, q, dim, keepdim, interpolation=interpolation)
 

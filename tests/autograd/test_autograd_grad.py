@@ -178,3 +178,13 @@ def test_a_freed_branch_raises_even_when_it_does_not_lead_to_the_inputs():
     z.sum().backward()
     with pytest.raises(GraphFreedError, match="already freed"):
         grad((x * 3.0 + z).sum(), x)
+
+
+def test_grad_returns_tensors_as_torch():
+    """torch.autograd.grad gives Tensors: g.std() is the unbiased std, not NumPy's ddof=0."""
+    x = rnnbp.tensor([1.0, 2.0, 3.0], dtype=rnnbp.float64, requires_grad=True)
+    (g,) = grad((x ** 2).sum(), x)
+    assert isinstance(g, rnnbp.Tensor) and not g.requires_grad
+    assert g.tolist() == [2.0, 4.0, 6.0] and g.std().item() == 2.0
+    with pytest.raises(NotImplementedError, match="create_graph=True"):
+        grad((x ** 2).sum(), x, create_graph=True)

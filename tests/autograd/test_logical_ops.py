@@ -95,6 +95,9 @@ def _pairs(m):
         "unique_consecutive": m.unique_consecutive(m.tensor([0, 3, 3, 0, 2, 2])),
         "unique_consecutive counts": m.unique_consecutive(m.tensor([0, 3, 3, 0, 2, 2]), return_counts=True)[1],
         "unique_consecutive inverse": m.unique_consecutive(m.tensor([[0, 3], [3, 1]]), return_inverse=True)[1],
+        "kthvalue indices": m.kthvalue(m.tensor([[3.0, 1.0, 2.0], [0.5, 9.0, 4.0]]), 2)[1],
+        "count_nonzero": m.count_nonzero(m.tensor([[0, 1, 2], [0, 0, 3]]), dim=1),
+        "count_nonzero all": m.count_nonzero(m.tensor([[0, 1, 2], [0, 0, 3]])),
         "diff int": m.diff(m.tensor([1, 4, 9, 16]), n=2), "diff bool": m.diff(m.tensor([True, True, False])),
     }
 

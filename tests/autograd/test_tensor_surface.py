@@ -91,6 +91,7 @@ GRAD_CASES = {
     "max-of-two": (lambda m, x, y: m.max(x, y) + m.min(x, y) * 2.0, [(3, 4), (3, 4)]),
     "silu": (lambda m, x: m.nn.functional.silu(x), [(3, 4)]),
     "diff": (lambda m, x: m.diff(x) + 0.0, [(3, 4)]),
+    "kthvalue": (lambda m, x: m.kthvalue(x, 2).values.sum() + x.kthvalue(3, dim=0, keepdim=True).values.sum(), [(3, 4)]),
     "linalg-vector_norm": (lambda m, x: m.linalg.vector_norm(x) + m.linalg.vector_norm(x, 1, dim=1).sum()
                            + m.linalg.vector_norm(x, 3.0, dim=(0, 1), keepdim=True).sum(), [(3, 4)]),
     "linalg-norm-matrix": (lambda m, x: m.linalg.norm(x) + m.linalg.matrix_norm(x) + m.linalg.norm(x, 2, dim=0).sum()

@@ -18,7 +18,7 @@ from .functions import (  # noqa: F401  (re-exported)
 )
 from .counting import bincount, cumsum, index_add, one_hot, roll, scatter_add  # noqa: F401
 from .composed import (  # noqa: F401  (re-exported)
-    concat, diag, diff, dot, quantile, unique_consecutive, hstack, isclose, masked_select, median, movedim, outer, repeat_interleave, tile, unflatten,
+    concat, count_nonzero, diag, diff, dot, kthvalue, quantile, unique_consecutive, hstack, isclose, masked_select, median, movedim, outer, repeat_interleave, tile, unflatten,
     unique, vstack,
 )
 from .promotion import cast  # noqa: F401

@@ -253,3 +253,25 @@ def quantile(x, q, dim: int | None = None, keepdim: bool = False, *, interpolati
     if qs.ndim == 0:
         return outs[0]
     return stack(outs, 0)
+
+
+def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False):
+    """(values, indices) of the ``k``-th smallest element (1-based) along ``dim``, as ``torch.kthvalue``;
+    the gradient goes to that element."""
+    x = _tensor(x)
+    if x.ndim == 0:
+        if k != 1:
+            raise IndexError(f"kthvalue: k ({k}) is out of range for a 0-d tensor")
+        return ValuesIndices(x, constant_result(np.zeros((), np.int64), "kthvalue indices"))
+    axis = check_dim(dim, x.ndim, x.shape, "kthvalue")
+    if not 1 <= k <= x.shape[axis]:
+        raise IndexError(f"kthvalue: k ({k}) is out of range for dim {dim} of size {x.shape[axis]} (shape {tuple(x.shape)})")
+    values, indices = sort(x, dim=axis)
+    index = (slice(None),) * axis + (slice(k - 1, k) if keepdim else k - 1,)
+    return ValuesIndices(getitem(values, index), constant_result(indices._data[index], "kthvalue indices"))
+
+
+def count_nonzero(x, dim=None) -> Tensor:
+    """How many elements (along ``dim``, an int or a tuple) are nonzero; a constant int64 tensor."""
+    data = x._data if isinstance(x, Tensor) else np.asarray(x)
+    return constant_result(np.asarray(np.count_nonzero(data, axis=dim), dtype=np.int64), "count_nonzero")

@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from ...autograd import grad as autograd_grad
+from ...autograd.engine import grad_arrays as autograd_grad
 from ...autograd.function import Function
 from ...autograd.grad_mode import enable_grad, no_grad
 from ...autograd.ops import maximum
