@@ -10,9 +10,10 @@ none of them mentions rnnbp:
 - ``sine/train.py``: two ``nn.LSTMCell`` stepped by hand over sine waves, trained with L-BFGS.
 - ``classifier/main.py``: an LSTM/GRU sequence classifier with BatchNorm1d, a DataLoader, Adadelta,
   StepLR and per-epoch checkpoints it can resume from.
-- ``ports/``: six scripts users brought when porting (seq2seq with attention, a packed
+- ``ports/``: seven scripts users brought when porting (seq2seq with attention, a packed
   bidirectional LSTM classifier, an LSTM forecaster, a tied-weight char LSTM with hooks, a CTC
-  biGRU resumed from a checkpoint, a sequence VAE), kept as they were written; four once stopped on
+  biGRU resumed from a checkpoint, a sequence VAE, a multi-task GRU with a ModuleDict of heads),
+  kept as they were written, and one with custom autograd Functions; four once stopped on
   something missing (``~`` on masks, ``bincount``, ``HuberLoss``, ``einsum``, forward hooks, ...).
 
 Each test runs a program in a subprocess, in a temporary directory, on tiny synthetic data:
@@ -276,7 +277,7 @@ def _printed_numbers(out: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("script", ["seq2seq_attention.py", "packed_bilstm.py", "forecaster.py", "char_lm_tied.py",
-                                    "ctc_bigru.py", "sequence_vae.py", "custom_function.py"])
+                                    "ctc_bigru.py", "sequence_vae.py", "custom_function.py", "multitask_gru.py"])
 def test_ported_script_runs_unchanged_and_matches_torch(script, tmp_path):
     """Scripts written by users porting to rnnbp (a GRU seq2seq with attention and a checkpoint round
     trip; a packed bidirectional LSTM classifier with early stopping; an LSTM forecaster with
