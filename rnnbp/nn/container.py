@@ -1,4 +1,5 @@
-"""Containers: Sequential (a pipeline), ModuleList (an indexable list of submodules), ModuleDict (by name)."""
+"""Containers: Sequential (a pipeline), ModuleList and ModuleDict (submodules by index or name),
+ParameterList and ParameterDict (parameters by index or name)."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -6,6 +7,7 @@ from collections import OrderedDict
 import operator
 
 from .module import Module
+from .parameter import Parameter
 
 
 def _check_index(container: Module, index) -> int:
@@ -172,3 +174,92 @@ class ModuleDict(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleDict has no forward(); index it and call its modules")
+
+
+def _as_parameter(value) -> Parameter:
+    """A Parameter as it is; a Tensor or array made one (``nn.ParameterList`` does so in PyTorch)."""
+    return value if isinstance(value, Parameter) else Parameter(value)
+
+
+class ParameterList(Module):
+    """Parameters in a list, registered as "0", "1", ... so the optimizer and state_dict see them."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        for value in values or ():
+            self.append(value)
+
+    def append(self, value) -> "ParameterList":
+        setattr(self, str(len(self._parameters)), _as_parameter(value))
+        return self
+
+    def extend(self, values) -> "ParameterList":
+        for value in values:
+            self.append(value)
+        return self
+
+    def __getitem__(self, index):
+        params = list(self._parameters.values())
+        if isinstance(index, slice):
+            return ParameterList(params[index])
+        return params[_check_index(self, index)]
+
+    def __setitem__(self, index: int, value) -> None:
+        setattr(self, str(_check_index(self, index) % len(self)), _as_parameter(value))
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterList has no forward(); index it or iterate over it")
+
+
+class ParameterDict(Module):
+    """Parameters by name, in insertion order, registered so the optimizer and state_dict see them."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str) -> Parameter:
+        if key not in self._parameters:
+            raise KeyError(f"ParameterDict has no parameter {key!r} (it has {list(self._parameters)})")
+        return self._parameters[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict: keys are str, got {type(key).__name__}")
+        setattr(self, key, _as_parameter(value))
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key) -> bool:
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def update(self, parameters) -> None:
+        pairs = parameters.items() if hasattr(parameters, "items") else parameters
+        for key, value in pairs:
+            self[key] = value
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterDict has no forward(); index it")

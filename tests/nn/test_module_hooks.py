@@ -185,3 +185,20 @@ def test_module_dict_registers_by_name_in_order():
     torch = pytest.importorskip("torch")
     theirs = torch.nn.ModuleDict({"cls": torch.nn.Linear(2, 4), "aux": torch.nn.Linear(2, 2)})
     assert list(theirs.state_dict()) == list(heads.state_dict())
+
+
+def test_parameter_list_and_dict_register_their_parameters():
+    plist = nn.ParameterList([nn.Parameter(rnnbp.zeros(2)), rnnbp.ones(3)])  # a Tensor becomes a Parameter
+    plist.append(np.full(1, 2.0, np.float32))
+    assert len(plist) == 3 and isinstance(plist[1], nn.Parameter) and plist[-1].tolist() == [2.0]
+    assert [n for n, _ in plist.named_parameters()] == ["0", "1", "2"]
+    pdict = nn.ParameterDict({"scale": nn.Parameter(rnnbp.ones(1)), "shift": rnnbp.zeros(1)})
+    pdict["scale"] = nn.Parameter(rnnbp.full((1,), 3.0))  # replaced in place
+    assert list(pdict) == ["scale", "shift"] and pdict["scale"].item() == 3.0 and "shift" in pdict
+    opt = optim.SGD(list(plist.parameters()) + list(pdict.parameters()), lr=1.0)
+    (sum(p.sum() for p in plist) + pdict["scale"].sum()).backward()
+    opt.step()
+    assert plist[0].tolist() == [-1.0, -1.0] and pdict["scale"].item() == 2.0
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.ParameterDict({"scale": torch.nn.Parameter(torch.ones(1)), "shift": torch.zeros(1)})
+    assert list(theirs.state_dict()) == list(pdict.state_dict())
