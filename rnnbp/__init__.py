@@ -32,6 +32,7 @@ from .autograd.ops import (
     unsqueeze, var, where,
 )
 from .autograd.ops import abs, add, all, any, max, min, round, sum  # noqa: A004  (PyTorch's names)
+from .autograd.printing import set_printoptions
 from .io import load, save
 from .threads import blas_threads
 

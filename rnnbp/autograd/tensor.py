@@ -24,7 +24,7 @@ import weakref
 
 import numpy as np
 
-from . import engine, grad_mode
+from . import engine, grad_mode, printing
 from . import random as _random
 from .device import CPU, DEVICE_TYPES, as_device, refuse_cuda
 from .dtypes import TYPE_NAMES, as_dtype
@@ -329,9 +329,9 @@ class Tensor:
         return array.copy() if copy and array is data else array
 
     def __repr__(self) -> str:
-        body = np.array2string(self._data, separator=", ", prefix="tensor(")
+        body = printing.array_text(np.asarray(self._data), prefix="tensor(")
         extras = []
-        if self._data.dtype != DEFAULT_DTYPE:
+        if self._data.dtype not in (DEFAULT_DTYPE, np.int64, np.bool_):  # the dtypes PyTorch leaves unsaid
             extras.append(f"dtype={self._data.dtype}")
         if self._node is not None:
             extras.append(f"grad_fn={self._node!r}")
