@@ -17,8 +17,10 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
         x = cast(x, dtype)
     if x.dtype.kind != "f":
         raise TypeError(f"linalg.vector_norm: expects a floating tensor, got {x.dtype}")
-    if ord == 0:
-        return ops.sum(x != 0, dim=dim, keepdim=keepdim).to(x.dtype)
+    if dim == () or dim == []:
+        dim = None  # no dims named: all of them, as PyTorch reads it
+    if ord == 0:  # the count of nonzero entries; zero gradient, but still in the graph as in PyTorch
+        return ops.sum(x != 0, dim=dim, keepdim=keepdim).to(x.dtype) + ops.sum(x * 0.0, dim=dim, keepdim=keepdim)
     if ord == -math.inf:
         return -ops.amax(-ops.abs(x), dim=() if dim is None else dim, keepdim=keepdim)
     if dim is None and not keepdim:

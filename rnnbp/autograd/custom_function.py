@@ -24,6 +24,8 @@ turns the Tensors back into arrays at the boundary. ``ctx`` offers ``save_for_ba
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from . import grad_mode
@@ -67,11 +69,11 @@ class _Bridge(ArrayFunction):
     """The graph node of one call: arrays at the engine's side, Tensors at the user's."""
 
     @staticmethod
-    def forward(ctx, *arrays, user=None, tensor_positions=(), kwargs=None):
+    def forward(ctx, *arrays, user=None, tensor_positions=()):
         args = [Tensor._make(a) if i in tensor_positions else a for i, a in enumerate(arrays)]
         user_ctx = FunctionCtx(ctx.needs_input_grad)
         with grad_mode.no_grad():
-            out = user.forward(user_ctx, *args, **(kwargs or {}))
+            out = user.forward(user_ctx, *args)
         outs = out if isinstance(out, tuple) else (out,)
         for i, o in enumerate(outs):
             if not isinstance(o, Tensor):
@@ -131,5 +133,17 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if kwargs:  # keyword arguments take their places in forward's signature, Tensors included
+            bound = inspect.signature(cls.forward).bind(None, *args, **kwargs)
+            bound.apply_defaults()
+            args = tuple(bound.args[1:])
         positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
-        return _Bridge.apply(*args, user=cls, tensor_positions=positions, kwargs=kwargs)
+        out = _Bridge.apply(*args, user=cls, tensor_positions=positions)
+        outs = out if isinstance(out, tuple) else (out,)
+        node = next((o._node for o in outs if o._node is not None), None)
+        if node is None:
+            return out
+        # Outputs marked non-differentiable, and integer ones, get no gradient: cut from the node.
+        kept = tuple(Tensor._make(o._data) if non_diff or o._data.dtype.kind not in "fc" else o
+                     for o, non_diff in zip(outs, node.non_diff))
+        return kept if isinstance(out, tuple) else kept[0]

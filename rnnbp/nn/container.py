@@ -133,9 +133,7 @@ class ModuleDict(Module):
         return self._modules[key]
 
     def __setitem__(self, key: str, module: Module) -> None:
-        if not isinstance(key, str):
-            raise TypeError(f"ModuleDict: keys are str, got {type(key).__name__}")
-        setattr(self, key, module)  # a name taken again keeps its place, as in PyTorch
+        self.add_module(key, module)  # a name taken again keeps its place, as in PyTorch
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
@@ -161,8 +159,10 @@ class ModuleDict(Module):
     def update(self, modules) -> None:
         """Add (name, module) pairs from a mapping or an iterable of pairs."""
         pairs = modules.items() if hasattr(modules, "items") else modules
-        for key, module in pairs:
-            self[key] = module
+        for i, pair in enumerate(pairs):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"ModuleDict.update: element {i} should be a (name, module) pair, got {pair!r}")
+            self[pair[0]] = pair[1]
 
     def pop(self, key: str) -> Module:
         module = self[key]

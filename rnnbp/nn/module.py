@@ -212,9 +212,14 @@ class Module:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: "Module | None") -> None:
+        """Register ``module`` (or None) as the child ``name``; a name taken again keeps its place."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
-        self._discard(name)
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"add_module: a module name must be a non-empty str without '.', got {name!r}")
+        if hasattr(type(self), name) or (name in self.__dict__ and name not in self._modules):
+            raise KeyError(f"add_module: attribute {name!r} already exists")
+        self._discard(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module

@@ -107,3 +107,37 @@ def test_wrong_functions_are_named():
     out = TooFewGrads.apply(_leaf(2), _leaf(2, seed=3))
     with pytest.raises(ValueError, match="TooFewGrads.backward returned 1 gradients for 2 inputs"):
         out.sum().backward()
+
+
+def test_keyword_tensors_keep_their_gradient_and_integer_outputs_get_none():
+    class ScaleShift(Function):
+        @staticmethod
+        def forward(ctx, scale, x, shift=0.0):
+            ctx.scale = scale
+            return x * scale + shift, x.argmax()
+
+        @staticmethod
+        def backward(ctx, grad, grad_index):
+            return None, grad * ctx.scale, None
+
+    x = _leaf(3)
+    y, index = ScaleShift.apply(2.0, x=x, shift=1.0)
+    assert y.requires_grad and not index.requires_grad
+    y.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_marked_non_differentiable_outputs_need_no_grad():
+    class SortedPair(Function):
+        @staticmethod
+        def forward(ctx, x):
+            doubled, flags = x * 2.0, (x > 0).double()
+            ctx.mark_non_differentiable(flags)
+            return doubled, flags
+
+        @staticmethod
+        def backward(ctx, grad, grad_flags):
+            return grad * 2.0
+
+    doubled, flags = SortedPair.apply(_leaf(3))
+    assert doubled.requires_grad and not flags.requires_grad

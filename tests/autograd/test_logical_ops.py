@@ -98,6 +98,8 @@ def _pairs(m):
         "kthvalue indices": m.kthvalue(m.tensor([[3.0, 1.0, 2.0], [0.5, 9.0, 4.0]]), 2)[1],
         "count_nonzero": m.count_nonzero(m.tensor([[0, 1, 2], [0, 0, 3]]), dim=1),
         "count_nonzero all": m.count_nonzero(m.tensor([[0, 1, 2], [0, 0, 3]])),
+        "quantile nan": m.quantile(m.tensor([[1.0, nan, 3.0], [1.0, 2.0, 3.0]], dtype=m.float64), 0.2, dim=1),
+        "vector_norm no dims": m.linalg.vector_norm(m.ones(2, 2), dim=()),
         "diff int": m.diff(m.tensor([1, 4, 9, 16]), n=2), "diff bool": m.diff(m.tensor([True, True, False])),
     }
 

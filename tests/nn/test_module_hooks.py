@@ -202,3 +202,11 @@ def test_parameter_list_and_dict_register_their_parameters():
     torch = pytest.importorskip("torch")
     theirs = torch.nn.ParameterDict({"scale": torch.nn.Parameter(torch.ones(1)), "shift": torch.zeros(1)})
     assert list(theirs.state_dict()) == list(pdict.state_dict())
+
+
+def test_module_dict_refuses_what_pytorch_refuses():
+    for bad, error in (({"training": nn.Linear(1, 1)}, KeyError), ({"a.b": nn.Linear(1, 1)}, KeyError),
+                       ({"a": 3}, TypeError), (["ab"], TypeError)):
+        with pytest.raises(error):
+            nn.ModuleDict(bad)
+    assert list(nn.ModuleDict({"a": None}).keys()) == ["a"]

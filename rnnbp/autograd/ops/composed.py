@@ -247,6 +247,9 @@ def quantile(x, q, dim: int | None = None, keepdim: bool = False, *, interpolati
         low = getitem(values, (slice(None),) * axis + (lo,))
         high = getitem(values, (slice(None),) * axis + (hi,))
         picked = low if lo == hi else low + (high - low) * frac
+        if np.isnan(x._data).any():  # a slice holding a NaN has a NaN quantile (sorted last), as PyTorch
+            last = getitem(values, (slice(None),) * axis + (n - 1,))
+            picked = where(np.isnan(last._data), last, picked)
         if keepdim:
             picked = unsqueeze(picked, axis) if dim is not None else reshape(picked, (1,) * x.ndim)
         outs.append(picked)
