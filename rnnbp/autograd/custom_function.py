@@ -58,7 +58,8 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors) -> None:
-        """Accepted for PyTorch's programs; rnnbp's forward runs on detached copies of the inputs' handles."""
+        """Accepted so that PyTorch's programs run, but not honoured: an input the forward changed in
+        place is not given a new version (rnnbp's forward sees detached handles of the inputs)."""
 
 
 def _tensor_or_none(value):

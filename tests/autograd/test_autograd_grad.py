@@ -1,4 +1,4 @@
-"""rnnbp.autograd.grad.numpy(): torch.autograd.grad.numpy()'s contract on the same walk as backward."""
+"""rnnbp.autograd.grad: torch.autograd.grad's contract (Tensors out, no .grad touched) on the same walk as backward."""
 from __future__ import annotations
 
 import numpy as np
