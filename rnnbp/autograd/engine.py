@@ -185,12 +185,13 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
         for parent, g in zip(parents, in_grads):
             if parent is None or g is None:
                 continue
-            if g.shape != parent.shape or g.dtype != parent.dtype:
+            data = parent._data
+            if g.shape != data.shape or g.dtype != data.dtype:
                 # A wrong dtype is a bug in the op, not something to cast away: a float64
                 # gradient flowing into float32 layers silently doubles their cost.
                 raise RuntimeError(
                     f"{node.name}.backward returned a gradient of shape {g.shape} and dtype {g.dtype} "
-                    f"for an input of shape {tuple(parent.shape)} and dtype {parent.dtype}"
+                    f"for an input of shape {data.shape} and dtype {data.dtype}"
                 )
             parent_node = parent._node
             if parent_node is None:

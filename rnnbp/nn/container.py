@@ -119,61 +119,76 @@ class ModuleList(Module):
         raise NotImplementedError("ModuleList has no forward(); iterate over it and call its modules")
 
 
-class ModuleDict(Module):
+class _ByName(Module):
+    """A dict over one of the module's registries (``_registry``: "_modules" or "_parameters"), names
+    in insertion order; a subclass says what ``__setitem__`` takes."""
+
+    _registry = ""
+    _kind = ""  # "module" or "parameter", for messages
+
+    def __init__(self, entries=None):
+        super().__init__()
+        if entries is not None:
+            self.update(entries)
+
+    def _entries(self) -> OrderedDict:
+        return self.__dict__[self._registry]
+
+    def __getitem__(self, key: str):
+        entries = self._entries()
+        if key not in entries:
+            raise KeyError(f"{type(self).__name__} has no {self._kind} {key!r} (it has {list(entries)})")
+        return entries[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._entries()[key]
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def __iter__(self):
+        return iter(self._entries())
+
+    def __contains__(self, key) -> bool:
+        return key in self._entries()
+
+    def keys(self):
+        return self._entries().keys()
+
+    def values(self):
+        return self._entries().values()
+
+    def items(self):
+        return self._entries().items()
+
+    def update(self, entries) -> None:
+        """Add (name, value) pairs from a mapping or an iterable of pairs."""
+        pairs = entries.items() if hasattr(entries, "items") else entries
+        for i, pair in enumerate(pairs):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"{type(self).__name__}.update: element {i} should be a (name, {self._kind}) pair, "
+                                f"got {pair!r}")
+            self[pair[0]] = pair[1]
+
+    def pop(self, key: str):
+        value = self[key]
+        del self[key]
+        return value
+
+    def clear(self) -> None:
+        self._entries().clear()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward(); index it")
+
+
+class ModuleDict(_ByName):
     """Submodules by name, in insertion order, registered so their parameters are seen (``nn.ModuleDict``)."""
 
-    def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.update(modules)
-
-    def __getitem__(self, key: str) -> Module:
-        if key not in self._modules:
-            raise KeyError(f"ModuleDict has no module {key!r} (it has {list(self._modules)})")
-        return self._modules[key]
+    _registry, _kind = "_modules", "module"
 
     def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, module)  # a name taken again keeps its place, as in PyTorch
-
-    def __delitem__(self, key: str) -> None:
-        del self._modules[key]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key) -> bool:
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()
-
-    def update(self, modules) -> None:
-        """Add (name, module) pairs from a mapping or an iterable of pairs."""
-        pairs = modules.items() if hasattr(modules, "items") else modules
-        for i, pair in enumerate(pairs):
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise TypeError(f"ModuleDict.update: element {i} should be a (name, module) pair, got {pair!r}")
-            self[pair[0]] = pair[1]
-
-    def pop(self, key: str) -> Module:
-        module = self[key]
-        del self[key]
-        return module
-
-    def clear(self) -> None:
-        self._modules.clear()
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleDict has no forward(); index it and call its modules")
 
 
 def _as_parameter(value) -> Parameter:
@@ -217,49 +232,12 @@ class ParameterList(Module):
         raise NotImplementedError("ParameterList has no forward(); index it or iterate over it")
 
 
-class ParameterDict(Module):
+class ParameterDict(_ByName):
     """Parameters by name, in insertion order, registered so the optimizer and state_dict see them."""
 
-    def __init__(self, parameters=None):
-        super().__init__()
-        if parameters is not None:
-            self.update(parameters)
-
-    def __getitem__(self, key: str) -> Parameter:
-        if key not in self._parameters:
-            raise KeyError(f"ParameterDict has no parameter {key!r} (it has {list(self._parameters)})")
-        return self._parameters[key]
+    _registry, _kind = "_parameters", "parameter"
 
     def __setitem__(self, key: str, value) -> None:
         if not isinstance(key, str):
             raise TypeError(f"ParameterDict: keys are str, got {type(key).__name__}")
         setattr(self, key, _as_parameter(value))
-
-    def __delitem__(self, key: str) -> None:
-        del self._parameters[key]
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self):
-        return iter(self._parameters)
-
-    def __contains__(self, key) -> bool:
-        return key in self._parameters
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def values(self):
-        return self._parameters.values()
-
-    def items(self):
-        return self._parameters.items()
-
-    def update(self, parameters) -> None:
-        pairs = parameters.items() if hasattr(parameters, "items") else parameters
-        for key, value in pairs:
-            self[key] = value
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ParameterDict has no forward(); index it")

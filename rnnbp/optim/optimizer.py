@@ -330,15 +330,14 @@ class Optimizer:
                     grad = np.asarray(grad, dtype=data.dtype)
                 if stateless is not None:
                     stateless(data, grad)
-                    p._version += 1  # p._data changed in place: graphs saved before this step are stale
-                    continue
-                state = states.get(p)
-                if state is None:
-                    state = self._init_state(p, group)
-                update(p, grad, state, group)
+                else:
+                    state = states.get(p)
+                    if state is None:
+                        state = self._init_state(p, group)
+                    update(p, grad, state, group)
+                    if state:  # SGD without momentum keeps no state, as in torch
+                        states[p] = state
                 p._version += 1  # p._data changed in place: graphs saved before this step are stale
-                if state:  # SGD without momentum keeps no state, as in torch
-                    states[p] = state
         return loss
 
     def state_dict(self) -> dict[str, Any]:

@@ -233,6 +233,11 @@ def quantile(x, q, dim: int | None = None, keepdim: bool = False, *, interpolati
     n = values.shape[axis]
     if n == 0:
         raise ValueError("quantile: cannot take a quantile of an empty tensor")
+
+    def at(i):  # the i-th sorted value along the axis
+        return getitem(values, (slice(None),) * axis + (i,))
+
+    last = at(n - 1) if np.isnan(x._data).any() else None  # NaN sorts last: a slice with one has a NaN quantile
     outs = []
     for qv in np.atleast_1d(qs):
         pos = qv * (n - 1)
@@ -244,11 +249,9 @@ def quantile(x, q, dim: int | None = None, keepdim: bool = False, *, interpolati
         elif interpolation == "nearest":
             lo = hi = int(np.round(pos))  # half to even, as PyTorch
         frac = 0.5 if interpolation == "midpoint" else pos - lo
-        low = getitem(values, (slice(None),) * axis + (lo,))
-        high = getitem(values, (slice(None),) * axis + (hi,))
+        low, high = at(lo), at(hi)
         picked = low if lo == hi else low + (high - low) * frac
-        if np.isnan(x._data).any():  # a slice holding a NaN has a NaN quantile (sorted last), as PyTorch
-            last = getitem(values, (slice(None),) * axis + (n - 1,))
+        if last is not None:
             picked = where(np.isnan(last._data), last, picked)
         if keepdim:
             picked = unsqueeze(picked, axis) if dim is not None else reshape(picked, (1,) * x.ndim)

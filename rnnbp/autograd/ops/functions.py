@@ -291,13 +291,13 @@ def bitwise(op: str, a, b=None) -> Tensor:
     """``~a``, ``a & b``, ``a | b``, ``a ^ b`` (``torch.bitwise_*``) on bool or integer tensors: bool
     operands give bool (the logical operation), integers their bits; a constant. Floating
     operands are refused, as in PyTorch (``logical_*`` takes any dtype)."""
-    arrays = [x._data if isinstance(x, Tensor) else np.asarray(x) for x in ((a,) if op == "not" else (a, b))]
-    for x in arrays:
-        if x.dtype.kind not in "biu":
-            raise TypeError(f"bitwise_{op}: needs bool or integer tensors, got {x.dtype} "
-                            f"(logical_{op} takes any dtype)")
-    if op != "not":  # promoted as arithmetic promotes (Tensors by dtype, Python scalars weakly)
-        arrays = [x._data if isinstance(x, Tensor) else np.asarray(x) for x in operands(a, b)]
+    for x in (a,) if op == "not" else (a, b):
+        dtype = (x._data if isinstance(x, Tensor) else np.asarray(x)).dtype
+        if dtype.kind not in "biu":
+            raise TypeError(f"bitwise_{op}: needs bool or integer tensors, got {dtype} (logical_{op} takes any dtype)")
+    # Binary operands are promoted as arithmetic promotes them (Tensors by dtype, Python scalars weakly).
+    pair = (a,) if op == "not" else operands(a, b)
+    arrays = [x._data if isinstance(x, Tensor) else np.asarray(x) for x in pair]
     try:
         out = _BITWISE[op](*arrays)
     except ValueError:
