@@ -39,12 +39,14 @@ INFERENCE_CHUNK = 1 << 18
 # 16K items; SMALL_WEIGHTS keeps that switch, now at a size no layer reaches.)
 SMALL_WEIGHTS = 1 << 62
 
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(bool))
 # Stand-ins for absent arrays (no bias, no output gradient, a gradient not asked for), so that the
-# compiled loops see one type per argument.
+# compiled loops see one type per argument. An absent zoneout mask is a bool one (``ZONE``), as in
+# training: each further signature of a loop costs seconds of compiling on first use.
 EMPTY1 = {d: np.empty(0, d) for d in _DTYPES}
 EMPTY2 = {d: np.empty((0, 0), d) for d in _DTYPES}
 EMPTY3 = {d: np.empty((0, 0, 0), d) for d in _DTYPES}
+ZONE = np.dtype(bool)
 ALL_ROWS = np.empty(0, np.int64)  # inference ``sizes``: every row runs every step
 
 

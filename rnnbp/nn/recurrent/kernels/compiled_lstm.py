@@ -38,8 +38,11 @@ from . import backends, numba_steps
 INFERENCE_CHUNK = 1 << 18
 
 # Stand-ins for absent arrays (no bias, no projection, no output gradient, a gradient not asked
-# for), so that the compiled loops see one type per argument: EMPTY[ndim][dtype].
-EMPTY = {ndim: {np.dtype(d): np.empty((0,) * ndim, d) for d in (np.float32, np.float64)} for ndim in (1, 2, 3)}
+# for), so that the compiled loops see one type per argument: EMPTY[ndim][dtype]. An absent zoneout
+# mask is a bool one (``ZONE``), as in training: each further signature of a loop costs seconds of
+# compiling on first use.
+EMPTY = {ndim: {np.dtype(d): np.empty((0,) * ndim, d) for d in (np.float32, np.float64, bool)} for ndim in (1, 2, 3)}
+ZONE = np.dtype(bool)
 ALL_ROWS = np.empty(0, np.int64)  # inference ``sizes``: every row runs every step
 
 _loops = None

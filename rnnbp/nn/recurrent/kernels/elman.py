@@ -13,7 +13,7 @@ import numpy as np
 
 from ....autograd.function import Function
 from . import compiled_elman
-from .compiled_gru import ALL_ROWS, INFERENCE_CHUNK, c_order, or_empty, recurrent_weights
+from .compiled_gru import ALL_ROWS, INFERENCE_CHUNK, ZONE, c_order, or_empty, recurrent_weights
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
                      project_inputs, reverse_steps, weight_grads, zero_padding, zone, zone_split)
 
@@ -67,7 +67,7 @@ class ElmanLayer(Function):
             w, w_t_forward, w_t_backward = recurrent_weights(w_hh, loops, T)
             loops["forward"](x.reshape(T * B, -1), c_order(w_ih), w, w_t_forward, or_empty(b_ih, dtype, 1),
                              or_empty(b_hh, dtype, 1), np.asarray(sizes, dtype=np.int64), hs, relu,
-                             or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3), or_empty(zone_h, dtype, 3),
+                             or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3), or_empty(zone_h, ZONE, 3),
                              or_empty(acts, dtype, 3))
             w_back = (w, w_t_backward)
         else:
@@ -93,7 +93,7 @@ class ElmanLayer(Function):
         d_pre = empty((T, B, H), dtype)
         rec_mask, hms, zone_h, acts = ctx.regularization
         loops["backward"](hs, *w_back, dh, or_empty(d_out, dtype, 3), np.asarray(sizes, dtype=np.int64), relu, d_pre,
-                          or_empty(rec_mask, dtype, 2), or_empty(zone_h, dtype, 3), or_empty(acts, dtype, 3))
+                          or_empty(rec_mask, dtype, 2), or_empty(zone_h, ZONE, 3), or_empty(acts, dtype, 3))
         d_x = np.empty(x.shape, dtype) if need[0] else None
         d_wih = np.empty(w_ih.shape, dtype) if need[2] else None
         d_whh = np.empty(w_hh.shape, dtype) if need[3] else None

@@ -26,7 +26,7 @@ import numpy as np
 
 from ....autograd.function import Function
 from . import backends, compiled_gru
-from .compiled_gru import c_order, or_empty
+from .compiled_gru import ZONE, c_order, or_empty
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
                      project_inputs, reverse_steps, weight_grads, zero_padding, zone, zone_split)
 
@@ -72,7 +72,7 @@ class GRULayer(Function):
             w, w_t_forward, w_t_backward = compiled_gru.recurrent_weights(w_hh, loops, T)
             loops["forward"](x.reshape(T * B, -1), c_order(w_ih), w, w_t_forward, or_empty(b_ih, dtype, 1),
                              or_empty(b_hh, dtype, 1), np.asarray(sizes, dtype=np.int64), gates, hs, a_steps,
-                             or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3), or_empty(zone_h, dtype, 3))
+                             or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3), or_empty(zone_h, ZONE, 3))
             w_back = (w, w_t_backward)
         else:
             gates = _forward_steps(x, w_ih, w_hh, b_ih, b_hh, sizes, hs, a_steps, backends.steps(backend, dtype),
@@ -100,7 +100,7 @@ class GRULayer(Function):
         rec_mask, hms, zone_h = ctx.regularization
         loops["backward"](gates, a_steps, hs, *w_back, dh, or_empty(d_out, dtype, 3),
                           np.asarray(sizes, dtype=np.int64), d_in, d_a, or_empty(rec_mask, dtype, 2),
-                          or_empty(zone_h, dtype, 3))
+                          or_empty(zone_h, ZONE, 3))
         d_x = np.empty(x.shape, dtype) if need[0] else None
         d_wih = np.empty(w_ih.shape, dtype) if need[2] else None
         d_whh = np.empty(w_hh.shape, dtype) if need[3] else None

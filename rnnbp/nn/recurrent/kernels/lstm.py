@@ -35,7 +35,7 @@ from ....autograd.function import Function
 from . import backends, compiled_lstm
 from .common import (active_rows, allocator, carried_gradient, final_states, forward_steps, lengths_from_batch_sizes,
                      project_inputs, reverse_steps, weight_grads, zero_padding, zone, zone_split)
-from .compiled_lstm import c_order, or_empty, weights
+from .compiled_lstm import ZONE, c_order, or_empty, weights
 
 
 class LSTMLayer(Function):
@@ -85,7 +85,7 @@ class LSTMLayer(Function):
             w_t = compiled_lstm.transposed(w_hh, T)
             loops["forward"](x.reshape(T * B, -1), *weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype), rows, gates, hs, cs,
                              tanh_cs, or_empty(rs, dtype, 3), or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3),
-                             or_empty(zone_h, dtype, 3), or_empty(zone_c, dtype, 3), w_t)
+                             or_empty(zone_h, ZONE, 3), or_empty(zone_c, ZONE, 3), w_t)
             order = None
         else:
             gates, hs, cs, tanh_cs, rs, order, hms = _forward_steps(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, sizes,
@@ -116,7 +116,7 @@ class LSTMLayer(Function):
         rec_mask, hms, zone_h, zone_c = ctx.regularization
         loops["backward"](gates, cs, tanh_cs, c_order(w_hh), or_empty(w_hr, dtype, 2), dh, dc,
                           or_empty(d_out, dtype, 3), rows, dgates, or_empty(dh_steps, dtype, 3),
-                          or_empty(rec_mask, dtype, 2), or_empty(zone_h, dtype, 3), or_empty(zone_c, dtype, 3))
+                          or_empty(rec_mask, dtype, 2), or_empty(zone_h, ZONE, 3), or_empty(zone_c, ZONE, 3))
         d_x = np.empty(x.shape, dtype) if need[0] else None
         d_wih = np.empty(w_ih.shape, dtype) if need[3] else None
         d_whh = np.empty(w_hh.shape, dtype) if need[4] else None
