@@ -18,12 +18,12 @@ SIZES = np.array([3, 3, 2, 1, 0, 0])  # ragged batch_sizes: lengths 4, 3, 2 and 
 LENGTHS = np.array([4, 1, 6, 0])      # module-level lengths (unsorted, one of 0)
 
 
-def _arrays(dtype=np.float64, proj=0, bias=True, seed=0):
+def _arrays(dtype=np.float64, proj=0, bias=True, seed=0, batch=B):
     """x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr for one layer (P = proj or H)."""
     rng = np.random.default_rng(seed)
     P = proj or H
     f = lambda *s: (0.5 * rng.standard_normal(s)).astype(dtype)  # noqa: E731
-    return [f(T, B, I), f(B, P), f(B, H), f(4 * H, I), f(4 * H, P), f(4 * H) if bias else None,
+    return [f(T, batch, I), f(batch, P), f(batch, H), f(4 * H, I), f(4 * H, P), f(4 * H) if bias else None,
             f(4 * H) if bias else None, f(P, H) if proj else None]
 
 
@@ -169,10 +169,13 @@ def _training_forward(arrays, batch_sizes, backend):
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
-@pytest.mark.parametrize("case", ["plain", "proj", "ragged_proj", "view", "chunks", "no_bias"])
+@pytest.mark.parametrize("case", ["plain", "proj", "ragged_proj", "view", "chunks", "no_bias", "one_row",
+                                  "one_row_proj", "one_row_ragged"])
 def test_inference_equals_training_forward(backend, case, monkeypatch):
-    arrays = _arrays(proj=2 if "proj" in case else 0, bias=case != "no_bias")
-    sizes = SIZES if "ragged" in case else None
+    """Inference equals the training forward; a batch of one (a streamed step) takes its own products."""
+    one = case.startswith("one_row")
+    arrays = _arrays(proj=2 if "proj" in case else 0, bias=case != "no_bias", batch=1 if one else B)
+    sizes = (np.array([1, 1, 1, 0, 0, 0]) if one else SIZES) if "ragged" in case else None
     want = _training_forward(arrays, sizes, backend)
     if case == "chunks":  # the input projection in chunks of 2 steps (then 1 for the last)
         monkeypatch.setattr(compiled_lstm, "INFERENCE_CHUNK", 2 * B * 4 * H)

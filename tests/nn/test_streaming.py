@@ -399,6 +399,35 @@ def test_streamed_step_takes_the_short_way_and_sees_weight_updates(kind):
     assert len(calls) == 6
 
 
+def test_streamed_step_follows_changes_to_the_module():
+    """What the short way worked out once (``inference.StreamPlan``) is dropped when the module changes:
+    train() (dropout between layers applies), a rate set (zoneout), a backend, a probe-like attribute."""
+    layer = _make("lstm", num_layers=2, dropout=0.5).eval()
+    reference = _graph_path(_make("lstm", num_layers=2, dropout=0.5)).eval()
+    calls = _spy(layer)
+    rng = np.random.default_rng(8)
+    x = rnnbp.tensor(rng.standard_normal((1, 2, I)))
+    state = _random_state(layer, 2, rng)
+    with rnnbp.no_grad():
+        _assert_same(layer(x, state), reference(x, state))
+        assert calls == [("plain", 0), ("plain", 1)]
+        layer.train()  # dropout between the layers: the graph path, with its random draws
+        rnnbp.manual_seed(3)
+        got = layer(x, state)
+        rnnbp.manual_seed(3)
+        _assert_same(got, reference.train()(x, state))
+        assert len(calls) == 2
+        layer.eval(), reference.eval()
+        layer(x, state)
+        assert len(calls) == 4
+        layer.zoneout = reference.zoneout = 0.25  # applies in evaluation too (its expectation)
+        _assert_same(layer(x, state), reference(x, state))
+        assert len(calls) == 4
+        layer.zoneout = 0.0
+        layer(x, state)
+        assert calls[-2:] == [("plain", 0), ("plain", 1)]
+
+
 def test_streamed_step_falls_back_to_the_driver_when_it_cannot_bind_the_weights():
     """A non-contiguous weight, the NumPy backend or a list state: the driver's way, same numbers."""
     layer = _make("lstm").eval()

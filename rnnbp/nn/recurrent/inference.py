@@ -119,7 +119,7 @@ def as_tensors(output, states: tuple, source, hx):
 
 class KeptSteppers:
     """A module's bound steppers (``RNNBase._steppers``), or the finding that it has none, and what
-    they were bound to.
+    they were bound to; and the module's ``StreamPlan`` (``plain_forward``), made from them.
 
     The steppers are closures over the parameters' arrays: a copy or a pickle of the module
     starts empty, since a deep copy would keep closures over the original's arrays (and
@@ -130,6 +130,7 @@ class KeptSteppers:
 
     def __init__(self):
         self.config, self.arrays, self.steppers = None, [], None
+        self.plan = None
 
     def lookup(self, config: tuple, arrays: list):
         """What was kept for this config and these very arrays (a list of steppers, or None when
@@ -157,6 +158,43 @@ class KeptSteppers:
         return KeptSteppers()
 
 
+class StreamPlan:
+    """What ``plain_forward`` needs of a module, worked out once: whether its calls can be plain at
+    all, and if so its steppers and the shapes to check, for the parameters' arrays it was made with.
+
+    It holds while the module's attributes stay as they were (``RNNBase.__setattr__`` drops it on any
+    assignment: a rate, the backend, a parameter replaced, a probe attached), its training flag is
+    the one it was made in (``train()`` sets the flag directly), and its parameters hold the same
+    arrays (``valid``: an in-place update is seen, being the same memory; a replaced array is not).
+    """
+
+    __slots__ = ("training", "arrays", "steppers", "dtype", "input_size", "batch_first", "num_layers",
+                 "state_sizes", "n_states")
+
+    def __init__(self, module):
+        self.training = module.training
+        self.arrays = [None if p is None else p._data for p in module._parameters.values()]
+        self.steppers = None  # not plain: the module's calls take the driver's way
+        if module.bidirectional or not module._arithmetic_only():
+            return
+        self.n_states = 2 if module.has_cell_state else 1
+        self.dtype = module._param_dtype()
+        self.steppers = module._steppers(self.dtype, self.n_states)
+        self.input_size, self.batch_first, self.num_layers = module.input_size, module.batch_first, module.num_layers
+        self.state_sizes = module._state_sizes()
+
+    def valid(self, module) -> bool:
+        if module.training is not self.training:
+            return False
+        params = module._parameters
+        if len(params) != len(self.arrays):
+            return False
+        for p, a in zip(params.values(), self.arrays):
+            if (None if p is None else p._data) is not a:
+                return False
+        return True
+
+
 def plain_forward(module, input, hx):
     """The streamed step's short way: ``module(input, hx)`` under ``no_grad`` when the call is plain,
     else None (the caller then takes the driver's way, which checks and reports everything).
@@ -166,38 +204,52 @@ def plain_forward(module, input, hx):
     LSTM, one Tensor otherwise), one direction, no ``lengths``, a module with nothing to do but
     its layers' arithmetic (``StackedRecurrence._arithmetic_only``) and compiled loops for them
     (``RNNBase._steppers``). Each layer is then one call of its compiled loop, with its weights
-    bound once, on the given arrays; the results become Tensors once. ``rnn_speed.py --streaming``
-    times this path.
+    bound once, on the given arrays; the results become Tensors once. What depends on the module
+    alone is worked out once (``StreamPlan``). ``rnn_speed.py --streaming`` times this path.
     """
-    if grad_mode._enabled or type(input) is not Tensor or module.bidirectional or \
-            (type(hx) is tuple) != module.has_cell_state:
+    if grad_mode._enabled or type(input) is not Tensor:
+        return None
+    kept = module.__dict__.get("_kept_steppers")
+    plan = None if kept is None else kept.plan
+    if plan is None or not plan.valid(module):
+        plan = StreamPlan(module)
+        kept = module.__dict__.get("_kept_steppers")  # ``_steppers`` may have made it
+        if kept is None:
+            kept = module._kept_steppers = KeptSteppers()
+        kept.plan = plan
+    steppers = plan.steppers
+    if steppers is None:
         return None
     x = input._data
-    if x.ndim != 3 or x.shape[2] != module.input_size or x.size == 0 or not x.flags.c_contiguous:
+    if x.dtype != plan.dtype or x.ndim != 3 or x.shape[2] != plan.input_size or x.size == 0 or \
+            not x.flags.c_contiguous:
         return None
-    if module.batch_first:
+    if plan.batch_first:
         if x.shape[1] != 1:
             return None
         x = x.reshape(1, x.shape[0], x.shape[2])  # (N, 1, H_in) -> (1, N, H_in), a view
-    if not module._arithmetic_only():
-        return None
-    states = hx if type(hx) is tuple else (hx,)
-    steppers = module._steppers(x.dtype, len(states))
-    if steppers is None:
-        return None
-    lead = (module.num_layers, x.shape[1])
-    for s, size in zip(states, module._state_sizes()):
-        if type(s) is not Tensor or s._data.shape != lead + (size,) or s._data.dtype != x.dtype:
+    if type(hx) is tuple:  # an LSTM's (h, c), and only that
+        if plan.n_states != 2 or len(hx) != 2:
             return None
-    finals = []
-    for layer, run in enumerate(steppers):
-        state = [s._data[layer].copy() for s in states]  # fresh: the loop updates them in place
-        x = run(x, *state)
-        finals.append(state)
-    if module.batch_first:
-        x = x.reshape(x.shape[1], 1, x.shape[2])
-    if len(finals) == 1:
-        out = tuple([Tensor._make(s[None]) for s in finals[0]])
+        states = hx
+    elif plan.n_states == 1:
+        states = (hx,)
     else:
-        out = tuple([Tensor._make(np.stack(s)) for s in zip(*finals)])
-    return Tensor._make(x), (out if len(out) > 1 else out[0])
+        return None
+    L, N = plan.num_layers, x.shape[1]
+    for s, size in zip(states, plan.state_sizes):
+        if type(s) is not Tensor or s._data.shape != (L, N, size) or s._data.dtype != x.dtype:
+            return None
+    if len(states) == 2:  # fresh arrays: each layer's loop updates its rows in place
+        h, c = states[0]._data.copy(), states[1]._data.copy()
+        for layer, run in enumerate(steppers):
+            x = run(x, h[layer], c[layer])
+        finals = (Tensor._make(h), Tensor._make(c))
+    else:
+        h = states[0]._data.copy()
+        for layer, run in enumerate(steppers):
+            x = run(x, h[layer])
+        finals = Tensor._make(h)
+    if plan.batch_first:
+        x = x.reshape(x.shape[1], 1, x.shape[2])
+    return Tensor._make(x), finals

@@ -226,6 +226,12 @@ class RNNBase(StackedRecurrence):
     def _has_inference(self) -> bool:
         return self.fused and not regularization.Regularizer.active(self, self.training)
 
+    def __setattr__(self, name: str, value) -> None:
+        super().__setattr__(name, value)
+        kept = self.__dict__.get("_kept_steppers")
+        if kept is not None:
+            kept.plan = None  # what a streamed step worked out may no longer hold (``inference.StreamPlan``)
+
     def _steppers(self, dtype, n_states: int) -> list | None:
         """Each layer's forward direction as its compiled inference loop with the weights bound
         (``kernels.*_stepper``), for ``inference.plain_forward``; None when this call cannot use them

@@ -279,15 +279,16 @@ def lstm_stepper(w_ih, w_hh, b_ih, b_hh, w_hr, backend="auto", dtype=None):
     loops = compiled_lstm.loops_for(backend, dtype)
     if loops is None:
         return None
-    loop, args = loops["inference"], weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype)
-    rows = args[1].shape[0]  # 4H
+    loop, (w_ih, w_hh, b_ih, b_hh, w_hr) = loops["inference"], weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype)
+    rows, chunk, transposed = w_hh.shape[0], compiled_lstm.INFERENCE_CHUNK, compiled_lstm.transposed
+    no_copy = transposed(w_hh, 1)  # a few steps: no copy of W_hh^T
 
     def run(x, h, c, sizes=compiled_lstm.ALL_ROWS, out=None):
         T, B, I = x.shape
         if out is None:
             out = np.empty((T, B, h.shape[1]), dtype)
-        loop(x.reshape(T * B, I), *args, sizes, h, c, out, max(1, compiled_lstm.INFERENCE_CHUNK // (rows * B)),
-             compiled_lstm.transposed(args[1], T))
+        loop(x.reshape(T * B, I), w_ih, w_hh, b_ih, b_hh, w_hr, sizes, h, c, out, max(1, chunk // (rows * B)),
+             no_copy if T < 8 else transposed(w_hh, T))
         return out
     return run
 
