@@ -38,6 +38,7 @@ from .threads import blas_threads
 
 from . import accelerator, backends, cuda, onnx, serialization  # noqa: E402  (onnx itself loads inside export)
 from . import bptt, data, linalg, nn, optim, train, utils  # noqa: E402  (light: heavy libraries load inside loaders)
+from . import distributions  # noqa: E402  (torch.distributions)
 
 __version__ = "0.1.0"
 

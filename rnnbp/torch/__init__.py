@@ -56,6 +56,17 @@ MODULES = {
     "torch.onnx": "rnnbp.onnx",
     "torch.distributed": "rnnbp.distributed",
     "torch.utils.data.distributed": "rnnbp.distributed",
+    "torch.distributions": "rnnbp.distributions",
+    "torch.distributions.distribution": "rnnbp.distributions.distribution",
+    "torch.distributions.constraints": "rnnbp.distributions.constraints",
+    "torch.distributions.utils": "rnnbp.distributions.utils",
+    "torch.distributions.kl": "rnnbp.distributions.kl",
+    "torch.distributions.categorical": "rnnbp.distributions.categorical",
+    "torch.distributions.one_hot_categorical": "rnnbp.distributions.one_hot_categorical",
+    "torch.distributions.bernoulli": "rnnbp.distributions.bernoulli",
+    "torch.distributions.normal": "rnnbp.distributions.normal",
+    "torch.distributions.uniform": "rnnbp.distributions.uniform",
+    "torch.distributions.independent": "rnnbp.distributions.independent",
 }
 # Files scripts name classes by (torch.nn.modules.rnn.LSTM, torch.optim.adam.Adam, ...): all of
 # them resolve in the package that exports the classes.
