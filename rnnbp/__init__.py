@@ -18,6 +18,9 @@ from .autograd import (
     multinomial, no_grad, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
     set_grad_enabled, tensor, zeros, zeros_like,
 )
+from .autograd.grad_mode import inference_mode, is_inference_mode_enabled
+from .autograd.ops.cumulative import cummax, cummin, cumprod, logcumsumexp
+from .autograd.ops.distance import cdist
 from .autograd.dtypes import (  # noqa: A004  (PyTorch's names: rnnbp.float, rnnbp.int, rnnbp.bool)
     bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long, short, uint8,
 )
@@ -43,7 +46,6 @@ from . import distributions  # noqa: E402  (torch.distributions)
 __version__ = "0.1.0"
 
 mm = bmm = matmul
-inference_mode = no_grad
 
 
 def get_default_dtype():

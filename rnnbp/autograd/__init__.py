@@ -11,7 +11,8 @@ from .creation import (
 from .device import DeviceError, device
 from .engine import GraphFreedError, grad
 from .function import Function, unbroadcast
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                        set_grad_enabled)
 from .gradcheck import GradcheckError, gradcheck
 from .random import Generator, default_generator, manual_seed
 from .tensor import Size, Tensor
@@ -19,6 +20,7 @@ from .tensor import Size, Tensor
 __all__ = [
     "Tensor", "Size", "Function", "unbroadcast", "gradcheck", "GradcheckError", "GraphFreedError", "no_grad",
     "enable_grad", "is_grad_enabled", "set_grad_enabled", "manual_seed", "default_generator", "Generator",
+    "inference_mode", "is_inference_mode_enabled",
     "ops", "dtypes", "device", "DeviceError", "grad",
     "tensor", "as_tensor", "from_numpy", "is_tensor", "zeros", "ones", "empty", "full", "zeros_like",
     "ones_like", "empty_like", "full_like", "arange", "linspace", "eye", "randn", "rand", "randn_like",

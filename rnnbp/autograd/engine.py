@@ -7,6 +7,12 @@ accumulates leaf gradients into ``.grad``; :func:`grad` runs the same walk in a
 *capture* mode that hands back the gradients of chosen tensors (leaves or
 intermediate) and touches no ``.grad``. Unless ``retain_graph`` is set, each
 node's saved arrays are dropped as soon as its backward has run.
+
+Backward hooks (``hooks.py``) run where PyTorch runs them: a node's tensor hooks (and
+``retain_grad``) on the summed gradients of its outputs just before its backward; a leaf's
+hooks on its gradient summed over all its uses, as soon as the last node feeding it has run,
+before ``.grad`` (or :func:`grad`) gets it. Without hooks this costs one attribute check per
+node and one look-up per edge into a leaf.
 """
 from __future__ import annotations
 
@@ -118,23 +124,90 @@ def _modified_in_place(node, tensor, version: int) -> RuntimeError:
     )
 
 
+class _HeldLeaves:
+    """Gradients of leaves with hooks, held until the last node of the walk that feeds them has run.
+
+    PyTorch calls a leaf's hooks once per backward, on its gradient summed over all its uses, and
+    then accumulates; the walk adds a leaf's gradient edge by edge, so a leaf with hooks waits here.
+    Made at the first such leaf the walk meets (at ``start`` in ``order``), so a walk without leaf
+    hooks never builds it. ``sink(tensor, grad)`` takes a released gradient.
+    """
+
+    def __init__(self, order: list, start: int, sink):
+        self.last = {}  # id(leaf) -> position in order of the last node that has it as an input
+        for position in range(start, len(order)):
+            for parent in order[position].parents:
+                if parent is not None and parent._node is None and getattr(parent, "_hooks", None):
+                    self.last[id(parent)] = position
+        self.waiting = {}  # id(leaf) -> [leaf, gradient summed so far, last position]
+        self.sink = sink
+
+    def add(self, tensor, g) -> None:
+        entry = self.waiting.get(id(tensor))
+        if entry is None:
+            self.waiting[id(tensor)] = [tensor, g, self.last.get(id(tensor), -1)]
+        else:
+            entry[1] = entry[1] + g
+
+    def release(self, position: int) -> None:
+        """Run the hooks of, and hand on, every leaf no node from ``position`` on feeds."""
+        from .hooks import run_leaf_hooks
+
+        for key in [k for k, entry in self.waiting.items() if entry[2] < position]:
+            tensor, g, _ = self.waiting.pop(key)
+            self.sink(tensor, run_leaf_hooks(tensor, g))
+
+
+def _run_node_hooks(node, out_grads: list, owned_ids: set, share: bool) -> None:
+    """A node's tensor hooks on ``out_grads`` (in place), then ``retain_grad``'s ``.grad``.
+
+    ``share``: whether a retained ``.grad`` may take over the array (not when :func:`grad` may
+    also hand the same array back to its caller).
+    """
+    from .hooks import run_node_hooks
+
+    hooks = node.tensor_hooks
+    if hooks.hooks:
+        run_node_hooks(hooks, out_grads)
+    for index, tensor in hooks.retain.items():
+        g = out_grads[index]
+        if g is not None:
+            if not share:
+                owned_ids.add(id(g))
+            _accumulate_leaf(tensor, g, owned_ids)
+
+
 def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
-    """Backpropagate from ``seeds``, (tensor with a node, dL/dtensor) pairs, to the leaves.
+    """Backpropagate from ``seeds``, (tensor, dL/dtensor) pairs, to the leaves.
 
     Without ``capture`` leaf gradients accumulate into ``.grad`` (``Tensor.backward``);
-    with it they are collected in ``capture.found`` instead (:func:`grad`).
+    with it they are collected in ``capture.found`` instead (:func:`grad`). A seed may be
+    a leaf (``leaf.backward()``, ``grad(x, x)``): it gets its hooks like any other leaf.
     """
-    order = _toposort([t._node for t, _ in seeds])
+    order = _toposort([t._node for t, _ in seeds if t._node is not None])
     grads = {}
+    owned_ids = set()
+    plain = capture is None  # Tensor.backward: the common case, kept to the fewest steps
+    if plain:
+        def sink(tensor, g):
+            _accumulate_leaf(tensor, g, owned_ids)
+    else:
+        sink = capture.add
+    held = None  # _HeldLeaves, made when the first leaf gradient that must wait (or a leaf seed) comes
     for t, g in seeds:
+        if t._node is None:
+            if plain or id(t) in capture.leaves:
+                held = held or _HeldLeaves(order, 0, sink)
+                held.add(t, g)
+            continue
         slots = grads.setdefault(t._node, [None] * t._node.n_outputs)
         i = t._out_index
         slots[i] = g if slots[i] is None else slots[i] + g
     if capture is not None:
         capture.plan(order)
-    owned_ids = set()
-    plain = capture is None  # Tensor.backward: the common case, kept to the fewest steps
-    for node in order:
+    for position, node in enumerate(order):
+        if held is not None and held.waiting:
+            held.release(position)
         if not plain and not capture.visits(node):
             continue
         if node.freed:
@@ -145,16 +218,25 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
         out_grads = grads.pop(node, None)
         if out_grads is None:
             continue
-        if not plain:
-            for index, tensor in capture.slots.get(node, {}).items():
-                if out_grads[index] is not None:
-                    capture.add(tensor, out_grads[index])
-            if node not in capture.propagate:
+        if plain:
+            if node.tensor_hooks:
+                _run_node_hooks(node, out_grads, owned_ids, True)
+        else:
+            # PyTorch's order: a captured tensor whose node must run anyway is captured before its
+            # hooks run, one whose node runs only to be captured after (engine.cpp, evaluate_function).
+            needed = node in capture.propagate
+            captured = capture.slots.get(node)
+            if captured and needed:
+                for index, tensor in captured.items():
+                    if out_grads[index] is not None:
+                        capture.add(tensor, out_grads[index])
+            if node.tensor_hooks:
+                _run_node_hooks(node, out_grads, owned_ids, False)
+            if not needed:
+                for index, tensor in captured.items():
+                    if out_grads[index] is not None:
+                        capture.add(tensor, out_grads[index])
                 continue
-        elif node.retained:
-            for index, tensor in node.retained.items():
-                if out_grads[index] is not None:
-                    _accumulate_leaf(tensor, out_grads[index], owned_ids)
         parents = node.parents
         for parent, version in zip(parents, node.versions):
             if parent is not None and parent._version != version:
@@ -196,9 +278,16 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
             parent_node = parent._node
             if parent_node is None:
                 if plain:
-                    _accumulate_leaf(parent, g, owned_ids)
-                elif id(parent) in capture.leaves:
+                    if not getattr(parent, "_hooks", None):
+                        _accumulate_leaf(parent, g, owned_ids)
+                        continue
+                elif id(parent) not in capture.leaves:
+                    continue
+                elif not getattr(parent, "_hooks", None):
                     capture.add(parent, g)
+                    continue
+                held = held or _HeldLeaves(order, position, sink)  # a leaf with hooks waits for its total
+                held.add(parent, g)
                 continue
             if not plain and not capture.visits(parent_node):
                 continue
@@ -210,10 +299,12 @@ def _walk(seeds, retain_graph: bool, capture: _Capture | None = None) -> None:
                 slots = grads[parent_node] = [None] * parent_node.n_outputs
             i = parent._out_index
             slots[i] = g if slots[i] is None else slots[i] + g
+    if held is not None:
+        held.release(len(order))
 
 
 def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
-    """Backpropagate ``gradient`` (dL/droot) from the tensor ``root`` to every leaf."""
+    """Backpropagate ``gradient`` (dL/droot) from the tensor ``root`` to every leaf (``root`` may be one)."""
     _walk([(root, gradient)], retain_graph)
 
 
@@ -253,6 +344,11 @@ def grad_arrays(outputs, inputs, grad_outputs=None, retain_graph: bool | None = 
     Returns:
         A tuple with one ``np.ndarray`` per input, of the input's shape and dtype, or None for
         an unused input when allowed (``grad`` gives them as Tensors).
+
+    Backward hooks run as in PyTorch: those on the tensors the walk reaches, leaves included (a
+    captured leaf's gradient is the hooked one); a captured non-leaf is captured after its hooks,
+    unless its node must run for another input, when it is captured before them (PyTorch's engine
+    does the same); ``retain_grad()`` tensors the walk reaches get their ``.grad``.
 
     Unlike PyTorch, a graph holding a node freed by an earlier backward raises
     :class:`GraphFreedError` even when that branch does not lead to the inputs: a
@@ -294,11 +390,7 @@ def grad_arrays(outputs, inputs, grad_outputs=None, retain_graph: bool | None = 
             g = np.array(g._data if isinstance(g, Tensor) else g, dtype=out._data.dtype)
             if g.shape != out._data.shape:
                 raise ValueError(f"grad: grad_outputs[{i}] has shape {g.shape} but outputs[{i}] has shape {out.shape}")
-        if out._node is None:
-            if id(out) in capture.leaves:  # d out / d out = I
-                capture.add(out, g)
-        else:
-            seeds.append((out, g))
+        seeds.append((out, g))  # a leaf output is its own gradient (d out / d out = I) if it is an input
     if seeds:
         _walk(seeds, bool(retain_graph), capture)
 

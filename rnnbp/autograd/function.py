@@ -40,7 +40,9 @@ class Function:
 
     # Structural fields live in slots; everything an op saves for backward goes
     # in the instance __dict__, which the engine clears to free the graph.
-    __slots__ = ("parents", "versions", "constants", "needs_input_grad", "n_outputs", "freed", "retained", "__dict__")
+    # tensor_hooks: None, or the hooks.NodeHooks of this node's outputs (register_hook, retain_grad).
+    __slots__ = ("parents", "versions", "constants", "needs_input_grad", "n_outputs", "freed", "tensor_hooks",
+                 "__dict__")
 
     @staticmethod
     def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
@@ -99,7 +101,7 @@ class Function:
         ctx.versions = tuple(versions)
         ctx.constants = tuple(constants)
         ctx.freed = False
-        ctx.retained = None
+        ctx.tensor_hooks = None
         if type(out) is tuple:
             ctx.n_outputs = len(out)
             return tuple(Tensor._make(o, ctx, i) for i, o in enumerate(out))

@@ -93,8 +93,11 @@ class Tensor:
     # ``_base`` is set only on a ``detach()``ed tensor (reading it elsewhere raises AttributeError, so
     # ``_bump_version`` reads it with getattr): a weak reference to the tensor it shares memory with,
     # whose version its in-place changes bump too (weak: a kept ``loss.detach()`` must not keep the graph).
+    # ``_inference`` is set (True) only on a tensor made in inference mode; read it with getattr.
+    # ``_hooks`` is set by ``requires_grad_``: None, or the leaf's backward hooks (``register_hook``); the walk
+    # reads it with getattr on each edge into a leaf (fast when set).
     __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_out_index", "_nondiff_op", "_version", "_base",
-                 "__weakref__")
+                 "_inference", "_hooks", "__weakref__")
     # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of looping over the array.
     __array_priority__ = 1000
     __hash__ = object.__hash__
@@ -107,6 +110,8 @@ class Tensor:
         self._nondiff_op = None
         self._version = 0
         self._requires_grad = False
+        if grad_mode._inference:
+            self._inference = True
         if requires_grad:
             self.requires_grad_(True)
 
@@ -121,13 +126,18 @@ class Tensor:
         t._nondiff_op = None
         t._version = 0
         t._requires_grad = node is not None
+        if grad_mode._inference:
+            t._inference = True
         return t
 
     # ------------------------------------------------------- data and grad (PyTorch's)
     @property
     def data(self) -> "Tensor":
         """This tensor's values as a Tensor outside autograd, sharing memory (writes show here)."""
-        return Tensor._make(self._data)
+        t = Tensor._make(self._data)
+        if getattr(self, "_inference", False):
+            t._inference = True
+        return t
 
     @data.setter
     def data(self, value) -> None:
@@ -170,7 +180,14 @@ class Tensor:
             raise TypeError(
                 f"requires_grad_: only floating-point tensors can require gradients, got dtype {self._data.dtype}"
             )
+        if requires_grad and not grad_mode._inference and getattr(self, "_inference", False):
+            raise RuntimeError(
+                "requires_grad_: setting requires_grad=True on an inference tensor (made in inference_mode) "
+                "outside inference_mode is not allowed, as in PyTorch; use a clone(), or no_grad() instead"
+            )
         self._requires_grad = bool(requires_grad)
+        if requires_grad and getattr(self, "_hooks", None) is None:
+            self._hooks = None  # set, so that the backward walk's look-up on each edge into a leaf is fast
         return self
 
     @property
@@ -183,12 +200,27 @@ class Tensor:
         return self._node
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        """Keep ``.grad`` for this non-leaf tensor after backward: the gradient its hooks have made,
+        whenever they were registered, as in PyTorch."""
         if self._node is None:
             return
-        if self._node.retained is None:
-            self._node.retained = {}
-        self._node.retained[self._out_index] = self
+        from .hooks import retain_grad
+
+        retain_grad(self)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad) -> Tensor or None`` with dL/dself each time a backward computes it.
+
+        ``grad`` has this tensor's shape and dtype: on a non-leaf, the total gradient flowing
+        into it (summed over all its uses) before it propagates further; on a leaf, this
+        backward's gradient before it is added into ``.grad``. A returned Tensor (same shape and
+        dtype) replaces it. Hooks run in registration order, with gradient recording off.
+        Returns a handle whose ``remove()`` takes the hook off. Raises RuntimeError (a ValueError
+        too) if this tensor does not require grad. See ``autograd/hooks.py``.
+        """
+        from .hooks import register_tensor_hook
+
+        return register_tensor_hook(self, hook)
 
     def __getattr__(self, name: str):
         # Reached only when normal lookup fails: a PyTorch method rnnbp does not have gets a message
@@ -206,6 +238,8 @@ class Tensor:
         t = Tensor._make(self._data)
         base = getattr(self, "_base", None)
         t._base = weakref.ref(self) if base is None else base
+        if getattr(self, "_inference", False):
+            t._inference = True
         return t
 
     def _bump_version(self) -> None:
@@ -252,9 +286,6 @@ class Tensor:
                 raise ValueError(
                     f"backward: gradient has shape {gradient.shape} but the tensor has shape {self._data.shape}"
                 )
-        if self._node is None:
-            engine._accumulate_leaf(self, gradient, set())
-            return
         engine.backward(self, gradient, retain_graph=retain_graph)
 
     # ------------------------------------------------------------- array facts
@@ -299,6 +330,10 @@ class Tensor:
 
     def is_contiguous(self) -> bool:
         return self._data.flags.c_contiguous
+
+    def is_inference(self) -> bool:
+        """Whether this tensor was made inside ``inference_mode`` (or is a ``detach()``/``.data`` of one)."""
+        return getattr(self, "_inference", False)
 
     def __len__(self) -> int:
         if not self._data.ndim:
@@ -526,6 +561,24 @@ class Tensor:
 
     def cumsum(self, dim, *, dtype=None):
         return _ops.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim, *, dtype=None):
+        return _ops.cumprod(self, dim, dtype=dtype)
+
+    def cumprod_(self, dim, *, dtype=None) -> "Tensor":
+        if dtype is not None and as_dtype(dtype) != self._data.dtype:
+            raise TypeError(f"cumprod_: dtype {as_dtype(dtype)} differs from the tensor's {self._data.dtype}; "
+                            "an in-place op keeps the dtype (use cumprod(dim, dtype=...))")
+        return self._inplace("cumprod_", _ops.cumprod, dim)
+
+    def cummax(self, dim):
+        return _ops.cummax(self, dim)
+
+    def cummin(self, dim):
+        return _ops.cummin(self, dim)
+
+    def logcumsumexp(self, dim):
+        return _ops.logcumsumexp(self, dim)
 
     def roll(self, shifts, dims=None):
         return _ops.roll(self, shifts, dims)
@@ -971,6 +1024,11 @@ class Tensor:
 
     # ------------------------------------------------------------------ in place
     def _check_inplace(self, op: str) -> None:
+        if not grad_mode._inference and getattr(self, "_inference", False):
+            raise RuntimeError(
+                f"{op}: an in-place update of an inference tensor (made in inference_mode) outside "
+                "inference_mode is not allowed, as in PyTorch; make a clone() first"
+            )
         if self._requires_grad and self._node is None and grad_mode._enabled:
             raise RuntimeError(
                 f"{op}: a leaf Tensor that requires grad is being used in an in-place operation; "
@@ -1010,8 +1068,13 @@ class Tensor:
                 )
             if result._data.dtype != self._data.dtype:
                 result = _ops.cast(result, self._data.dtype)
+            old_node, old_index = self._node, self._out_index
             self._data, self._node, self._out_index = result._data, result._node, result._out_index
             self._requires_grad = True
+            if old_node is not None and getattr(old_node, "tensor_hooks", None):
+                from .hooks import follow_in_place
+
+                follow_in_place(self, old_node, old_index)
         self._bump_version()
         return self
 

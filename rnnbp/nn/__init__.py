@@ -7,6 +7,7 @@ from .ctc import CTCLoss
 from .dropout import Dropout, Dropout1d, Dropout2d
 from .linear import Flatten, Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
+from .loss import GaussianNLLLoss, PoissonNLLLoss
 from .module import Module
 from .normalization import BatchNorm1d, LayerNorm
 from .parameter import Parameter

@@ -12,6 +12,7 @@ from ..autograd.ops import cast as _cast, clamp as _clamp, norm as _norm, where 
 from ..autograd.ops.shape import Pad as _Pad
 from ..autograd.ops.counting import one_hot  # noqa: F401  (re-exported)
 from ..autograd.ops.embedding import EmbeddingLookup
+from ..autograd.ops.likelihood import gaussian_nll_loss, poisson_nll_loss  # noqa: F401  (re-exported)
 from ..autograd.ops.loss import (  # noqa: F401  (re-exported)
     binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss, smooth_l1_loss,
 )

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from ..autograd.ops import loss as _L
+from ..autograd.ops import likelihood as _LL, loss as _L
 from ..autograd.tensor import Tensor
 from .module import Module
 
@@ -203,3 +203,71 @@ class BCEWithLogitsLoss(_Loss):
     def forward(self, input, target):
         return _L.binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                    reduction=self.reduction, pos_weight=self.pos_weight)
+
+
+class GaussianNLLLoss(_Loss):
+    """Gaussian negative log-likelihood of the target under N(input, var), for a regression that
+    predicts its own variance: 0.5 (log var + (input - target)^2 / var) [+ 0.5 log(2 pi)].
+
+    Args (keyword-only, as in PyTorch):
+        full : bool, add the constant term.
+        eps : float, the smallest variance used (var is clamped to it; gradients pass through).
+        reduction : 'none' | 'mean' | 'sum'.
+
+    Shape: input (N, *) or (*); target broadcastable to it; var of input's shape, of it without the
+    last dim, or with one dim of size 1 (or a number); output scalar, or the broadcast shape for
+    'none'. See :func:`rnnbp.autograd.ops.likelihood.gaussian_nll_loss`.
+    """
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+        super().__init__(None, None, reduction)
+        self.full = full
+        self.eps = eps
+
+    def forward(self, input, target, var):
+        return _LL.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        parts = [super().extra_repr()] if self.reduction != "mean" else []
+        if self.full:
+            parts.append("full=True")
+        if self.eps != 1e-6:
+            parts.append(f"eps={self.eps}")
+        return ", ".join(parts)
+
+
+class PoissonNLLLoss(_Loss):
+    """Poisson negative log-likelihood of counts: exp(input) - target * input for a log-rate input
+    (``log_input=True``), else input - target * log(input + eps); ``full`` adds Stirling's
+    approximation of log(target!) where target > 1.
+
+    Args:
+        log_input : bool, whether the input is the log of the rate.
+        full : bool, add the Stirling term.
+        size_average, reduce : deprecated, as in PyTorch.
+        eps : float, keeps log(input + eps) finite (``log_input=False``).
+        reduction : 'none' | 'mean' | 'sum'.
+
+    Shape: input (*); target broadcastable to it; output scalar, or the broadcast shape for 'none'.
+    """
+
+    def __init__(self, log_input: bool = True, full: bool = False, size_average=None, eps: float = 1e-8,
+                 reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.log_input = log_input
+        self.full = full
+        self.eps = eps
+
+    def forward(self, log_input, target):
+        return _LL.poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full, eps=self.eps,
+                                    reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        parts = [super().extra_repr()] if self.reduction != "mean" else []
+        if not self.log_input:
+            parts.append("log_input=False")
+        if self.full:
+            parts.append("full=True")
+        if self.eps != 1e-8:
+            parts.append(f"eps={self.eps}")
+        return ", ".join(parts)

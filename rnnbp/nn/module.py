@@ -7,8 +7,6 @@ weights' memory, as in PyTorch; weights move to PyTorch with ``{k: torch.from_nu
 """
 from __future__ import annotations
 
-import itertools
-import weakref
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 from typing import Iterator
@@ -16,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from ..autograd.device import refuse_cuda
+from ..autograd.hooks import BackwardHook, RemovableHandle, check_callable
 from ..autograd.tensor import Tensor, parse_to_args
 from .parameter import Parameter
 
@@ -30,62 +29,47 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
     __str__ = __repr__
 
 
-class RemovableHandle:
-    """What ``register_forward_hook`` returns: ``remove()`` (or leaving a ``with`` block) takes the hook off."""
-
-    def __init__(self, hooks: "_ForwardHooks", key: int):
-        self._hooks, self.id = weakref.ref(hooks), key
-
-    def remove(self) -> None:
-        hooks = self._hooks()
-        if hooks is not None:
-            hooks.pre.pop(self.id, None)
-            hooks.post.pop(self.id, None)
-
-    def __enter__(self) -> "RemovableHandle":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
-
-
 class _ForwardHooks:
-    """A module's forward hooks and pre-hooks, in call order: its ``_forward_hooks`` attribute, made
-    on the first registration (a module without one pays a dict lookup per call). It travels with
-    ``copy.deepcopy`` as PyTorch's do; ``rnnbp.save`` leaves it out (hooks are code, not state)."""
-
-    _next_id = itertools.count()
+    """A module's hooks, in call order: forward pre-hooks (``pre``), forward hooks (``post``) and the
+    full backward hooks and pre-hooks (``backward``, ``backward_pre``; see ``autograd.hooks.BackwardHook``).
+    Its ``_forward_hooks`` attribute, made on the first registration (a module without one pays a
+    dict lookup per call). It travels with ``copy.deepcopy`` as PyTorch's do; ``rnnbp.save`` leaves it
+    out (hooks are code, not state)."""
 
     def __init__(self):
         self.pre, self.post = OrderedDict(), OrderedDict()
+        self.backward, self.backward_pre = OrderedDict(), OrderedDict()
 
     def __len__(self) -> int:
-        return len(self.pre) + len(self.post)
+        return len(self.pre) + len(self.post) + len(self.backward) + len(self.backward_pre)
 
     def add(self, kind: str, hook, prepend: bool) -> RemovableHandle:
-        key = next(self._next_id)
-        table = self.pre if kind == "pre" else self.post
-        table[key] = hook
+        table = getattr(self, kind)
+        handle = RemovableHandle(table)
+        table[handle.id] = hook
         if prepend:
-            table.move_to_end(key, last=False)
-        return RemovableHandle(self, key)
+            table.move_to_end(handle.id, last=False)
+        return handle
 
     def call(self, module: "Module", args: tuple, kwargs: dict):
         for hook in list(self.pre.values()):
             result = hook(module, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
+        backward = BackwardHook(module, self.backward.values(), self.backward_pre.values()) if (
+            self.backward or self.backward_pre) else None
+        if backward is not None:
+            args = backward.setup_input_hook(args)
         output = module.forward(*args, **kwargs)
         for hook in list(self.post.values()):
             result = hook(module, args, output)
             if result is not None:
                 output = result
-        return output
+        return output if backward is None else backward.setup_output_hook(output)
 
 
 # PyTorch Module methods rnnbp does not have: asking for one says so instead of a bare AttributeError.
 _MODULE_METHODS_NOT_HERE = frozenset({
-    "register_full_backward_hook", "register_backward_hook", "register_full_backward_pre_hook",
     "register_state_dict_pre_hook", "register_load_state_dict_post_hook", "register_module_forward_hook",
     "to_empty", "compile", "set_extra_state", "get_extra_state",
 })
@@ -126,12 +110,41 @@ class Module:
             raise ValueError("register_forward_hook: always_call=True is not supported on rnnbp")
         return self._add_hook("post", hook, prepend, with_kwargs)
 
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> "RemovableHandle":
+        """Call ``hook(module, grad_output) -> tuple or None`` when the gradients of this module's outputs
+        are computed, before they flow into the module; a non-None tuple replaces ``grad_output``.
+
+        ``grad_output`` has one entry per output (the output, or each item of a tuple output): the
+        gradient, of that output's shape, or None for an entry that is not a Tensor or got no gradient
+        (an LSTM's ``(out, (h, c))`` gives ``(d out, None)``, as in PyTorch). Set up at each call in
+        grad mode where an input or the output requires grad. See ``autograd.hooks.BackwardHook``.
+        """
+        return self._add_hook("backward_pre", hook, prepend, False)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> "RemovableHandle":
+        """Call ``hook(module, grad_input, grad_output) -> tuple or None`` when the gradients of this
+        module's positional inputs are computed; a non-None tuple replaces ``grad_input``.
+
+        ``grad_input`` has one entry per positional argument: the gradient (its shape), zeros for a
+        Tensor that gets none, None for a non-Tensor; ``grad_output`` is as for
+        :meth:`register_full_backward_pre_hook`. If no input requires grad the hook is called with
+        ``grad_input`` all None once the output gradients are known (with PyTorch's warning).
+        """
+        return self._add_hook("backward", hook, prepend, False)
+
+    def register_backward_hook(self, hook):
+        """PyTorch's deprecated non-full backward hook: not supported (its grad_input is that of the
+        module's last op, not of its inputs); use :meth:`register_full_backward_hook`."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.register_backward_hook: the deprecated non-full backward hook (whose grad_input "
+            "is that of the module's last op) is not supported on rnnbp; use register_full_backward_hook, whose "
+            "grad_input is the gradient of the module's inputs")
+
     def _add_hook(self, kind: str, hook, prepend: bool, with_kwargs: bool) -> "RemovableHandle":
         if with_kwargs:
             raise ValueError(f"register_forward_{'pre_' if kind == 'pre' else ''}hook: with_kwargs=True is not "
                              "supported on rnnbp")
-        if not callable(hook):
-            raise TypeError(f"{type(self).__name__}: a hook must be callable, got {type(hook).__name__}")
+        check_callable(hook, type(self).__name__)
         hooks = self.__dict__.get("_forward_hooks")
         if hooks is None:
             hooks = _ForwardHooks()

@@ -43,6 +43,7 @@ MODULES = {
     "torch.optim.lr_scheduler": "rnnbp.optim.lr_scheduler",
     "torch.utils": "rnnbp.utils",
     "torch.utils.data": "rnnbp.utils.data",
+    "torch.utils.hooks": "rnnbp.autograd.hooks",
     "torch.autograd": "rnnbp.autograd",
     "torch.autograd.function": "rnnbp.autograd.custom_function",
     "torch.linalg": "rnnbp.linalg",

@@ -40,8 +40,8 @@ def test_hooks_on_a_submodule_record_activations_and_backward_still_works():
 
 
 def test_missing_module_methods_say_so():
-    with pytest.raises(AttributeError, match="rnnbp's Module does not have register_full_backward_hook"):
-        nn.Linear(2, 2).register_full_backward_hook(lambda *a: None)
+    with pytest.raises(AttributeError, match="rnnbp's Module does not have register_state_dict_pre_hook"):
+        nn.Linear(2, 2).register_state_dict_pre_hook(lambda *a: None)
     with pytest.raises(AttributeError, match=r"^'Linear' object has no attribute 'no_such'$"):
         nn.Linear(2, 2).no_such
 

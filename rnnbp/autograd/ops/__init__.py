@@ -17,6 +17,8 @@ from .functions import (  # noqa: F401  (re-exported)
     triu, unsqueeze, var, view, where,
 )
 from .counting import bincount, cumsum, index_add, one_hot, roll, scatter_add  # noqa: F401
+from .cumulative import cummax, cummin, cumprod, logcumsumexp  # noqa: F401
+from .distance import cdist  # noqa: F401
 from .composed import (  # noqa: F401  (re-exported)
     concat, count_nonzero, diag, diff, dot, kthvalue, quantile, unique_consecutive, hstack, isclose, masked_select, median, movedim, outer, repeat_interleave, tile, unflatten,
     unique, vstack,
