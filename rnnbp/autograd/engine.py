@@ -120,7 +120,11 @@ def _modified_in_place(node, tensor, version: int) -> RuntimeError:
     return RuntimeError(
         f"backward: an input of {node.name} (shape {tuple(tensor.shape)}) was modified in place "
         f"after the forward pass (version {tensor._version}, saved at version {version}), "
-        "e.g. by optimizer.step() before this backward; run the forward again after updating"
+        + ("e.g. by optimizer.step() before this backward; run the forward again after updating"
+           if tensor._node is None else
+           "e.g. by an in-place op or an indexed assignment after the tensor was used (x[:, 0] -= 5, "
+           "x[0] = ..., x.div_(...)); rnnbp refuses this even where PyTorch's op needs no saved values: "
+           "write it out of place (x = x - ..., torch.where, x.masked_fill) or clone() before the change")
     )
 
 

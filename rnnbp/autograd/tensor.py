@@ -385,10 +385,17 @@ class Tensor:
         return bool(self._data)
 
     def __float__(self) -> float:
-        return float(self._data)
+        return float(self._scalar("float"))
 
     def __int__(self) -> int:
-        return int(self._data)
+        return int(self._scalar("int"))
+
+    def _scalar(self, what: str):
+        """The one element of a one-element tensor of any shape (PyTorch converts ``tensor([2.5])`` too)."""
+        if self._data.size != 1:
+            raise ValueError(f"{what}(): only one element tensors can be converted to Python scalars, got shape "
+                             f"{self._data.shape}")
+        return self._data.reshape(()).item()
 
     def __index__(self) -> int:
         if self._data.ndim or self._data.dtype.kind not in "iub":

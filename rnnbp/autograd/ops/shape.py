@@ -114,9 +114,14 @@ class GetItem(Function):
         ctx.in_shape, ctx.index = x.shape, index
         ctx.advanced = _is_advanced(index)
         try:
-            return x[index]
+            out = x[index]
         except IndexError as exc:
             raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+        if not isinstance(out, np.ndarray):
+            # An integer per dim: NumPy gives a scalar (a copy). A 0-d view instead, as PyTorch's
+            # x[i] is, so that x[i] += 1 or x[i].zero_() write into x.
+            out = x[(index if isinstance(index, tuple) else (index,)) + (Ellipsis,)]
+        return out
 
     @staticmethod
     def backward(ctx, grad):
