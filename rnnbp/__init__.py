@@ -19,8 +19,22 @@ from .autograd import (
     set_grad_enabled, tensor, zeros, zeros_like,
 )
 from .autograd.grad_mode import inference_mode, is_inference_mode_enabled
+from .autograd.legacy import (  # PyTorch's legacy constructors (torch.Tensor itself: see autograd/legacy.py)
+    BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor, LongTensor, ShortTensor,
+)
 from .autograd.ops.cumulative import cummax, cummin, cumprod, logcumsumexp
 from .autograd.ops.distance import cdist
+from .autograd.ops.scatter import argwhere, bucketize, index_fill, nan_to_num, scatter, searchsorted, select
+
+
+def clamp_min(input, min):
+    """``torch.clamp_min``: ``clamp(input, min=min)``."""
+    return clamp(input, min, None)
+
+
+def clamp_max(input, max):
+    """``torch.clamp_max``: ``clamp(input, max=max)``."""
+    return clamp(input, None, max)
 from .autograd.dtypes import (  # noqa: A004  (PyTorch's names: rnnbp.float, rnnbp.int, rnnbp.bool)
     bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long, short, uint8,
 )

@@ -78,6 +78,10 @@ class Function:
                     parents.append(None)
                     versions.append(0)
                     constants.append((x, x._version))
+                    base = getattr(x, "_base", None)
+                    if base is not None and (root := base()) is not None:
+                        # a view or detached tensor: a write through what it shares memory with counts
+                        constants.append((root, root._version))
             else:
                 arrays.append(x)
                 needs.append(False)

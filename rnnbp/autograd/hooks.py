@@ -183,8 +183,8 @@ def run_node_hooks(hooks: NodeHooks, out_grads: list) -> None:
 
     An output that got no gradient is skipped (PyTorch calls its hooks with None).
     """
-    for key, (index, hook) in list(hooks.hooks.items()):
-        if out_grads[index] is not None and key in hooks.hooks:  # a hook may remove a later one
+    for index, hook in list(hooks.hooks.values()):  # the hooks there were when the node was reached
+        if out_grads[index] is not None:
             out_grads[index] = _run((hook,), out_grads[index])
 
 
@@ -231,14 +231,14 @@ class BackwardHook:
     def __init__(self, module, hooks, pre_hooks):
         self.module, self.hooks, self.pre_hooks = module, list(hooks), list(pre_hooks)
         self.name = type(module).__name__
-
-    def __repr__(self) -> str:  # named when a traced recurrence declines a cell with backward hooks
-        return f"<the backward hooks of a {self.name}>"
         self.grad_outputs = None
         self.n_inputs = self.n_outputs = -1
         self.input_tensors = None  # positions of the Tensor arguments; None when nothing was wrapped
         self.input_specs = self.output_specs = {}  # position -> (shape, dtype) of each Tensor
         self.input_diff = self.output_diff = ()  # positions passed through the op (requiring grad)
+
+    def __repr__(self) -> str:  # named when a traced recurrence declines a cell with backward hooks
+        return f"<the backward hooks of a {self.name}>"
 
     @staticmethod
     def _wrap(values: tuple, on_backward):
@@ -263,6 +263,9 @@ class BackwardHook:
 
     def setup_output_hook(self, output):
         single = not isinstance(output, tuple)
+        if single and not isinstance(output, Tensor):
+            warnings.warn("For backward hooks to be called, module output should be a Tensor or a tuple of "
+                          f"Tensors but received {type(output)}", UserWarning, stacklevel=3)
         values = (output,) if single else output
         self.n_outputs = len(values)
         self.output_specs = {i: (v._data.shape, v._data.dtype) for i, v in enumerate(values) if isinstance(v, Tensor)}

@@ -90,14 +90,16 @@ class Tensor:
 
     # _version counts in-place writes to ``_data`` (optimizer steps, nn.init, add_, x[i] = v),
     # so that backward can refuse arrays that changed after an op saved them.
-    # ``_base`` is set only on a ``detach()``ed tensor (reading it elsewhere raises AttributeError, so
-    # ``_bump_version`` reads it with getattr): a weak reference to the tensor it shares memory with,
-    # whose version its in-place changes bump too (weak: a kept ``loss.detach()`` must not keep the graph).
+    # ``_base`` is set only on a ``detach()``ed tensor or a view ``x[i, 1:3]`` (reading it elsewhere raises
+    # AttributeError, so ``_bump_version`` reads it with getattr): a weak reference to the tensor it shares
+    # memory with, whose version its in-place changes bump too (weak: a kept ``loss.detach()`` must not
+    # keep the graph). A view also has ``_view``: (weak reference to the tensor it was indexed from, index),
+    # through which an in-place change recorded in the graph is written back, as PyTorch's views are.
     # ``_inference`` is set (True) only on a tensor made in inference mode; read it with getattr.
     # ``_hooks`` is set by ``requires_grad_``: None, or the leaf's backward hooks (``register_hook``); the walk
     # reads it with getattr on each edge into a leaf (fast when set).
     __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_out_index", "_nondiff_op", "_version", "_base",
-                 "_inference", "_hooks", "__weakref__")
+                 "_view", "_inference", "_hooks", "__weakref__")
     # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of looping over the array.
     __array_priority__ = 1000
     __hash__ = object.__hash__
@@ -233,8 +235,8 @@ class Tensor:
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data, cut from the graph. An in-place change to it counts as one
         to this tensor too (as PyTorch's shared version counter does): a graph that saved this
-        tensor's values refuses to run backward after, instead of using the new values. (The other
-        way, an in-place change of this tensor after a graph saved the detached one, is not seen.)"""
+        tensor's values refuses to run backward after, instead of using the new values, and the other
+        way round."""
         t = Tensor._make(self._data)
         base = getattr(self, "_base", None)
         t._base = weakref.ref(self) if base is None else base
@@ -425,11 +427,16 @@ class Tensor:
             out = _ops.clone(self)
         return out
 
-    def type(self, dtype=None):
-        """With no argument, the legacy type name (``'torch.FloatTensor'``); else ``to(dtype)``."""
+    def type(self, dtype=None, non_blocking: bool = False):
+        """With no argument, the legacy type name (``'torch.FloatTensor'``); else a cast to ``dtype``: a
+        dtype, a legacy type (``torch.LongTensor``, ``torch.Tensor``: float32) or its name
+        (``'torch.LongTensor'``; other strings raise ValueError, as in PyTorch)."""
         if dtype is None:
             return TYPE_NAMES.get(self._data.dtype, f"torch.{self._data.dtype}Tensor")
-        return self.to(as_dtype(dtype))
+        from .legacy import legacy_dtype
+
+        legacy = legacy_dtype(dtype)
+        return self.to(as_dtype(dtype) if legacy is None else legacy)
 
     def type_as(self, other: "Tensor") -> "Tensor":
         return self.to(other.dtype)
@@ -457,6 +464,9 @@ class Tensor:
 
     def bool(self) -> "Tensor":
         return self.to(np.bool_)
+
+    def byte(self) -> "Tensor":
+        return self.to(np.uint8)
 
     # --------------------------------------------------------------- new tensors
     def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
@@ -598,6 +608,58 @@ class Tensor:
 
     def scatter_add_(self, dim: int, index, src) -> "Tensor":
         return self._inplace("scatter_add_", _ops.scatter_add, dim, index, src)
+
+    def scatter(self, dim: int, index, src=None, *, value=None, reduce=None):
+        return _ops.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_(self, dim: int, index, src=None, *, value=None, reduce=None) -> "Tensor":
+        return self._inplace("scatter_", _ops.scatter, dim, index, src, value=value, reduce=reduce)
+
+    def index_fill(self, dim: int, index, value):
+        return _ops.index_fill(self, dim, index, value)
+
+    def index_fill_(self, dim: int, index, value) -> "Tensor":
+        return self._inplace("index_fill_", _ops.index_fill, dim, index, value)
+
+    def select(self, dim: int, index: int):
+        return _ops.select(self, dim, index)
+
+    def nan_to_num(self, nan: float = 0.0, posinf=None, neginf=None):
+        return _ops.nan_to_num(self, nan, posinf, neginf)
+
+    def nan_to_num_(self, nan: float = 0.0, posinf=None, neginf=None) -> "Tensor":
+        return self._inplace("nan_to_num_", _ops.nan_to_num, nan, posinf, neginf)
+
+    def argwhere(self):
+        return _ops.argwhere(self)
+
+    def clamp_min(self, min):
+        return _ops.clamp(self, min, None)
+
+    def clamp_max(self, max):
+        return _ops.clamp(self, None, max)
+
+    def clamp_min_(self, min) -> "Tensor":
+        return self._inplace("clamp_min_", _ops.clamp, min, None)
+
+    def clamp_max_(self, max) -> "Tensor":
+        return self._inplace("clamp_max_", _ops.clamp, None, max)
+
+    def unsqueeze_(self, dim: int) -> "Tensor":
+        return self._reshape_inplace("unsqueeze_", _ops.unsqueeze, dim)
+
+    def squeeze_(self, dim=None) -> "Tensor":
+        return self._reshape_inplace("squeeze_", _ops.squeeze, dim)
+
+    def _reshape_inplace(self, op: str, fn, *args) -> "Tensor":
+        """An in-place shape change (``unsqueeze_``): a view of the same memory, in the graph if self is."""
+        self._check_inplace(op)
+        alias = Tensor._make(self._data, self._node, self._out_index)
+        alias._requires_grad = self._requires_grad
+        result = fn(alias, *args)
+        self._data, self._node, self._out_index = result._data, result._node, result._out_index
+        self._bump_version()
+        return self
 
     def index_add(self, dim: int, index, source, *, alpha=1):
         return _ops.index_add(self, dim, index, source, alpha=alpha)
@@ -1036,11 +1098,19 @@ class Tensor:
                 f"{op}: an in-place update of an inference tensor (made in inference_mode) outside "
                 "inference_mode is not allowed, as in PyTorch; make a clone() first"
             )
-        if self._requires_grad and self._node is None and grad_mode._enabled:
-            raise RuntimeError(
-                f"{op}: a leaf Tensor that requires grad is being used in an in-place operation; "
-                "do it under rnnbp.no_grad() or on .data"
-            )
+        if self._requires_grad and grad_mode._enabled:
+            if self._node is None:
+                raise RuntimeError(
+                    f"{op}: a leaf Tensor that requires grad is being used in an in-place operation; "
+                    "do it under rnnbp.no_grad() or on .data"
+                )
+            view = getattr(self, "_view", None)
+            base = None if view is None else view[0]()
+            if base is not None and base._requires_grad and base._node is None:
+                raise RuntimeError(
+                    f"{op}: a view of a leaf Tensor that requires grad is being used in an in-place "
+                    "operation; do it under rnnbp.no_grad() or on .data"
+                )
 
     def _own_array(self) -> np.ndarray:
         """The array to write into directly: a private copy if an op of the graph may have saved it."""
@@ -1082,8 +1152,24 @@ class Tensor:
                 from .hooks import follow_in_place
 
                 follow_in_place(self, old_node, old_index)
+            self._bump_version()
+            view = getattr(self, "_view", None)
+            if view is not None:
+                self._write_back(view, op)
+            return self
         self._bump_version()
         return self
+
+    def _write_back(self, view, op: str) -> None:
+        """After this view took a new value in the graph, give the tensor it was indexed from the same
+        change (``base[index] = self``, recorded), as PyTorch's in-place ops on views do."""
+        ref, index = view
+        base = ref()
+        if base is None:
+            return
+        alias = Tensor._make(base._data, base._node, base._out_index)
+        alias._requires_grad = base._requires_grad
+        base._assign(_ops.setitem(alias, index, self), op)
 
     def _inplace(self, op: str, fn, *args, **kwargs) -> "Tensor":
         self._check_inplace(op)

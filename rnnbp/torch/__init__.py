@@ -190,6 +190,10 @@ class StandInModule(types.ModuleType):
             from ..autograd.custom_function import Function
 
             return Function
+        if full == "torch.Tensor":  # the legacy constructor (float32 data or sizes) that is also the tensor class
+            from ..autograd.legacy import LegacyTensor
+
+            return LegacyTensor
         if attr.startswith("__") and attr.endswith("__"):  # __file__ and the like: not rnnbp's to answer
             raise NotInRnnbpError(full)
         if full in MODULES:  # torch.nn.modules.rnn works without an import, as torch imports them all

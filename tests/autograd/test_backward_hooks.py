@@ -464,3 +464,32 @@ def test_lstm_hooks_match_pytorch():
         np.testing.assert_allclose(ours[0][key], theirs[0][key], atol=1e-12)
     for a, b in zip(ours[1:], theirs[1:]):
         np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_a_hook_removed_by_an_earlier_one_still_runs_in_that_backward():
+    # PyTorch runs the hooks a tensor had when its gradient was reached.
+    x = rnnbp.ones(2, requires_grad=True)
+    y = x * 3
+    handles = {}
+    handles[1] = y.register_hook(lambda g: handles[2].remove())
+    handles[2] = y.register_hook(lambda g: g * 100)
+    y.sum().backward(retain_graph=True)
+    np.testing.assert_array_equal(x.grad.numpy(), [300.0, 300.0])
+    x.grad = None
+    y.sum().backward()  # removed for the next backward
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_a_module_returning_a_dict_warns_and_its_backward_still_runs():
+    class Dict(nn.Module):
+        def forward(self, x):
+            return {"y": x * 2}
+
+    module, calls = Dict(), []
+    module.register_full_backward_hook(lambda *args: calls.append(args))
+    x = rnnbp.ones(2, requires_grad=True)
+    with pytest.warns(UserWarning, match="module output should be a Tensor or a tuple"):
+        out = module(x)
+    out["y"].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+    assert calls == []  # as PyTorch: the hook is not called

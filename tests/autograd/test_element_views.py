@@ -1,4 +1,4 @@
-"""x[i] with an integer per dim is a 0-d view, as in PyTorch, and one-element tensors convert to Python numbers.
+"""Basic indexing gives views, as in PyTorch (x[i, j] a 0-d one), and one-element tensors convert to Python numbers.
 
 A new user's confusion matrix (``conf[t, p] += 1``) and ``x[0].zero_()`` failed: NumPy's x[i] is a
 scalar copy, so the in-place op had nothing to write into.
@@ -56,3 +56,75 @@ def test_like_pytorch():
         theirs[t, p] += 1
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     assert float(rnnbp.tensor([[7.0]])) == float(torch.tensor([[7.0]]))
+
+
+def test_views_share_the_version_of_what_they_were_indexed_from():
+    # A graph that saved a view must refuse backward after its base changed (it gave w.grad 5).
+    x = rnnbp.tensor([[1.0, 2.0], [3.0, 4.0]])
+    w = rnnbp.tensor(3.0, requires_grad=True)
+    y = x[0, 0] * w
+    x[0, 0] = 5.0
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+    z = (x[1:] * w).sum()
+    x[1].zero_()
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()
+    d = rnnbp.ones(2)
+    loss = (d.detach() * w).sum()
+    d[0] = 7.0  # the other way round from detach's: the base changes after the detached tensor was saved
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
+
+
+def test_an_in_place_change_of_a_view_of_a_constant_is_written_into_it_in_the_graph():
+    w = rnnbp.tensor(2.0, dtype=rnnbp.float64, requires_grad=True)
+    c = rnnbp.zeros(4, 3, dtype=rnnbp.float64)
+    c[1] += w
+    c[2, 1:] += w * 3
+    row = c[3]
+    row[2:].add_(w * w)  # a view of a view
+    np.testing.assert_array_equal(c.detach().numpy(), [[0, 0, 0], [2, 2, 2], [0, 6, 6], [0, 0, 4]])
+    assert c.requires_grad
+    c.sum().backward()
+    assert w.grad.item() == 3 * 1.0 + 2 * 3.0 + 2 * 2.0
+
+
+def test_an_in_place_change_of_a_view_of_a_graph_tensor_is_written_back_in_the_graph():
+    x = rnnbp.tensor([1.0, 2.0, 3.0], dtype=rnnbp.float64, requires_grad=True)
+    y = x * 2
+    y[0] += 1  # a view's in-place change, then the assignment Python adds
+    v = y[1:]
+    v.mul_(3)
+    y[2].zero_()
+    np.testing.assert_array_equal(y.detach().numpy(), [3.0, 12.0, 0.0])
+    np.testing.assert_array_equal(v.detach().numpy(), [12.0, 18.0])
+    (y * rnnbp.tensor([1.0, 10.0, 100.0], dtype=rnnbp.float64)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 60.0, 0.0])
+
+
+def test_in_place_changes_of_views_of_leaves_that_require_grad_are_refused():
+    x = rnnbp.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="a view of a leaf Tensor that requires grad"):
+        x[0].zero_()
+    with rnnbp.no_grad():
+        x[0].zero_()  # as an optimizer would: written into the leaf
+    assert x.detach().numpy()[0] == 0.0
+
+
+def test_views_like_pytorch():
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (rnnbp, torch):
+        x = lib.tensor([1.0, 2.0, 3.0, 4.0], dtype=lib.float64, requires_grad=True)
+        w = lib.tensor(2.0, dtype=lib.float64, requires_grad=True)
+        y = x * 2
+        y[1:3] *= w
+        y[0].add_(y[3])
+        c = lib.zeros(2, 4, dtype=lib.float64)
+        c[0] += y
+        c[1, ::2] -= w * y[::2]
+        (c * c).sum().backward()
+        results.append([c.detach().numpy(), x.grad.numpy(), w.grad.numpy()])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)

@@ -17,6 +17,7 @@ from .functions import (  # noqa: F401  (re-exported)
     triu, unsqueeze, var, view, where,
 )
 from .counting import bincount, cumsum, index_add, one_hot, roll, scatter_add  # noqa: F401
+from .scatter import argwhere, bucketize, index_fill, nan_to_num, scatter, searchsorted, select  # noqa: F401
 from .cumulative import cummax, cummin, cumprod, logcumsumexp  # noqa: F401
 from .distance import cdist  # noqa: F401
 from .composed import (  # noqa: F401  (re-exported)

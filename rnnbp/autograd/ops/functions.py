@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,7 +24,7 @@ from .linalg import Einsum, Linear, MatMul, parse_einsum
 from .nn import Dropout, LogSoftmax, LogSumExp, Softmax
 from .promotion import check_dim, common, constant_result, float_input, operands, promote, shape_args, cast
 from .reduce import MaxMinAll, MaxMinDim, Mean, Prod, Sum, Var, check_not_empty, normalize_dims
-from .shape import Cat, Clone, Expand, Flip, Gather, GetItem, Permute, Repeat, Reshape, SetItem, Split, Stack
+from .shape import Cat, Clone, Expand, Flip, Gather, GetItem, Permute, Repeat, Reshape, SetItem, Split, Stack, is_advanced_index
 
 
 # ----------------------------------------------------------- elementwise ops
@@ -546,8 +547,25 @@ def index_arrays(index):
 
 
 def getitem(x, index) -> Tensor:
-    """x[index]: basic slicing and integer/bool array indexing; repeated indices accumulate in backward."""
-    return GetItem.apply(x, index=index_arrays(index))
+    """x[index]: basic slicing and integer/bool array indexing; repeated indices accumulate in backward.
+
+    Basic indexing (integers, slices) gives a view, as in PyTorch: it shares ``x``'s memory and version
+    (an in-place change through either is seen by graphs that saved the other), and an in-place change
+    of it recorded in the graph is written back into ``x`` (``y[1:] *= 3``, ``c[t] += h``).
+    """
+    index = index_arrays(index)
+    source = x
+    if isinstance(x, Tensor) and x._node is not None:
+        # The node's edge goes to x's value now, not to the tensor x: an in-place change of x made later
+        # (often through this very view: y[0] += 1) gives x a new place in the graph, which this
+        # op's gradient must not follow. (GetItem saves no values, so nothing needs a version check.)
+        source = Tensor._make(x._data, x._node, x._out_index)
+    out = GetItem.apply(source, index=index)
+    if isinstance(x, Tensor) and not is_advanced_index(index):
+        base = getattr(x, "_base", None)
+        out._base = weakref.ref(x) if base is None else base
+        out._view = (weakref.ref(x), index)
+    return out
 
 
 def _as_tensors(tensors):

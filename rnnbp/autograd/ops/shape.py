@@ -101,7 +101,7 @@ class Expand(Function):
         return unbroadcast(grad, ctx.in_shape)
 
 
-def _is_advanced(index) -> bool:
+def is_advanced_index(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
     return any(isinstance(i, (np.ndarray, list)) for i in items)
 
@@ -112,7 +112,7 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
         ctx.in_shape, ctx.index = x.shape, index
-        ctx.advanced = _is_advanced(index)
+        ctx.advanced = is_advanced_index(index)
         try:
             out = x[index]
         except IndexError as exc:
@@ -160,10 +160,10 @@ class SetItem(Function):
         need_x, need_value = ctx.needs_input_grad[:2]
         gx = gv = None
         if need_x:
-            gx = grad.copy()
+            gx = np.array(grad)  # a copy, and an array for a 0-d x (NumPy's indexing may give scalars)
             gx[ctx.index] = 0
         if need_value:
-            gv = unbroadcast(grad[ctx.index], ctx.value_shape)
+            gv = unbroadcast(np.asarray(grad[ctx.index]), ctx.value_shape)
         return gx, gv
 
 
