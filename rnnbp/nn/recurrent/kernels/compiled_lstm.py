@@ -2,14 +2,16 @@
 
 ``lstm.LSTMLayer`` with backend 'numba' (or 'auto' where numba runs) calls these
 instead of a Python loop over time steps. Each loop calls SciPy's BLAS directly
-(``blas``): every step's h W_hh^T accumulates straight into that step's
-slice of the precomputed input projection (beta = 1, no separate buffer), and the
-gate arithmetic runs in the same pass, row by row while the row is in cache. The
-products over all steps (input projection, weight gradients, dx) go through the
-same BLAS, so one thread pool serves the whole kernel.
+(``blas``): in training, each step's gates are one product [x_t, h_{t-1}] [W_ih^T; W_hh^T]
+(the inputs and the carried state side by side in one buffer, which the weight
+gradients then read in one product too), and the gate arithmetic runs in the same
+pass, row by row while the row is in cache; inference projects the inputs of a
+chunk of steps at once and adds each step's h W_hh^T. The products over all steps
+(weight gradients, dx) go through the same BLAS, so one thread pool serves the
+whole kernel.
 
 Layout: PyTorch's gate order [i, f, g, o] and its weights as they are (no
-reordered or scaled copy, so a call prepares nothing). Equations are ``lstm``'s;
+reordered or scaled copy); a training call stacks [W_ih^T; W_hh^T] once. Equations are ``lstm``'s;
 the arithmetic matches ``numpy_steps`` up to the order of operations (no fastmath,
 IEEE semantics), and float64 matches the NumPy path to rounding. The activations
 are ``fast_math``'s scalar ``sigmoid`` and ``tanh`` (vectorised in float32, libm in float64).
@@ -71,6 +73,15 @@ def transposed(w_hh: np.ndarray, steps: int) -> np.ndarray:
     transposed; see ``compiled_gru.SMALL_WEIGHTS``), or a zero-size stand-in below 8 steps, where
     the copy would cost more than it saves (a streamed step)."""
     return np.ascontiguousarray(w_hh.T) if steps >= 8 else EMPTY[2][w_hh.dtype]
+
+
+def stacked_weights(w_ih: np.ndarray, w_hh: np.ndarray) -> np.ndarray:
+    """[W_ih^T; W_hh^T] (I+P, 4H), C-ordered: the right operand of ``forward``'s one product per step."""
+    I = w_ih.shape[1]
+    w_cat = np.empty((I + w_hh.shape[1], w_ih.shape[0]), w_ih.dtype)
+    w_cat[:I] = w_ih.T
+    w_cat[I:] = w_hh.T
+    return w_cat
 
 
 def weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype: np.dtype) -> tuple:
@@ -209,38 +220,51 @@ def _row_products(w_ih, x, w_hh, h, g):
         g[j], g[j + 1], g[j + 2], g[j + 3] = a0, a1, a2, a3
 
 
-def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs, rmask, hms, zh, zc, w_t):
+def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs, rmask, zh, zc, w_cat, xh):
     """x2 (T*B, I); sizes (T,). gates (T, B, 4H) <- [i, f, g, o]; hs (T+1, B, P) and cs (T+1, B, H), with
     hs[0] = h0 and cs[0] = c0 set, <- every step's h (zero past each row's length) and c; tanh_cs
     (T, B, H) <- tanh c; rs (T, B, H) <- o tanh c with a projection (w_hr (P, H)), zero past each
     row's length, else rs and w_hr are zero-size and r is h.
 
-    Regularisation (``regularization``; zero-size arrays switch each off): rmask (B, P) masks
-    h_{t-1} before W_hh (recurrent dropout), hms (T+1, B, P) <- the masked h_{t-1} (zero on padding,
-    read by the W_hh gradient); zh (T, B, P), zc (T, B, H): zoneout, h_t <- (1 - zh_t) h_t + zh_t h_{t-1}
-    and the same for c (bool per unit in training; floats: the rate in eval, or masks given).
+    Each step's gates come from one product, [x_t, h_{t-1}] @ w_cat: xh (T, B, I+P) <- [x_t, h_{t-1}]
+    (zero past each row's length; the backward's operand for the weight gradients), w_cat (I+P, 4H)
+    = [W_ih^T; W_hh^T] C-ordered (``stacked_weights``). One product of depth I+P per step ran faster than
+    one over all steps for x W_ih^T and one of depth P per step (the x W_ih^T of one step would not
+    fill BLAS's blocks).
 
-    w_t (P, 4H): a C-ordered copy of W_hh^T, which BLAS multiplies by faster than W_hh transposed
-    (``compiled_gru.recurrent_weights``); zero-size: h W_hh^T from W_hh itself."""
+    Regularisation (``regularization``; zero-size arrays switch each off): rmask (B, P) masks
+    h_{t-1} before W_hh (recurrent dropout; xh holds the masked h); zh (T, B, P), zc (T, B, H):
+    zoneout, h_t <- (1 - zh_t) h_t + zh_t h_{t-1} and the same for c (bool per unit in training;
+    floats: the rate in eval, or masks given)."""
     T, B, G = gates.shape
     P = hs.shape[2]
+    I = x2.shape[1]
     proj = w_hr.shape[0] > 0
     drop = rmask.shape[0] > 0
     zone_h = zh.shape[0] > 0
     zone_c = zc.shape[0] > 0
-    gemm_nt(x2, w_ih, gates.reshape(T * B, G), 1.0, 0.0)
+    for t in range(T):
+        for row in range(B):
+            xr, dst = x2[t * B + row], xh[t, row]
+            for k in range(I):
+                dst[k] = xr[k]
     bias = bias_sum(b_ih, b_hh, G)
     for t in range(T):
         b = sizes[t]
-        if b:
-            if drop:
-                for row in range(b):
-                    hp, mr, hm = hs[t, row], rmask[row], hms[t, row]
-                    for j in range(P):
-                        hm[j] = hp[j] * mr[j]
-                _carried_product(hms[t, :b], w_hh, w_t, gates[t, :b])
+        for row in range(B):
+            dst = xh[t, row, I:]
+            if row >= b:
+                dst[:] = 0
+            elif drop:
+                hp, mr = hs[t, row], rmask[row]
+                for j in range(P):
+                    dst[j] = hp[j] * mr[j]
             else:
-                _carried_product(hs[t, :b], w_hh, w_t, gates[t, :b])
+                hp = hs[t, row]
+                for j in range(P):
+                    dst[j] = hp[j]
+        if b:
+            gemm(xh[t, :b], w_cat, gates[t, :b], 1.0, 0.0)
             r = rs[t] if proj else hs[t + 1]
             cell(gates[t], bias, cs[t], cs[t + 1], tanh_cs[t], r, b)
             if proj:
@@ -252,8 +276,6 @@ def forward(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, gates, hs, cs, tanh_cs, rs,
         hs[t + 1, b:] = 0
         if proj:
             rs[t, b:] = 0
-        if drop:
-            hms[t, b:] = 0
 
 
 def zone(new, prev, z, b):
@@ -291,11 +313,12 @@ def mask_add(d, m, carry, b, use_mask, use_carry):
                 dr[j] += cr[j]
 
 
-def backward(gates, cs, tanh_cs, w_hh, w_hr, dh, dc, d_out, sizes, dgates, dh_steps, rmask, zh, zc):
+def backward(gates, cs, tanh_cs, w_hh, w_hr, dh, dc, d_out, sizes, dgates, dh_steps, rmask, zh, zc, d_b):
     """BPTT over t = T-1 .. 0. dh (B, P), dc (B, H): dL/dh_n, dL/dc_n in, dL/dh0, dL/dc0 out (rows
     carry their own gradient until their last step); d_out (T, B, P), or zero-size for none.
     Writes dgates (T, B, 4H) and, with a projection, dh_steps (T, B, P) <- each step's dL/dh_t
-    before zoneout; both zero on padding. rmask, zh, zc: ``forward``'s regularisation (or zero-size)."""
+    before zoneout; both zero on padding. rmask, zh, zc: ``forward``'s regularisation (or zero-size).
+    d_b (4H,) float64 <- sum of dgates, added up while each step's rows are in cache (zero-size: not asked)."""
     T, B, G = gates.shape
     H = G // 4
     P = dh.shape[1]
@@ -304,6 +327,9 @@ def backward(gates, cs, tanh_cs, w_hh, w_hr, dh, dc, d_out, sizes, dgates, dh_st
     drop = rmask.shape[0] > 0
     zone_h = zh.shape[0] > 0
     zone_c = zc.shape[0] > 0
+    sum_b = d_b.shape[0] > 0
+    if sum_b:
+        d_b[:] = 0
     carry_h = np.empty((B if zone_h else 0, P), gates.dtype)  # zoneout's direct path to h_{t-1}
     carry_c = np.empty((B if zone_c else 0, H), gates.dtype)
     dr = np.empty((B, H), gates.dtype) if proj else dh  # dL/d(o tanh c) of one step
@@ -327,6 +353,11 @@ def backward(gates, cs, tanh_cs, w_hh, w_hr, dh, dc, d_out, sizes, dgates, dh_st
             dh_steps[t, :b] = dh[:b]
             gemm(dh[:b], w_hr, dr[:b], 1.0, 0.0)
         cell_backward(gates[t], cs[t], tanh_cs[t], dr, dc, dgates[t], b)
+        if sum_b:
+            for row in range(b):
+                dgr = dgates[t, row]
+                for j in range(G):
+                    d_b[j] += dgr[j]
         gemm(dgates[t, :b], w_hh, dh[:b], 1.0, 0.0)  # dh_{t-1} = dgates W_hh
         if drop or zone_h:
             mask_add(dh, rmask, carry_h, b, drop, zone_h)
@@ -334,28 +365,28 @@ def backward(gates, cs, tanh_cs, w_hh, w_hr, dh, dc, d_out, sizes, dgates, dh_st
             mask_add(dc, rmask, carry_c, b, False, True)
 
 
-def gradients(dgates, x2, hs, w_ih, dh_steps, rs, d_x, d_wih, d_whh, d_b, d_whr):
-    """The products over all steps: d_x (T*B, I) = dgates W_ih; d_wih = dgates^T x; d_whh = dgates^T h_prev;
-    d_b = sum dgates (accumulated in float64); d_whr = dh_steps^T rs. An output of size 0 is skipped."""
+def gradients(dgates, xh, w_ih, dh_steps, rs, d_x, d_wih, d_whh, d_whr):
+    """The products over all steps: d_x (T*B, I) = dgates W_ih; d_wih = dgates^T x and d_whh = dgates^T
+    h_prev, from ``forward``'s xh = [x, h_prev] (one product when both are asked for, then copied
+    out); d_whr = dh_steps^T rs. An output of size 0 is skipped."""
     T, B, G = dgates.shape
-    P = hs.shape[2]
+    I = w_ih.shape[1]
     d2 = dgates.reshape(T * B, G)
+    xh2 = xh.reshape(T * B, xh.shape[2])
     if d_x.size:
         gemm(d2, w_ih, d_x, 1.0, 0.0)
-    if d_wih.size:
-        gemm_tn(d2, x2, d_wih, 1.0, 0.0)
-    if d_whh.size:
-        gemm_tn(d2, hs.reshape((T + 1) * B, P)[:T * B], d_whh, 1.0, 0.0)
-    if d_whr.size:
-        gemm_tn(dh_steps.reshape(T * B, P), rs.reshape(T * B, rs.shape[2]), d_whr, 1.0, 0.0)
-    if d_b.size:
-        s = np.zeros(G, np.float64)
-        for row in range(T * B):
-            dr = d2[row]
-            for j in range(G):
-                s[j] += dr[j]
+    if d_wih.size and d_whh.size:
+        d_w = np.empty((G, xh2.shape[1]), dgates.dtype)
+        gemm_tn(d2, xh2, d_w, 1.0, 0.0)
         for j in range(G):
-            d_b[j] = s[j]
+            d_wih[j] = d_w[j, :I]
+            d_whh[j] = d_w[j, I:]
+    elif d_wih.size:
+        gemm_tn(d2, xh2[:, :I], d_wih, 1.0, 0.0)
+    elif d_whh.size:
+        gemm_tn(d2, xh2[:, I:], d_whh, 1.0, 0.0)
+    if d_whr.size:
+        gemm_tn(dh_steps.reshape(T * B, dh_steps.shape[2]), rs.reshape(T * B, rs.shape[2]), d_whr, 1.0, 0.0)
 
 
 def inference(x2, w_ih, w_hh, b_ih, b_hh, w_hr, sizes, h, c, out, chunk, w_t):

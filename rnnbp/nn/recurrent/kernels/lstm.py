@@ -70,7 +70,7 @@ class LSTMLayer(Function):
         sizes = active_rows(batch_sizes, T, B)
         x = zero_padding(x, sizes)
         loops = compiled_lstm.loops_for(backend, dtype) if record is None else None
-        rows = None
+        rows = xh = None
         if loops is not None:
             x = c_order(x)
             rows = np.asarray(sizes, dtype=np.int64)
@@ -80,12 +80,13 @@ class LSTMLayer(Function):
             cs = empty((T + 1, B, H), dtype)
             tanh_cs = empty((T, B, H), dtype)
             rs = empty((T, B, H), dtype) if w_hr is not None else None
-            hms = empty((T + 1, B, P), dtype) if rec_mask is not None else None
+            xh = empty((T, B, x.shape[2] + P), dtype)  # [x_t, h_{t-1}] (masked with recurrent dropout)
+            hms = None  # the per-step path's masked h_{t-1}: xh holds it here
             hs[0], cs[0] = h0, c0
-            w_t = compiled_lstm.transposed(w_hh, T)
             loops["forward"](x.reshape(T * B, -1), *weights(w_ih, w_hh, b_ih, b_hh, w_hr, dtype), rows, gates, hs, cs,
-                             tanh_cs, or_empty(rs, dtype, 3), or_empty(rec_mask, dtype, 2), or_empty(hms, dtype, 3),
-                             or_empty(zone_h, ZONE, 3), or_empty(zone_c, ZONE, 3), w_t)
+                             tanh_cs, or_empty(rs, dtype, 3), or_empty(rec_mask, dtype, 2),
+                             or_empty(zone_h, ZONE, 3), or_empty(zone_c, ZONE, 3),
+                             compiled_lstm.stacked_weights(w_ih, w_hh), xh)
             order = None
         else:
             gates, hs, cs, tanh_cs, rs, order, hms = _forward_steps(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, sizes,
@@ -96,6 +97,7 @@ class LSTMLayer(Function):
         ctx.record = record
         ctx.saved = (x, w_ih, w_hh, w_hr, gates, hs, cs, tanh_cs, rs, sizes, rows, order, loops, backend, workspace)
         ctx.regularization = (rec_mask, hms, zone_h, zone_c)
+        ctx.xh = xh
         return hs[1:], h_n, c_n
 
     @staticmethod
@@ -114,19 +116,20 @@ class LSTMLayer(Function):
         dgates = empty((T, B, 4 * H), dtype)  # written in full by the loop (zero on padding)
         dh_steps = empty((T, B, P), dtype) if w_hr is not None else None
         rec_mask, hms, zone_h, zone_c = ctx.regularization
+        d_b = np.empty(4 * H, np.float64) if (need[5] or need[6]) else None  # summed in float64
         loops["backward"](gates, cs, tanh_cs, c_order(w_hh), or_empty(w_hr, dtype, 2), dh, dc,
                           or_empty(d_out, dtype, 3), rows, dgates, or_empty(dh_steps, dtype, 3),
-                          or_empty(rec_mask, dtype, 2), or_empty(zone_h, ZONE, 3), or_empty(zone_c, ZONE, 3))
+                          or_empty(rec_mask, dtype, 2), or_empty(zone_h, ZONE, 3), or_empty(zone_c, ZONE, 3),
+                          or_empty(d_b, np.dtype(np.float64), 1))
         d_x = np.empty(x.shape, dtype) if need[0] else None
         d_wih = np.empty(w_ih.shape, dtype) if need[3] else None
         d_whh = np.empty(w_hh.shape, dtype) if need[4] else None
-        d_b = np.empty(4 * H, dtype) if (need[5] or need[6]) else None
         d_whr = np.empty(w_hr.shape, dtype) if (w_hr is not None and need[7]) else None
-        h_prev = hs if hms is None else hms  # the masked h_{t-1} with recurrent dropout
-        loops["gradients"](dgates, x.reshape(T * B, -1), h_prev, c_order(w_ih), or_empty(dh_steps, dtype, 3),
-                           or_empty(rs, dtype, 3), or_empty(None if d_x is None else d_x.reshape(T * B, -1), dtype, 2),
-                           or_empty(d_wih, dtype, 2), or_empty(d_whh, dtype, 2), or_empty(d_b, dtype, 1),
-                           or_empty(d_whr, dtype, 2))
+        loops["gradients"](dgates, ctx.xh, c_order(w_ih), or_empty(dh_steps, dtype, 3), or_empty(rs, dtype, 3),
+                           or_empty(None if d_x is None else d_x.reshape(T * B, -1), dtype, 2),
+                           or_empty(d_wih, dtype, 2), or_empty(d_whh, dtype, 2), or_empty(d_whr, dtype, 2))
+        if d_b is not None:
+            d_b = d_b.astype(dtype)
         d_bih = d_b if need[5] else None
         d_bhh = None if not need[6] else (d_b.copy() if need[5] else d_b)
         return d_x, dh if need[1] else None, dc if need[2] else None, d_wih, d_whh, d_bih, d_bhh, d_whr
