@@ -90,11 +90,12 @@ class Tensor:
 
     # _version counts in-place writes to ``_data`` (optimizer steps, nn.init, add_, x[i] = v),
     # so that backward can refuse arrays that changed after an op saved them.
-    # ``_base`` is set only on a ``detach()``ed tensor or a view ``x[i, 1:3]`` (reading it elsewhere raises
-    # AttributeError, so ``_bump_version`` reads it with getattr): a weak reference to the tensor it shares
-    # memory with, whose version its in-place changes bump too (weak: a kept ``loss.detach()`` must not
-    # keep the graph). A view also has ``_view``: (weak reference to the tensor it was indexed from, index),
-    # through which an in-place change recorded in the graph is written back, as PyTorch's views are.
+    # ``_base`` is None but on a ``detach()``ed tensor or a view ``x[i, 1:3]``: a weak reference to the
+    # tensor it shares memory with, whose version its in-place changes bump too (weak: a kept
+    # ``loss.detach()`` must not keep the graph). A view's ``_view`` is (weak reference to the tensor it
+    # was indexed from, index), through which an in-place change recorded in the graph is written back,
+    # as PyTorch's views are; else None. (Both are read with getattr: a tensor made by ``__new__``
+    # alone, as unpickling may, has neither; set, they cost a plain attribute read.)
     # ``_inference`` is set (True) only on a tensor made in inference mode; read it with getattr.
     # ``_hooks`` is set by ``requires_grad_``: None, or the leaf's backward hooks (``register_hook``); the walk
     # reads it with getattr on each edge into a leaf (fast when set).
@@ -111,6 +112,7 @@ class Tensor:
         self._out_index = 0
         self._nondiff_op = None
         self._version = 0
+        self._base = self._view = None
         self._requires_grad = False
         if grad_mode._inference:
             self._inference = True
@@ -127,6 +129,7 @@ class Tensor:
         t._out_index = index
         t._nondiff_op = None
         t._version = 0
+        t._base = t._view = None
         t._requires_grad = node is not None
         if grad_mode._inference:
             t._inference = True

@@ -24,7 +24,7 @@ from .linalg import Einsum, Linear, MatMul, parse_einsum
 from .nn import Dropout, LogSoftmax, LogSumExp, Softmax
 from .promotion import check_dim, common, constant_result, float_input, operands, promote, shape_args, cast
 from .reduce import MaxMinAll, MaxMinDim, Mean, Prod, Sum, Var, check_not_empty, normalize_dims
-from .shape import Cat, Clone, Expand, Flip, Gather, GetItem, Permute, Repeat, Reshape, SetItem, Split, Stack, is_advanced_index
+from .shape import Cat, Clone, Expand, Flip, Gather, GetItem, Permute, Repeat, Reshape, SetItem, Split, Stack
 
 
 # ----------------------------------------------------------- elementwise ops
@@ -554,17 +554,21 @@ def getitem(x, index) -> Tensor:
     of it recorded in the graph is written back into ``x`` (``y[1:] *= 3``, ``c[t] += h``).
     """
     index = index_arrays(index)
+    if not isinstance(x, Tensor):
+        return GetItem.apply(x, index=index)
     source = x
-    if isinstance(x, Tensor) and x._node is not None:
+    if x._node is not None:
         # The node's edge goes to x's value now, not to the tensor x: an in-place change of x made later
         # (often through this very view: y[0] += 1) gives x a new place in the graph, which this
         # op's gradient must not follow. (GetItem saves no values, so nothing needs a version check.)
         source = Tensor._make(x._data, x._node, x._out_index)
     out = GetItem.apply(source, index=index)
-    if isinstance(x, Tensor) and not is_advanced_index(index):
+    array, owner = out._data, x._data
+    if array.base is not None and array.base is (owner if owner.base is None else owner.base):  # a view
+        ref = weakref.ref(x)
         base = getattr(x, "_base", None)
-        out._base = weakref.ref(x) if base is None else base
-        out._view = (weakref.ref(x), index)
+        out._base = ref if base is None else base
+        out._view = (ref, index)
     return out
 
 
