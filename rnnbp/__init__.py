@@ -15,10 +15,11 @@ from . import autograd
 from .autograd import (
     DeviceError, Generator, Size, Tensor, arange, as_tensor, bernoulli, device, empty, empty_like,
     enable_grad, eye, from_numpy, full, full_like, is_grad_enabled, is_tensor, linspace, manual_seed,
-    multinomial, no_grad, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
+    multinomial, no_grad, normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
     set_grad_enabled, tensor, zeros, zeros_like,
 )
 from .autograd.grad_mode import inference_mode, is_inference_mode_enabled
+from .autograd.random import get_rng_state, set_rng_state
 from .autograd.legacy import (  # PyTorch's legacy constructors (torch.Tensor itself: see autograd/legacy.py)
     BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor, LongTensor, ShortTensor,
 )
@@ -36,7 +37,7 @@ def clamp_max(input, max):
     """``torch.clamp_max``: ``clamp(input, max=max)``."""
     return clamp(input, None, max)
 from .autograd.dtypes import (  # noqa: A004  (PyTorch's names: rnnbp.float, rnnbp.int, rnnbp.bool)
-    bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long, short, uint8,
+    finfo, bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long, short, uint8,
 )
 from .autograd.ops import (
     amax, argmax, argmin, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, cat, chunk, clamp, clip,
@@ -74,13 +75,6 @@ def set_default_dtype(dtype) -> None:
             f"set_default_dtype({dtype}): rnnbp's default dtype is always float32; "
             "make float64 models and inputs with .double() or dtype=rnnbp.float64"
         )
-
-
-def finfo(type=None):
-    """``torch.finfo``: NumPy's float type information (``eps``, ``max``, ``min``, ``tiny``), float32 by default."""
-    import numpy
-
-    return numpy.finfo(numpy.float32 if type is None else type)
 
 
 def iinfo(type):

@@ -5,7 +5,7 @@ Imports nothing else of rnnbp.
 from . import dtypes, ops
 from .creation import (
     arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, is_tensor, linspace,
-    multinomial, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros,
+    multinomial, normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros,
     zeros_like,
 )
 from .device import DeviceError, device
@@ -24,5 +24,5 @@ __all__ = [
     "ops", "dtypes", "device", "DeviceError", "grad",
     "tensor", "as_tensor", "from_numpy", "is_tensor", "zeros", "ones", "empty", "full", "zeros_like",
     "ones_like", "empty_like", "full_like", "arange", "linspace", "eye", "randn", "rand", "randn_like",
-    "rand_like", "randint", "randperm", "multinomial", "bernoulli",
+    "rand_like", "randint", "randperm", "multinomial", "bernoulli", "normal",
 ]

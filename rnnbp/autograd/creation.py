@@ -11,6 +11,7 @@ import numpy as np
 from . import random as _random
 from .device import as_device
 from .dtypes import as_dtype
+from .function import Function
 from .tensor import DEFAULT_DTYPE, Tensor
 
 
@@ -210,3 +211,73 @@ def bernoulli(input, generator=None) -> Tensor:
     p = input._data if isinstance(input, Tensor) else np.asarray(input)
     rng = _random.get_generator(generator)
     return Tensor((rng.random(p.shape) < p).astype(p.dtype if p.dtype.kind == "f" else DEFAULT_DTYPE))
+
+
+class _NormalSample(Function):
+    """mean + std * z for fresh standard-normal ``z``, with PyTorch's zero gradient for mean and std.
+
+    ``torch.normal`` is a sampler, not a reparameterisation: PyTorch defines the gradients of
+    mean and std as zero (``distributions.Normal.rsample`` is the differentiable path). Kept as
+    a node so that the output requires grad exactly when PyTorch's does.
+    """
+
+    @staticmethod
+    def forward(ctx, mean, std, z):
+        ctx.shapes = (np.shape(mean), np.shape(std))
+        return (mean + std * z).astype(z.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(None if not need else np.zeros(shape, dtype=grad.dtype)
+                     for need, shape in zip(ctx.needs_input_grad[:2], ctx.shapes)) + (None,)
+
+
+def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """``torch.normal``: samples of N(mean, std^2), from ``generator`` (default: the one ``manual_seed`` sets).
+
+    PyTorch's four overloads:
+
+    * ``normal(mean: Tensor, std: Tensor)``: shapes broadcast; mean's dtype.
+    * ``normal(mean: Tensor, std: float = 1.0)``: mean's shape and dtype.
+    * ``normal(mean: float, std: Tensor)``: std's shape and dtype.
+    * ``normal(mean: float, std: float, size)``: shape ``size``, float32 unless ``dtype`` (and
+      ``device``, ``requires_grad``) say otherwise; only this form takes them.
+
+    As in PyTorch, a result made from Tensors that require grad requires grad too, with zero
+    gradients for mean and std (it samples, it does not reparameterise: use
+    ``distributions.Normal(mean, std).rsample()`` for the pathwise gradient). std must be >= 0.
+    """
+    if out is not None:
+        raise TypeError("normal: out= is not supported on rnnbp; assign the result instead")
+    rng = _random.get_generator(generator)
+    tensors = isinstance(mean, Tensor) or isinstance(std, Tensor)
+    if not tensors:
+        if size is None:
+            raise TypeError(
+                "normal: with a float mean and a float std, give the size: normal(mean, std, size); "
+                "or pass mean or std as a Tensor"
+            )
+        if std < 0:
+            raise ValueError(f"normal: expected std >= 0.0, but found std {std}")
+        z = rng.standard_normal(_size((size,) if isinstance(size, (int, np.integer)) else (tuple(size),)))
+        return _leaf((mean + std * z).astype(_dtype(dtype)), requires_grad, device)
+    if size is not None or dtype is not None or requires_grad:
+        raise TypeError("normal: size, dtype and requires_grad go with the (float mean, float std, size) form only; "
+                        f"got mean {type(mean).__name__} and std {type(std).__name__}")
+    as_device(device)
+    for name, value in (("mean", mean), ("std", std)):
+        if isinstance(value, Tensor) and value.dtype.kind != "f":
+            raise TypeError(f"normal: {name} must be a floating-point Tensor, got dtype {value.dtype}")
+    out_dtype = mean.dtype if isinstance(mean, Tensor) else std.dtype
+    std_data = std._data if isinstance(std, Tensor) else std
+    if np.any(np.asarray(std_data) < 0):
+        raise ValueError("normal: expected all elements of std >= 0.0" if isinstance(std, Tensor)
+                         else f"normal: expected std >= 0.0, but found std {std}")
+    try:
+        shape = np.broadcast_shapes(np.shape(mean._data if isinstance(mean, Tensor) else mean), np.shape(std_data))
+    except ValueError:
+        raise ValueError(f"normal: the shapes of mean {tuple(mean.shape)} and std {tuple(std.shape)} do not "
+                         "broadcast") from None
+    z = rng.standard_normal(shape).astype(out_dtype, copy=False)
+    return _NormalSample.apply(mean, std, z)

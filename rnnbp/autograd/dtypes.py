@@ -57,3 +57,44 @@ def as_dtype(spec) -> np.dtype:
 def is_floating_point(dtype: np.dtype) -> builtins.bool:
     """Whether ``dtype`` is a floating type (``torch.dtype.is_floating_point``)."""
     return dtype.kind == "f"
+
+
+class finfo:  # noqa: N801  (PyTorch's name)
+    """``torch.finfo``: a floating dtype's limits as Python floats, as PyTorch gives them.
+
+    NumPy's ``np.finfo`` answers with NumPy scalars of the dtype itself (``float32(1.1920929e-07)``,
+    ``resolution`` 1e-06 rounded to float32), which print and compare differently from
+    PyTorch's Python floats in a script; this class holds PyTorch's values.
+
+    Attributes: bits (int), eps, max, min, tiny (= smallest_normal), resolution (10^-digits,
+    exact as a Python float), dtype (the name, a str such as ``'float32'``).
+
+    Args:
+        type : a floating dtype (or any spelling ``as_dtype`` reads); float32 when omitted.
+    """
+
+    __slots__ = ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype")
+
+    def __init__(self, type=None):  # noqa: A002  (PyTorch's argument name)
+        dtype = float32 if type is None else as_dtype(type)
+        if dtype.kind != "f":
+            raise TypeError(f"finfo: requires a floating point dtype, got {dtype}; use iinfo for integer "
+                            "and bool types")
+        info = np.finfo(dtype)
+        self.bits = builtins.int(info.bits)
+        self.eps = builtins.float(info.eps)
+        self.max = builtins.float(info.max)
+        self.min = builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = 10.0 ** -builtins.int(info.precision)
+        self.dtype = dtype.name
+
+    def __eq__(self, other) -> builtins.bool:
+        return isinstance(other, finfo) and self.dtype == other.dtype
+
+    def __hash__(self) -> builtins.int:
+        return hash(("finfo", self.dtype))
+
+    def __repr__(self) -> str:
+        fields = ("resolution", "min", "max", "eps", "smallest_normal", "tiny")
+        return "finfo(" + ", ".join(f"{name}={getattr(self, name):g}" for name in fields) + f", dtype={self.dtype})"

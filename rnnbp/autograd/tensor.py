@@ -984,11 +984,11 @@ class Tensor:
     def logsumexp(self, dim=-1, keepdim: bool = False):
         return _ops.logsumexp(self, dim=dim, keepdim=keepdim)
 
-    def softmax(self, dim: int = -1):
-        return _ops.softmax(self, dim=dim)
+    def softmax(self, dim: int = -1, dtype=None):
+        return _ops.softmax(self, dim=dim, dtype=dtype)
 
-    def log_softmax(self, dim: int = -1):
-        return _ops.log_softmax(self, dim=dim)
+    def log_softmax(self, dim: int = -1, dtype=None):
+        return _ops.log_softmax(self, dim=dim, dtype=dtype)
 
     # ``axis`` is PyTorch's alias of ``dim``; it also lets ``np.all(t)`` and ``np.any(t)`` work.
     def any(self, dim=None, keepdim: bool = False, *, axis=None, out=None, keepdims=None):

@@ -7,9 +7,9 @@ from .ctc import CTCLoss
 from .dropout import Dropout, Dropout1d, Dropout2d
 from .linear import Flatten, Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
-from .loss import GaussianNLLLoss, PoissonNLLLoss
+from .loss import GaussianNLLLoss, KLDivLoss, PoissonNLLLoss
 from .module import Module
-from .normalization import BatchNorm1d, LayerNorm
+from .normalization import BatchNorm1d, LayerNorm, RMSNorm
 from .parameter import Parameter
 from .recurrent import (GRU, LSTM, RNN, GRUCell, LayerNormGRU, LayerNormGRUCell, LayerNormLSTM, LayerNormLSTMCell,
                         LSTMCell, Recurrent, RNNBase,

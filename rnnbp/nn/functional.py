@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
+from ..autograd import random as _random
 from ..autograd.ops import (  # noqa: F401  (re-exported)
-    dropout, elu, gelu, leaky_relu, linear, log_softmax, logsumexp, relu, sigmoid, silu, softmax, softplus, tanh,
+    dropout, elu, gelu, leaky_relu, linear, logsumexp, relu, sigmoid, silu, softplus, tanh,
 )
 from ..autograd.ops import cast as _cast, clamp as _clamp, norm as _norm, where as _where
+from ..autograd.ops import log_softmax as _log_softmax, softmax as _softmax
+from ..autograd.ops.promotion import check_dim as _check_dim
 from ..autograd.ops.shape import Pad as _Pad
 from ..autograd.ops.counting import one_hot  # noqa: F401  (re-exported)
 from ..autograd.ops.embedding import EmbeddingLookup
@@ -17,6 +21,69 @@ from ..autograd.ops.loss import (  # noqa: F401  (re-exported)
     binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss, smooth_l1_loss,
 )
 from ..autograd.tensor import Tensor
+
+
+def _softmax_dim(input, dim, op: str) -> int:
+    """``dim``, or PyTorch's deprecated implicit choice when it is None (0 for 0-, 1- and 3-D
+    input, else 1), with PyTorch's warning."""
+    if dim is not None:
+        return dim
+    ndim = input.ndim if isinstance(input, Tensor) else np.ndim(input)
+    dim = 0 if ndim in (0, 1, 3) else 1
+    warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include "
+                  f"dim={dim} as an argument.", UserWarning, stacklevel=3)
+    return dim
+
+
+def softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """exp(x) / sum exp(x) along ``dim``, with PyTorch's ``F.softmax`` signature.
+
+    ``dtype``: cast ``input`` to it before the softmax, as PyTorch does (float64 probabilities
+    from float32 logits; the gradient comes back to ``input`` in its own dtype).
+    Shape: any; the output has the input's shape.
+    """
+    return _softmax(input, _softmax_dim(input, dim, "softmax"), dtype)
+
+
+def log_softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """x - logsumexp(x) along ``dim``, with PyTorch's ``F.log_softmax`` signature; ``dtype`` as
+    in :func:`softmax` (cast first)."""
+    return _log_softmax(input, _softmax_dim(input, dim, "log_softmax"), dtype)
+
+
+def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1, *,
+                   generator=None) -> Tensor:
+    """A differentiable sample from the categorical distribution of ``logits`` (Jang et al. 2017).
+
+    y = softmax((logits + g) / tau) along ``dim``, with g ~ Gumbel(0, 1) drawn independently per
+    element (``-log(Exponential(1))``, as PyTorch draws them) from ``generator`` (an rnnbp
+    extension; default: the one ``manual_seed`` sets). A small ``tau`` gives nearly one-hot
+    samples with high-variance gradients. ``hard=True`` returns the exact one-hot of the argmax
+    in the forward pass and the soft sample's gradient in the backward (straight-through).
+    ``eps`` is unused, as in PyTorch (kept for its signature).
+
+    Args:
+        logits : Tensor [shape=(*, C, *)], unnormalised log-probabilities, floating.
+        tau : float > 0, the temperature.
+    Shape: the output has the shape and dtype of ``logits``; it sums to 1 along ``dim``.
+    """
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"gumbel_softmax: logits must be a Tensor, got {type(logits).__name__}")
+    if logits.dtype.kind != "f":
+        raise TypeError(f"gumbel_softmax: logits must be floating point, got dtype {logits.dtype}")
+    if not tau > 0:
+        raise ValueError(f"gumbel_softmax: tau must be > 0, got {tau}")
+    axis = _check_dim(dim, logits.ndim, tuple(logits.shape), "gumbel_softmax")
+    rng = _random.get_generator(generator)
+    with np.errstate(divide="ignore"):  # an exponential draw of exactly 0 gives +inf, as in PyTorch
+        gumbels = -np.log(rng.standard_exponential(logits.shape)).astype(logits.dtype)
+    y_soft = _softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    index = np.expand_dims(np.argmax(y_soft._data, axis=axis), axis)
+    y_hard = np.zeros(logits.shape, dtype=logits.dtype)
+    np.put_along_axis(y_hard, index, 1, axis=axis)
+    return (y_soft - y_soft.detach()) + Tensor(y_hard)  # value y_hard, gradient y_soft's
 
 
 def embedding(indices, weight, padding_idx: int | None = None):
@@ -58,15 +125,30 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     return (a * b).sum(dim=dim)
 
 
-def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
-    """KL divergence with ``input`` as log-probabilities: target (log target - input) pointwise (0
-    where target is 0), reduced by 'none' | 'sum' | 'mean' (over elements) | 'batchmean' (over rows)."""
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+    """KL divergence D(target || q) with ``input`` = log q: pointwise target (log target - input)
+    (0 where target is 0), reduced by 'none' | 'sum' | 'mean' (over elements) | 'batchmean'
+    (the sum over the batch size, input.shape[0]: the KL divergence's definition per sample).
+
+    ``log_target=True`` takes ``target`` as log-probabilities too: exp(target) (target - input).
+    Shape: input (N, *) of log-probabilities, target broadcastable to it; 'none' gives their
+    broadcast shape, the others a scalar. ``size_average``/``reduce`` are PyTorch's deprecated
+    spellings of ``reduction``.
+    """
+    if size_average is not None or reduce is not None:
+        from .loss import _legacy_reduction
+
+        reduction = _legacy_reduction("kl_div", size_average, reduce, "mean")
     if reduction not in ("none", "sum", "mean", "batchmean"):
         raise ValueError(f"kl_div: reduction must be 'none', 'sum', 'mean' or 'batchmean', got {reduction!r}")
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    t = target if isinstance(target, Tensor) else Tensor(target)
+    if _broadcast_or_none(tuple(input.shape), tuple(t.shape)) is None:
+        raise ValueError(f"kl_div: input of shape {tuple(input.shape)} and target of shape {tuple(t.shape)} "
+                         "do not broadcast; give target the input's shape (N, *)")
     if log_target:
-        pointwise = target.exp() * (target - input)
+        pointwise = t.exp() * (t - input)
     else:
-        t = target if isinstance(target, Tensor) else Tensor(target)
         positive = t._data > 0
         safe_log = _where(positive, t, 1.0).log()
         pointwise = _where(positive, t * safe_log, 0.0) - t * input
@@ -104,6 +186,38 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     if bias is not None:
         y = y + bias
     return y
+
+
+def rms_norm(input, normalized_shape, weight=None, eps: float | None = None):
+    """y = x / sqrt(mean(x^2) + eps) * weight over the trailing ``normalized_shape`` axes (Zhang &
+    Sennrich 2019): layer norm without the centring and the bias, cheaper and as good in
+    transformers.
+
+    Args:
+        normalized_shape : int or tuple of ints, the trailing dims to normalise over.
+        weight : Tensor [shape=normalized_shape] or None.
+        eps : float >= 0, or None for ``finfo(input.dtype).eps``, as PyTorch.
+    Shape: input (*, *normalized_shape) -> the same.
+    """
+    if isinstance(normalized_shape, (int, np.integer)):
+        normalized_shape = (int(normalized_shape),)
+    normalized_shape = tuple(normalized_shape)
+    if not isinstance(input, Tensor):
+        raise TypeError(f"rms_norm: input must be a Tensor, got {type(input).__name__}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"rms_norm: input must be floating point, got dtype {input.dtype}")
+    if not normalized_shape or tuple(input.shape[input.ndim - len(normalized_shape):]) != normalized_shape \
+            or len(normalized_shape) > input.ndim:
+        raise ValueError(f"rms_norm: input of shape {tuple(input.shape)} does not end in normalized_shape "
+                         f"{normalized_shape}")
+    if weight is not None and tuple(weight.shape) != normalized_shape:
+        raise ValueError(f"rms_norm: weight of shape {tuple(weight.shape)} does not match normalized_shape "
+                         f"{normalized_shape}")
+    if eps is None:
+        eps = float(np.finfo(input.dtype).eps)
+    dims = tuple(range(input.ndim - len(normalized_shape), input.ndim))
+    y = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
+    return y if weight is None else y * weight
 
 
 # ------------------------------------------------------------------ attention

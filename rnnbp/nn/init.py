@@ -7,6 +7,7 @@ seeds) and returns the tensor.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -122,3 +123,28 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     if rows < cols:
         q = q.T
     return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator=None) -> Tensor:
+    """N(mean, std^2) truncated to [a, b]: values drawn from the normal restricted to that interval.
+
+    ``a`` and ``b`` are absolute bounds, not multiples of ``std`` (PyTorch's convention: the
+    defaults cut at +-2, which truncates nothing for ``std=0.02``). Drawn by inverting the CDF of
+    uniforms in [cdf(a), cdf(b)], PyTorch's method, so it is exact however narrow the interval;
+    PyTorch warns when mean is more than 2 std outside [a, b], and so does this.
+    """
+    import scipy.special
+
+    if not std > 0:
+        raise ValueError(f"trunc_normal_: std must be > 0, got {std}")
+    if not a < b:
+        raise ValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+                      "The distribution of values may be incorrect.", stacklevel=2)
+    rng = _random.get_generator(generator)
+    lower, upper = (scipy.special.ndtr((bound - mean) / std) for bound in (a, b))
+    u = rng.uniform(2 * lower - 1, 2 * upper - 1, tensor.shape)  # erf(z / sqrt 2) of the standardised draws
+    values = mean + std * math.sqrt(2.0) * scipy.special.erfinv(u)
+    return _fill(tensor, np.clip(values, a, b))

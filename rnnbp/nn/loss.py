@@ -12,6 +12,7 @@ import numpy as np
 
 from ..autograd.ops import likelihood as _LL, loss as _L
 from ..autograd.tensor import Tensor
+from .functional import kl_div as _kl_div
 from .module import Module
 
 
@@ -271,3 +272,30 @@ class PoissonNLLLoss(_Loss):
         if self.eps != 1e-8:
             parts.append(f"eps={self.eps}")
         return ", ".join(parts)
+
+
+class KLDivLoss(Module):
+    """Kullback-Leibler divergence D(target || q) with the input as log q, as ``F.kl_div``.
+
+    Args:
+        reduction : 'none' | 'mean' (over all elements) | 'sum' | 'batchmean' (over the batch
+            size N: the mathematical KL divergence per sample, what most callers want).
+        log_target : bool, whether the target is given as log-probabilities.
+    Shape: input (N, *) of log-probabilities, target of the same shape; output scalar, or
+    (N, *) for ``reduction='none'``.
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+        super().__init__()
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction("KLDivLoss", size_average, reduce, "mean")
+        if reduction not in ("none", "sum", "mean", "batchmean"):
+            raise ValueError(f"KLDivLoss: reduction must be 'none', 'sum', 'mean' or 'batchmean', got {reduction!r}")
+        self.reduction, self.log_target = reduction, bool(log_target)
+
+    def forward(self, input, target):
+        return _kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+    def extra_repr(self) -> str:
+        parts = [] if self.reduction == "mean" else [f"reduction={self.reduction!r}"]
+        return ", ".join(parts + (["log_target=True"] if self.log_target else []))

@@ -1,4 +1,5 @@
-"""Layer normalisation (Ba et al. 2016) and batch normalisation (Ioffe & Szegedy 2015), composed from ops."""
+"""Layer normalisation (Ba et al. 2016), RMS normalisation (Zhang & Sennrich 2019) and batch
+normalisation (Ioffe & Szegedy 2015), composed from ops."""
 from __future__ import annotations
 
 import numpy as np
@@ -43,6 +44,39 @@ class LayerNorm(Module):
 
     def forward(self, x):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class RMSNorm(Module):
+    """y = x / sqrt(mean(x^2) + eps) * weight over the last ``len(normalized_shape)`` axes (Zhang &
+    Sennrich 2019), PyTorch 2.4's ``nn.RMSNorm``: layer norm without centring or bias.
+
+    Args:
+        normalized_shape : int or tuple of ints, the trailing dims to normalise over.
+        eps : float >= 0, or None for ``finfo(x.dtype).eps`` at each call.
+        elementwise_affine : bool, whether to learn ``weight`` (ones at start).
+    Shape: input (*, *normalized_shape) -> same; ``weight`` of ``normalized_shape``.
+    """
+
+    def __init__(self, normalized_shape, eps: float | None = None, elementwise_affine: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        as_device(device)  # the CPU: anything else is refused by name
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        if eps is not None and not eps >= 0:
+            raise ValueError(f"RMSNorm: eps must be >= 0 or None, got {eps}")
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=np.dtype(dtype or DEFAULT_DTYPE)))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

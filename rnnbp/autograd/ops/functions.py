@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import grad_mode
 from .. import random as _random
+from ..dtypes import as_dtype
 from ..tensor import DEFAULT_DTYPE, Tensor, ValuesIndices
 from .elementwise import (
     ELU, GELU, Abs, Add, Cast, Clamp, Cos, Div, Exp, LeakyReLU, Log, Log1p, Maximum, Minimum, Mul, Neg, Pow,
@@ -651,14 +652,26 @@ def linear(x, weight, bias=None) -> Tensor:
 
 
 # ----------------------------------------------------------------- nn ops
-def softmax(x, dim: int = -1) -> Tensor:
-    """exp(x) / sum exp(x) along ``dim``, computed stably."""
-    return Softmax.apply(float_input(x), dim=dim)
+def _cast_first(x, dtype, op: str) -> Tensor:
+    """``x`` cast to ``dtype`` before a softmax, as PyTorch does (to avoid float32 over- or
+    underflow, or to get float64 probabilities); None keeps floats and casts integers to float32."""
+    if dtype is None:
+        return float_input(x)
+    dtype = as_dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{op}: dtype must be a floating dtype, got {dtype}")
+    return cast(x if isinstance(x, Tensor) else Tensor(x), dtype)
 
 
-def log_softmax(x, dim: int = -1) -> Tensor:
-    """x - logsumexp(x) along ``dim``, computed stably."""
-    return LogSoftmax.apply(float_input(x), dim=dim)
+def softmax(x, dim: int = -1, dtype=None) -> Tensor:
+    """exp(x) / sum exp(x) along ``dim``, computed stably; ``dtype``: cast ``x`` to it first
+    (the gradient reaches ``x`` in its own dtype)."""
+    return Softmax.apply(_cast_first(x, dtype, "softmax"), dim=dim)
+
+
+def log_softmax(x, dim: int = -1, dtype=None) -> Tensor:
+    """x - logsumexp(x) along ``dim``, computed stably; ``dtype``: cast ``x`` to it first."""
+    return LogSoftmax.apply(_cast_first(x, dtype, "log_softmax"), dim=dim)
 
 
 def logsumexp(x, dim=-1, keepdim: bool = False) -> Tensor:

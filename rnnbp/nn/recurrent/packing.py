@@ -29,6 +29,33 @@ class PackedSequence(NamedTuple):
     sorted_indices: Tensor | None = None
     unsorted_indices: Tensor | None = None
 
+    def to(self, *args, **kwargs) -> "PackedSequence":
+        """``data.to(*args, **kwargs)`` (a dtype, ``'cpu'``, a Tensor, ``dtype=``/``device=``), as
+        ``Tensor.to``; the index fields are kept (they stay int64, as in PyTorch). Returns self when
+        nothing changes, a new PackedSequence otherwise; casts between float dtypes are
+        differentiable. Any device other than the CPU raises ``DeviceError``."""
+        data = self.data.to(*args, **kwargs)
+        return self if data is self.data else self._replace(data=data)
+
+    def cpu(self) -> "PackedSequence":
+        return self.to("cpu")
+
+    def double(self) -> "PackedSequence":
+        return self.to(dtype=np.float64)
+
+    def float(self) -> "PackedSequence":
+        return self.to(dtype=np.float32)
+
+    def half(self) -> "PackedSequence":
+        return self.to(dtype=np.float16)
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def is_pinned(self) -> bool:
+        return False
+
 
 def as_index_tensor(values) -> Tensor | None:
     """``values`` (an integer array, a Tensor or None) as a Tensor: an array becomes the int64 Tensor
@@ -184,3 +211,32 @@ def pack_sequence(sequences, enforce_sorted: bool = True) -> PackedSequence:
     """Pack a list of (L_i, *) tensors (longest first unless ``enforce_sorted=False``)."""
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
+
+
+def unpad_sequence(padded_sequences, lengths, batch_first: bool = False) -> list:
+    """The inverse of :func:`pad_sequence`: the B sequences of a padded batch, each cut to its length.
+
+    Shape: padded_sequences (T, B, *) (or (B, T, *) if ``batch_first``), lengths (B,) of integers
+    in [0, T] -> a list of B Tensors (L_i, *). Each is a copy (as PyTorch's), not a view, and is
+    differentiable: its gradient reaches the padded tensor's rows, the padding gets zero. Unlike
+    PyTorch, the input is not transposed in place when ``batch_first`` is False.
+    """
+    if not isinstance(padded_sequences, Tensor):
+        raise TypeError(f"unpad_sequence: padded_sequences must be a Tensor, got {type(padded_sequences).__name__}")
+    if padded_sequences.ndim < 2:
+        raise ValueError(f"unpad_sequence: padded_sequences must be (T, B, *) or, with batch_first, (B, T, *); "
+                         f"got shape {tuple(padded_sequences.shape)}")
+    x = padded_sequences if batch_first else padded_sequences.transpose(0, 1)  # (B, T, *)
+    lengths = check_lengths(lengths, x.shape[1], x.shape[0], "unpad_sequence")
+    # An index array (not a slice) makes each piece a copy, as PyTorch's masked selection does.
+    return [x[i, np.arange(length)] for i, length in enumerate(lengths.tolist())]
+
+
+def unpack_sequence(packed_sequences: PackedSequence) -> list:
+    """The inverse of :func:`pack_sequence`: the list of (L_i, *) Tensors, in the caller's order
+    (``sorted_indices`` undone); differentiable."""
+    if not isinstance(packed_sequences, PackedSequence):
+        raise TypeError(f"unpack_sequence: expected a PackedSequence (from pack_sequence or "
+                        f"pack_padded_sequence), got {type(packed_sequences).__name__}")
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return unpad_sequence(padded, lengths, batch_first=True)
