@@ -70,6 +70,14 @@ class Function:
                 arrays.append(x._data)
                 if x._requires_grad:
                     needs.append(True)
+                    if x._node is not None and getattr(x, "_view", None) is not None:
+                        # A view: the edge goes to its value now. A later change of its base re-points
+                        # the view at the base's new value, which this op's gradient must not follow.
+                        # Its memory changes only if the base has no node (else the base copies first).
+                        root = x._base()
+                        if root is not None and root._node is None:
+                            constants.append((root, root._version))
+                        x = Tensor._make(x._data, x._node, x._out_index)
                     parents.append(x)
                     versions.append(x._version)
                     record = True

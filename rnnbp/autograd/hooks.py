@@ -181,11 +181,14 @@ def run_leaf_hooks(tensor, grad: np.ndarray) -> np.ndarray:
 def run_node_hooks(hooks: NodeHooks, out_grads: list) -> None:
     """Apply a node's tensor hooks to ``out_grads`` (one gradient or None per output), in place.
 
-    An output that got no gradient is skipped (PyTorch calls its hooks with None).
+    An output that got no gradient is skipped (PyTorch calls its hooks with None). The outputs take
+    their turns in the order their first hooks were registered; each runs the hooks it has when its
+    turn comes (as PyTorch: a hook may remove those of an output whose turn is still to come).
     """
-    for index, hook in list(hooks.hooks.values()):  # the hooks there were when the node was reached
-        if out_grads[index] is not None:
-            out_grads[index] = _run((hook,), out_grads[index])
+    for index in dict.fromkeys(index for index, _ in hooks.hooks.values()):
+        current = [hook for i, hook in hooks.hooks.values() if i == index]
+        if current and out_grads[index] is not None:
+            out_grads[index] = _run(current, out_grads[index])
 
 
 # ------------------------------------------------------------------------------------ module hooks

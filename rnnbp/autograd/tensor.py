@@ -92,15 +92,18 @@ class Tensor:
     # so that backward can refuse arrays that changed after an op saved them.
     # ``_base`` is None but on a ``detach()``ed tensor or a view ``x[i, 1:3]``: a weak reference to the
     # tensor it shares memory with, whose version its in-place changes bump too (weak: a kept
-    # ``loss.detach()`` must not keep the graph). A view's ``_view`` is (weak reference to the tensor it
-    # was indexed from, index), through which an in-place change recorded in the graph is written back,
-    # as PyTorch's views are; else None. (Both are read with getattr: a tensor made by ``__new__``
-    # alone, as unpickling may, has neither; set, they cost a plain attribute read.)
+    # ``loss.detach()`` must not keep the graph). A view's ``_view`` is (the tensor it was indexed from,
+    # index), through which an in-place change recorded in the graph is written back, as PyTorch's views
+    # are; else None. ``_views`` is None or weak references to the views indexed from this tensor: when
+    # its ``_data`` is replaced (an in-place change recorded in the graph, or a private copy made before
+    # a write) they are re-pointed at the new array, so that a view always shows its base's values.
+    # (All three are read with getattr where a tensor made by ``__new__`` alone, as unpickling may,
+    # could reach; set, they cost a plain attribute read.)
     # ``_inference`` is set (True) only on a tensor made in inference mode; read it with getattr.
     # ``_hooks`` is set by ``requires_grad_``: None, or the leaf's backward hooks (``register_hook``); the walk
     # reads it with getattr on each edge into a leaf (fast when set).
     __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_out_index", "_nondiff_op", "_version", "_base",
-                 "_view", "_inference", "_hooks", "__weakref__")
+                 "_view", "_views", "_inference", "_hooks", "__weakref__")
     # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of looping over the array.
     __array_priority__ = 1000
     __hash__ = object.__hash__
@@ -112,7 +115,7 @@ class Tensor:
         self._out_index = 0
         self._nondiff_op = None
         self._version = 0
-        self._base = self._view = None
+        self._base = self._view = self._views = None
         self._requires_grad = False
         if grad_mode._inference:
             self._inference = True
@@ -129,7 +132,7 @@ class Tensor:
         t._out_index = index
         t._nondiff_op = None
         t._version = 0
-        t._base = t._view = None
+        t._base = t._view = t._views = None
         t._requires_grad = node is not None
         if grad_mode._inference:
             t._inference = True
@@ -1101,32 +1104,68 @@ class Tensor:
                 f"{op}: an in-place update of an inference tensor (made in inference_mode) outside "
                 "inference_mode is not allowed, as in PyTorch; make a clone() first"
             )
-        if self._requires_grad and grad_mode._enabled:
-            if self._node is None:
-                raise RuntimeError(
-                    f"{op}: a leaf Tensor that requires grad is being used in an in-place operation; "
-                    "do it under rnnbp.no_grad() or on .data"
-                )
-            view = getattr(self, "_view", None)
-            base = None if view is None else view[0]()
-            if base is not None and base._requires_grad and base._node is None:
-                raise RuntimeError(
-                    f"{op}: a view of a leaf Tensor that requires grad is being used in an in-place "
-                    "operation; do it under rnnbp.no_grad() or on .data"
-                )
+        if self._requires_grad and grad_mode._enabled and self._node is None:
+            raise RuntimeError(
+                f"{op}: a leaf Tensor that requires grad is being used in an in-place operation; "
+                "do it under rnnbp.no_grad() or on .data"
+            )
+
+    def _viewed_leaf(self) -> bool:
+        """Whether this tensor is a view (of a view ...) of a leaf that requires grad."""
+        view = getattr(self, "_view", None)
+        while view is not None:
+            parent = view[0]
+            if parent._requires_grad and parent._node is None:
+                return True
+            view = getattr(parent, "_view", None)
+        return False
 
     def _own_array(self) -> np.ndarray:
-        """The array to write into directly: a private copy if an op of the graph may have saved it."""
-        if self._node is not None:
+        """The array to write into directly: a private copy if an op of the graph may have saved it.
+
+        A view writes into its base's array instead (the base makes its own copy if it needs one, and
+        re-points its views at it), so that the write reaches the base, as in PyTorch.
+        """
+        view = getattr(self, "_view", None)
+        if view is not None:
+            view[0]._own_array()
+        elif self._node is not None:
             self._data = self._data.copy()
+            self._refresh_views()
         return self._data
+
+    def _refresh_views(self) -> None:
+        """After ``_data`` was replaced: re-point the live views indexed from this tensor (and theirs) at the
+        new array, their gradient, when the graph is recording, flowing to this tensor's new value.
+
+        Their versions stay: the ops that used a view hold its old array, untouched, and an edge to its
+        old value (``Function.apply`` gives a view's edge to its value, not to the view).
+        """
+        refs = getattr(self, "_views", None)
+        if not refs:
+            return
+        from .ops.shape import GetItem
+
+        live = []
+        source = Tensor._make(self._data, self._node if grad_mode._enabled else None, self._out_index)
+        for ref in refs:
+            view = ref()
+            if view is None:
+                continue
+            live.append(ref)
+            fresh = GetItem.apply(source, index=view._view[1])
+            view._data, view._node, view._out_index = fresh._data, fresh._node, fresh._out_index
+            view._requires_grad = view._requires_grad or fresh._node is not None
+            view._refresh_views()
+        self._views = live
 
     def _assign(self, result: "Tensor", op: str) -> "Tensor":
         """Make ``result`` (computed out of place from this tensor) this tensor's new value.
 
         Outside a recorded graph the values are written into the existing array, so every
         alias (``p.data``, a view) sees them. Inside one, this tensor takes the result's place
-        in the graph (the old array stays intact for the ops that saved it).
+        in the graph (the old array stays intact for the ops that saved it), a view writes the
+        change back into its base, and the views taken from it are re-pointed at the new value.
         """
         if result._node is None:
             try:
@@ -1146,6 +1185,12 @@ class Tensor:
                     f"{op}: the result of shape {result._data.shape} does not fit the tensor of shape "
                     f"{self._data.shape} (an in-place op cannot change the shape)"
                 )
+            view = getattr(self, "_view", None)
+            if view is not None and self._viewed_leaf():
+                raise RuntimeError(
+                    f"{op}: a view of a leaf Tensor that requires grad is being used in an in-place "
+                    "operation; do it under rnnbp.no_grad() or on .data"
+                )
             if result._data.dtype != self._data.dtype:
                 result = _ops.cast(result, self._data.dtype)
             old_node, old_index = self._node, self._out_index
@@ -1156,9 +1201,10 @@ class Tensor:
 
                 follow_in_place(self, old_node, old_index)
             self._bump_version()
-            view = getattr(self, "_view", None)
             if view is not None:
-                self._write_back(view, op)
+                self._write_back(view, op)  # the base re-points this view, and its views, at its new value
+            else:
+                self._refresh_views()
             return self
         self._bump_version()
         return self
@@ -1166,13 +1212,12 @@ class Tensor:
     def _write_back(self, view, op: str) -> None:
         """After this view took a new value in the graph, give the tensor it was indexed from the same
         change (``base[index] = self``, recorded), as PyTorch's in-place ops on views do."""
-        ref, index = view
-        base = ref()
-        if base is None:
-            return
+        base, index = view
         alias = Tensor._make(base._data, base._node, base._out_index)
         alias._requires_grad = base._requires_grad
-        base._assign(_ops.setitem(alias, index, self), op)
+        # the value enters through an alias too: a later in-place change of this view must not move it
+        value = Tensor._make(self._data, self._node, self._out_index)
+        base._assign(_ops.setitem(alias, index, value), op)
 
     def _inplace(self, op: str, fn, *args, **kwargs) -> "Tensor":
         self._check_inplace(op)
@@ -1275,6 +1320,8 @@ class Tensor:
     def __setitem__(self, index, value) -> None:
         """``x[index] = value``: in place; differentiable for ``x`` and ``value`` as in PyTorch."""
         self._check_inplace("setitem")
+        if isinstance(value, Tensor) and self._holds_view(value, index):
+            return  # ``x[i] op= v``: the view x[i] already wrote its new value into x
         recording = grad_mode._enabled and (self._requires_grad or (isinstance(value, Tensor) and value._requires_grad))
         if recording:
             alias = Tensor._make(self._data, self._node, self._out_index)
@@ -1290,6 +1337,27 @@ class Tensor:
                 f"of shape {self._data.shape}: {exc}"
             ) from None
         self._bump_version()
+
+    def _holds_view(self, value: "Tensor", index) -> bool:
+        """Whether ``value`` is this tensor's own view ``self[index]``, showing its current array."""
+        view = getattr(value, "_view", None)
+        if view is None or view[0] is not self:
+            return False
+        from .ops.functions import index_arrays
+
+        if not _same_index(view[1], index_arrays(index)):
+            return False
+        root = self._data if self._data.base is None else self._data.base
+        return value._data.base is root
+
+
+def _same_index(a, b) -> bool:
+    """Whether two basic indices (ints, slices, Ellipsis, None, tuples of them) certainly pick the same elements."""
+    if a is b:
+        return True
+    if type(a) is tuple and type(b) is tuple:
+        return len(a) == len(b) and all(_same_index(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and type(a) in (int, slice) and a == b
 
 
 def _dim_alias(dim, axis, out):

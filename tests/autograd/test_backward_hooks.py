@@ -480,6 +480,19 @@ def test_a_hook_removed_by_an_earlier_one_still_runs_in_that_backward():
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
 
 
+def test_a_hook_removing_those_of_another_output_of_the_same_op_takes_effect_at_once():
+    # PyTorch gives each output its turn (in the order their first hooks came) with the hooks it has
+    # then: a hook on b removing a's, which has not had its turn yet, means a's does not run.
+    x = rnnbp.arange(4.0, requires_grad=True)
+    a, b = (x * 1).chunk(2)
+    handles = {}
+    b.register_hook(lambda g: handles["a"].remove())
+    handles["a"] = a.register_hook(lambda g: g * 100)
+    b.register_hook(lambda g: g * 10)
+    ((a + b) * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0, 30.0, 30.0])
+
+
 def test_a_module_returning_a_dict_warns_and_its_backward_still_runs():
     class Dict(nn.Module):
         def forward(self, x):

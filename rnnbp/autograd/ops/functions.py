@@ -550,9 +550,11 @@ def index_arrays(index):
 def getitem(x, index) -> Tensor:
     """x[index]: basic slicing and integer/bool array indexing; repeated indices accumulate in backward.
 
-    Basic indexing (integers, slices) gives a view, as in PyTorch: it shares ``x``'s memory and version
-    (an in-place change through either is seen by graphs that saved the other), and an in-place change
-    of it recorded in the graph is written back into ``x`` (``y[1:] *= 3``, ``c[t] += h``).
+    Basic indexing (integers, slices) gives a view, as in PyTorch: it shares ``x``'s memory (a write
+    into either counts as a change of ``x``'s version, seen by graphs that saved either), an in-place
+    change of it recorded in the graph is written back into ``x`` (``y[1:] *= 3``, ``c[t] += h``), and
+    when ``x`` takes a new array (its own change in the graph) the view is re-pointed at it
+    (``Tensor._refresh_views``). The view holds ``x``; ``x`` holds weak references to its views.
     """
     index = index_arrays(index)
     if not isinstance(x, Tensor):
@@ -566,10 +568,16 @@ def getitem(x, index) -> Tensor:
     out = GetItem.apply(source, index=index)
     array, owner = out._data, x._data
     if array.base is not None and array.base is (owner if owner.base is None else owner.base):  # a view
-        ref = weakref.ref(x)
         base = getattr(x, "_base", None)
-        out._base = ref if base is None else base
-        out._view = (ref, index)
+        out._base = weakref.ref(x) if base is None else base
+        out._view = (x, index)
+        views = getattr(x, "_views", None)
+        if views is None:
+            x._views = [weakref.ref(out)]
+        else:
+            views.append(weakref.ref(out))
+            if len(views) >= 16 and not len(views) & (len(views) - 1):  # at each power of two: drop the dead
+                views[:] = [ref for ref in views if ref() is not None]
     return out
 
 
