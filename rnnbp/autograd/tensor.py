@@ -24,7 +24,7 @@ import weakref
 
 import numpy as np
 
-from . import engine, grad_mode, printing
+from . import engine, grad_mode, printing, views
 from . import random as _random
 from .device import CPU, DEVICE_TYPES, as_device, refuse_cuda
 from .dtypes import TYPE_NAMES, as_dtype
@@ -92,11 +92,8 @@ class Tensor:
     # so that backward can refuse arrays that changed after an op saved them.
     # ``_base`` is None but on a ``detach()``ed tensor or a view ``x[i, 1:3]``: a weak reference to the
     # tensor it shares memory with, whose version its in-place changes bump too (weak: a kept
-    # ``loss.detach()`` must not keep the graph). A view's ``_view`` is (the tensor it was indexed from,
-    # index), through which an in-place change recorded in the graph is written back, as PyTorch's views
-    # are; else None. ``_views`` is None or weak references to the views indexed from this tensor: when
-    # its ``_data`` is replaced (an in-place change recorded in the graph, or a private copy made before
-    # a write) they are re-pointed at the new array, so that a view always shows its base's values.
+    # ``loss.detach()`` must not keep the graph). ``_view`` and ``_views`` are None but on a view and on
+    # a tensor views were taken of: how a view keeps showing its base and writes into it (``views``).
     # (All three are read with getattr where a tensor made by ``__new__`` alone, as unpickling may,
     # could reach; set, they cost a plain attribute read.)
     # ``_inference`` is set (True) only on a tensor made in inference mode; read it with getattr.
@@ -150,6 +147,7 @@ class Tensor:
     @data.setter
     def data(self, value) -> None:
         self._data = _as_array(value)
+        views.orphan(self)  # as PyTorch's: the views keep the old memory
 
     @property
     def grad(self) -> "Tensor | None":
@@ -1109,55 +1107,21 @@ class Tensor:
                 f"{op}: a leaf Tensor that requires grad is being used in an in-place operation; "
                 "do it under rnnbp.no_grad() or on .data"
             )
-
-    def _viewed_leaf(self) -> bool:
-        """Whether this tensor is a view (of a view ...) of a leaf that requires grad."""
         view = getattr(self, "_view", None)
-        while view is not None:
-            parent = view[0]
-            if parent._requires_grad and parent._node is None:
-                return True
-            view = getattr(parent, "_view", None)
-        return False
+        if view is not None and view[3] and grad_mode._enabled and views.root_of(self)._requires_grad:
+            raise RuntimeError(
+                f"{op}: A view was created in no_grad mode and is being modified inplace with grad mode enabled. "
+                "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code "
+                "by moving both the view and the inplace either both inside the no_grad block (if you don't want "
+                "the inplace to be tracked) or both outside (if you want the inplace to be tracked)."
+            )
 
     def _own_array(self) -> np.ndarray:
-        """The array to write into directly: a private copy if an op of the graph may have saved it.
-
-        A view writes into its base's array instead (the base makes its own copy if it needs one, and
-        re-points its views at it), so that the write reaches the base, as in PyTorch.
-        """
-        view = getattr(self, "_view", None)
-        if view is not None:
-            view[0]._own_array()
-        elif self._node is not None:
-            self._data = self._data.copy()
-            self._refresh_views()
-        return self._data
-
-    def _refresh_views(self) -> None:
-        """After ``_data`` was replaced: re-point the live views indexed from this tensor (and theirs) at the
-        new array, their gradient, when the graph is recording, flowing to this tensor's new value.
-
-        Their versions stay: the ops that used a view hold its old array, untouched, and an edge to its
-        old value (``Function.apply`` gives a view's edge to its value, not to the view).
-        """
-        refs = getattr(self, "_views", None)
-        if not refs:
-            return
-        from .ops.shape import GetItem
-
-        live = []
-        source = Tensor._make(self._data, self._node if grad_mode._enabled else None, self._out_index)
-        for ref in refs:
-            view = ref()
-            if view is None:
-                continue
-            live.append(ref)
-            fresh = GetItem.apply(source, index=view._view[1])
-            view._data, view._node, view._out_index = fresh._data, fresh._node, fresh._out_index
-            view._requires_grad = view._requires_grad or fresh._node is not None
-            view._refresh_views()
-        self._views = live
+        """The array to write into directly: a private copy if an op of the graph may have saved it
+        (for a view, its root's copy, so that the write still reaches the root: ``views.own_array``)."""
+        if self._node is None and getattr(self, "_view", None) is None:
+            return self._data
+        return views.own_array(self)
 
     def _assign(self, result: "Tensor", op: str) -> "Tensor":
         """Make ``result`` (computed out of place from this tensor) this tensor's new value.
@@ -1179,45 +1143,38 @@ class Tensor:
                     f"{op}: the result of shape {result._data.shape} does not fit the tensor of shape "
                     f"{self._data.shape} (an in-place op cannot change the shape)"
                 ) from None
-        else:
-            if result._data.shape != self._data.shape:
-                raise ValueError(
-                    f"{op}: the result of shape {result._data.shape} does not fit the tensor of shape "
-                    f"{self._data.shape} (an in-place op cannot change the shape)"
-                )
-            view = getattr(self, "_view", None)
-            if view is not None and self._viewed_leaf():
-                raise RuntimeError(
-                    f"{op}: a view of a leaf Tensor that requires grad is being used in an in-place "
-                    "operation; do it under rnnbp.no_grad() or on .data"
-                )
-            if result._data.dtype != self._data.dtype:
-                result = _ops.cast(result, self._data.dtype)
-            old_node, old_index = self._node, self._out_index
-            self._data, self._node, self._out_index = result._data, result._node, result._out_index
-            self._requires_grad = True
-            if old_node is not None and getattr(old_node, "tensor_hooks", None):
-                from .hooks import follow_in_place
-
-                follow_in_place(self, old_node, old_index)
             self._bump_version()
-            if view is not None:
-                self._write_back(view, op)  # the base re-points this view, and its views, at its new value
-            else:
-                self._refresh_views()
             return self
-        self._bump_version()
+        if result._data.shape != self._data.shape:
+            raise ValueError(
+                f"{op}: the result of shape {result._data.shape} does not fit the tensor of shape "
+                f"{self._data.shape} (an in-place op cannot change the shape)"
+            )
+        is_view = getattr(self, "_view", None) is not None
+        if is_view and views.viewed_leaf(self):
+            raise RuntimeError(
+                f"{op}: a view of a leaf Tensor that requires grad is being used in an in-place "
+                "operation; do it under rnnbp.no_grad() or on .data"
+            )
+        if result._data.dtype != self._data.dtype:
+            result = _ops.cast(result, self._data.dtype)
+        self._take_value(result)
+        if is_view:
+            views.write_back(self, op)  # up to the root, which re-points its views (this one among them)
+        else:
+            views.refresh(self, record=True)
         return self
 
-    def _write_back(self, view, op: str) -> None:
-        """After this view took a new value in the graph, give the tensor it was indexed from the same
-        change (``base[index] = self``, recorded), as PyTorch's in-place ops on views do."""
-        base, index = view
-        alias = Tensor._make(base._data, base._node, base._out_index)
-        alias._requires_grad = base._requires_grad
-        # the value enters through an alias too: a later in-place change of this view must not move it
-        value = Tensor._make(self._data, self._node, self._out_index)
-        base._assign(_ops.setitem(alias, index, value), op)
+    def _take_value(self, result: "Tensor") -> None:
+        """Take ``result``'s place in the graph (an in-place change recorded there)."""
+        old_node, old_index = self._node, self._out_index
+        self._data, self._node, self._out_index = result._data, result._node, result._out_index
+        self._requires_grad = True
+        if old_node is not None and getattr(old_node, "tensor_hooks", None):
+            from .hooks import follow_in_place
+
+            follow_in_place(self, old_node, old_index)
+        self._bump_version()
 
     def _inplace(self, op: str, fn, *args, **kwargs) -> "Tensor":
         self._check_inplace(op)
@@ -1320,7 +1277,7 @@ class Tensor:
     def __setitem__(self, index, value) -> None:
         """``x[index] = value``: in place; differentiable for ``x`` and ``value`` as in PyTorch."""
         self._check_inplace("setitem")
-        if isinstance(value, Tensor) and self._holds_view(value, index):
+        if isinstance(value, Tensor) and views.holds_view(self, value, index):
             return  # ``x[i] op= v``: the view x[i] already wrote its new value into x
         recording = grad_mode._enabled and (self._requires_grad or (isinstance(value, Tensor) and value._requires_grad))
         if recording:
@@ -1337,27 +1294,6 @@ class Tensor:
                 f"of shape {self._data.shape}: {exc}"
             ) from None
         self._bump_version()
-
-    def _holds_view(self, value: "Tensor", index) -> bool:
-        """Whether ``value`` is this tensor's own view ``self[index]``, showing its current array."""
-        view = getattr(value, "_view", None)
-        if view is None or view[0] is not self:
-            return False
-        from .ops.functions import index_arrays
-
-        if not _same_index(view[1], index_arrays(index)):
-            return False
-        root = self._data if self._data.base is None else self._data.base
-        return value._data.base is root
-
-
-def _same_index(a, b) -> bool:
-    """Whether two basic indices (ints, slices, Ellipsis, None, tuples of them) certainly pick the same elements."""
-    if a is b:
-        return True
-    if type(a) is tuple and type(b) is tuple:
-        return len(a) == len(b) and all(_same_index(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and type(a) in (int, slice) and a == b
 
 
 def _dim_alias(dim, axis, out):

@@ -224,7 +224,7 @@ def test_views_of_views_of_leaves_and_no_grad_views_are_refused_in_the_graph():
         x[0:2][1:].add_(1)
     with rnnbp.no_grad():
         v = x[1:]
-    with pytest.raises(RuntimeError, match="a view of a leaf Tensor that requires grad"):
+    with pytest.raises(RuntimeError, match="A view was created in no_grad mode"):
         v.add_(w)
     assert x.is_leaf and x.grad_fn is None
     np.testing.assert_array_equal(x.detach().numpy(), [1.0, 2.0, 3.0])  # left as it was found
@@ -242,3 +242,96 @@ def test_view_programs_like_pytorch():
             results.append([loss.item(), x.grad.numpy(), w.grad.numpy()])
         for ours, theirs in zip(*results):
             np.testing.assert_allclose(ours, theirs, rtol=1e-12, err_msg=program.__name__)
+
+
+# From a review of the above: changes outside the graph keep the views' gradients, a base may change
+# shape in place or be replaced, view chains may be deep, and PyTorch's no_grad-view rules hold.
+def test_a_write_outside_the_graph_keeps_the_views_in_it():
+    x = rnnbp.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=rnnbp.float64, requires_grad=True)
+    y = x * 2
+    v = y[0]
+    with rnnbp.no_grad():
+        y[1] = 5.0
+    (v * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[6.0, 6.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(y.detach().numpy(), [[2.0, 4.0], [5.0, 5.0]])
+
+
+def test_a_base_changing_shape_in_place_keeps_its_views():
+    x = rnnbp.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=rnnbp.float64, requires_grad=True)
+    y = x * 1
+    v = y[0]
+    y.unsqueeze_(0)
+    y.mul_(2)
+    assert v.shape == (2,)
+    np.testing.assert_array_equal(v.detach().numpy(), [2.0, 4.0])
+    (v * rnnbp.tensor([1.0, 10.0], dtype=rnnbp.float64)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0, 20.0], [0.0, 0.0]])
+    x.grad = None
+    y = x * 1
+    v = y[1]
+    v.unsqueeze_(0)  # the view itself changes shape, then in place
+    v.mul_(2)
+    np.testing.assert_array_equal(y.detach().numpy(), [[1.0, 2.0], [6.0, 8.0]])
+    (y * y).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0, 4.0], [24.0, 32.0]])
+
+
+def test_replacing_data_leaves_the_views_with_the_old_memory():
+    y = rnnbp.tensor([1.0, 2.0, 3.0], dtype=rnnbp.float64, requires_grad=True) * 1
+    v = y[1:]
+    y.data = rnnbp.tensor([7.0, 8.0, 9.0], dtype=rnnbp.float64)
+    y.mul_(2)
+    np.testing.assert_array_equal(v.detach().numpy(), [2.0, 3.0])
+    np.testing.assert_array_equal(y.detach().numpy(), [14.0, 16.0, 18.0])
+
+
+def test_views_made_under_no_grad_follow_pytorch_rules():
+    x = rnnbp.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=rnnbp.float64, requires_grad=True)
+    y = x * 2
+    with rnnbp.no_grad():
+        target = y[0]
+    y.mul_(3)
+    np.testing.assert_array_equal(target.numpy(), [6.0, 12.0])  # it shows the base
+    with pytest.raises(RuntimeError, match="A view was created in no_grad mode and its base"):
+        (y[0] - target).sum()
+    w = rnnbp.tensor([1.0, 2.0], requires_grad=True)
+    with rnnbp.no_grad():
+        v = w[:1]
+    with pytest.raises(RuntimeError, match="A view was created in no_grad mode and is being modified inplace"):
+        v.add_(1)
+    np.testing.assert_array_equal(w.detach().numpy(), [1.0, 2.0])
+
+
+def test_deep_chains_of_views():
+    w = rnnbp.tensor([float(i) for i in range(1500)], dtype=rnnbp.float64, requires_grad=True)
+    buf = w * 2
+    total = 0
+    while buf.shape[0] > 1:  # a buffer consumed from the front: a chain of 1499 views
+        total = total + buf[0]
+        buf = buf[1:]
+    buf.add_(1)
+    (total + buf.sum()).backward()
+    assert total.item() == sum(2.0 * i for i in range(1499))
+    np.testing.assert_array_equal(w.grad.numpy(), np.full(1500, 2.0))
+    x = rnnbp.zeros(10, dtype=rnnbp.float64)
+    v = x
+    for _ in range(3000):
+        v = v[:]
+    v.add_(1)
+    assert x.sum().item() == 10.0
+
+
+def test_a_zero_dim_integer_tensor_indexes_as_an_integer():
+    c = rnnbp.zeros(3, 2)
+    c[rnnbp.tensor(1)].add_(1)
+    c[rnnbp.tensor(2), rnnbp.tensor(0)] += 5
+    np.testing.assert_array_equal(c.numpy(), [[0.0, 0.0], [1.0, 1.0], [5.0, 0.0]])
+
+
+def test_many_live_views_keep_indexing_cheap():
+    x = rnnbp.zeros(100, 4)
+    kept = [x[i] for i in range(40)]
+    for i in range(5000):
+        x[i % 100]
+    assert len(x._views) < 2 * len(kept) + 20  # the dead ones are dropped as the list grows

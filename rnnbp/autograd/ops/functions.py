@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import builtins
 import math
-import weakref
 from collections.abc import Sequence
 
 import numpy as np
 
-from .. import grad_mode
+from .. import grad_mode, views
 from .. import random as _random
 from ..dtypes import as_dtype
 from ..tensor import DEFAULT_DTYPE, Tensor, ValuesIndices
@@ -539,7 +538,9 @@ def expand_as(x, other) -> Tensor:
 def index_arrays(index):
     """Tensors inside an index become their arrays; lists of ints become arrays."""
     if isinstance(index, Tensor):
-        return index._data
+        array = index._data
+        # a 0-d integer tensor indexes as an integer does (a view, as in PyTorch), not as an array
+        return int(array) if array.ndim == 0 and array.dtype.kind in "iu" else array
     if isinstance(index, tuple):
         return tuple(index_arrays(i) for i in index)
     if isinstance(index, list):
@@ -550,11 +551,8 @@ def index_arrays(index):
 def getitem(x, index) -> Tensor:
     """x[index]: basic slicing and integer/bool array indexing; repeated indices accumulate in backward.
 
-    Basic indexing (integers, slices) gives a view, as in PyTorch: it shares ``x``'s memory (a write
-    into either counts as a change of ``x``'s version, seen by graphs that saved either), an in-place
-    change of it recorded in the graph is written back into ``x`` (``y[1:] *= 3``, ``c[t] += h``), and
-    when ``x`` takes a new array (its own change in the graph) the view is re-pointed at it
-    (``Tensor._refresh_views``). The view holds ``x``; ``x`` holds weak references to its views.
+    Basic indexing (integers, slices) gives a view, as in PyTorch: it shows ``x``'s values and an
+    in-place change of it reaches ``x`` (``y[1:] *= 3``, ``c[t] += h``); see ``autograd.views``.
     """
     index = index_arrays(index)
     if not isinstance(x, Tensor):
@@ -568,16 +566,7 @@ def getitem(x, index) -> Tensor:
     out = GetItem.apply(source, index=index)
     array, owner = out._data, x._data
     if array.base is not None and array.base is (owner if owner.base is None else owner.base):  # a view
-        base = getattr(x, "_base", None)
-        out._base = weakref.ref(x) if base is None else base
-        out._view = (x, index)
-        views = getattr(x, "_views", None)
-        if views is None:
-            x._views = [weakref.ref(out)]
-        else:
-            views.append(weakref.ref(out))
-            if len(views) >= 16 and not len(views) & (len(views) - 1):  # at each power of two: drop the dead
-                views[:] = [ref for ref in views if ref() is not None]
+        views.register(x, out, index)
     return out
 
 

@@ -1,0 +1,222 @@
+"""Views: what basic indexing (``x[i]``, ``x[1:, 0]``, views of views) gives, kept as PyTorch's are.
+
+A view always shows its base's values, and an in-place change of it reaches the base. NumPy
+gives the shared memory; what needs care is the graph, where rnnbp's in-place ops do not write
+into memory: inside a recorded graph ``y.mul_(w)`` gives ``y`` a new array (the old one stays
+intact for the ops that saved it). So:
+
+* a view records ``_view = (parent, index, parent_shape, made_without_grad)`` and holds its parent;
+  the parent holds weak references to its views in ``_views`` (:func:`register`);
+* when a tensor takes a new array, its live views (and theirs) are re-pointed at it
+  (:func:`refresh`): inside the graph with a fresh ``GetItem`` node from the new value, where the
+  change may touch them; outside it (a private copy made before a write, :func:`own_array`) the
+  array only;
+* an in-place change of a view recorded in the graph is written back into its parent, up to the
+  root, as ``parent[index] = view`` (:func:`write_back`), and the root then re-points its views;
+* a view of a leaf that requires grad may not change in the graph (:func:`viewed_leaf`), and a view
+  made under ``no_grad`` whose base then changes in the graph may no longer be used (PyTorch's rule:
+  :class:`ModifiedNoGradView`).
+
+``index`` is a basic index as ``ops.index_arrays`` returns it; ``parent_shape`` lets a parent change
+shape in place (``unsqueeze_``) and keep its views. Everything here walks chains of views with
+loops, not recursion: ``for ...: buf = buf[1:]`` may make thousands.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from . import grad_mode
+
+_PRUNE_FROM = 16  # a tensor's list of view references is pruned of dead ones once it has this many
+
+
+class ViewRefs(list):
+    """A tensor's weak references to its views; pruned of dead ones when it doubles (``limit``)."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, refs=()):
+        super().__init__(refs)
+        self.limit = _PRUNE_FROM
+
+
+def register(base, view, index) -> None:
+    """Make ``view`` (``base[index]``, sharing its memory) a view of ``base``."""
+    root = getattr(base, "_base", None)
+    view._base = weakref.ref(base) if root is None else root
+    view._view = (base, index, base._data.shape, not grad_mode._enabled)
+    refs = getattr(base, "_views", None)
+    if refs is None:
+        base._views = ViewRefs((weakref.ref(view),))
+        return
+    refs.append(weakref.ref(view))
+    if len(refs) >= refs.limit:
+        refs[:] = [ref for ref in refs if ref() is not None]
+        refs.limit = max(_PRUNE_FROM, 2 * len(refs))
+
+
+def index_view(array: np.ndarray, index, shape: tuple | None = None) -> np.ndarray:
+    """``array[index]`` as a view (a 0-d one for an integer per dim), seen as ``shape`` if given."""
+    out = array[index]
+    if not isinstance(out, np.ndarray):
+        out = array[(index if type(index) is tuple else (index,)) + (Ellipsis,)]
+    return out if shape is None or out.shape == shape else out.reshape(shape)
+
+
+def root_of(t):
+    """The tensor at the top of ``t``'s chain of views (``t`` itself if it is no view)."""
+    view = getattr(t, "_view", None)
+    while view is not None:
+        t = view[0]
+        view = getattr(t, "_view", None)
+    return t
+
+
+def viewed_leaf(t) -> bool:
+    """Whether ``t`` is a view (of a view ...) of a leaf that requires grad."""
+    view = getattr(t, "_view", None)
+    while view is not None:
+        parent = view[0]
+        if parent._requires_grad and parent._node is None:
+            return True
+        view = getattr(parent, "_view", None)
+    return False
+
+
+def own_array(t) -> np.ndarray:
+    """The array to write into directly for ``t``: the root of its views makes a private copy first if
+    an op of the graph may have saved its array, and re-points its views (``t`` among them) at it."""
+    root = root_of(t)
+    if root._node is not None:
+        root._data = root._data.copy()
+        refresh(root, record=False)
+    return t._data
+
+
+def refresh(t, record: bool, changed: np.ndarray | None = None) -> None:
+    """After ``t._data`` was replaced: re-point the live views of ``t`` (and theirs) at the new array.
+
+    ``record``: ``t`` took a new value in the graph; a view the change may touch (its memory meets
+    ``changed``, the part of ``t``'s old array that was written; None: all of it) takes a fresh
+    ``GetItem`` node from the new value, the others only the array. Without ``record`` (a private copy
+    made before a write outside the graph) every view keeps its node. Versions stay: the ops that used
+    a view hold its old array, untouched, and an edge to its old value (``Function.apply``).
+    """
+    from .ops.shape import GetItem, Reshape
+    from .tensor import Tensor
+
+    pending = [(t, record, changed)]
+    while pending:
+        base, record_nodes, changed = pending.pop()
+        refs = getattr(base, "_views", None)
+        if not refs:
+            continue
+        live = []
+        source = None
+        for ref in refs:
+            view = ref()
+            if view is None:
+                continue
+            live.append(ref)
+            _, index, shape, made_without_grad = view._view
+            touched = record_nodes and (changed is None or np.may_share_memory(view._data, changed))
+            if not touched:
+                view._data = index_view(base._data if base._data.shape == shape else base._data.reshape(shape),
+                                        index, view._data.shape)
+            elif made_without_grad:
+                view._data = index_view(base._data.reshape(shape), index, view._data.shape)
+                view._base = MODIFIED_NO_GRAD_VIEW
+            else:
+                if source is None:
+                    source = Tensor._make(base._data, base._node, base._out_index)
+                fresh = GetItem.apply(source if source._data.shape == shape else Reshape.apply(source, shape=shape),
+                                      index=index)
+                if fresh._data.shape != view._data.shape:
+                    fresh = Reshape.apply(fresh, shape=view._data.shape)
+                view._data, view._node, view._out_index = fresh._data, fresh._node, fresh._out_index
+                view._requires_grad = True
+            pending.append((view, touched, None))
+        refs[:] = live
+
+
+def write_back(t, op: str) -> None:
+    """After the view ``t`` took a new value in the graph: ``parent[index] = t`` (recorded) for each
+    parent up to the root, then the root re-points its views (``t`` among them) at its new value."""
+    from .ops import functions as F
+    from .tensor import Tensor
+
+    changed = None
+    while (view := getattr(t, "_view", None)) is not None:
+        parent, index, shape, _ = view
+        old = parent._data
+        changed = index_view(old if old.shape == shape else old.reshape(shape), index)  # what is written
+        base = Tensor._make(old, parent._node, parent._out_index)
+        base._requires_grad = parent._requires_grad
+        if old.shape != shape:
+            base = F.reshape(base, shape)
+        # the value enters through an alias: a later in-place change of t must not move it
+        value = Tensor._make(t._data, t._node, t._out_index)
+        if value._data.shape != changed.shape:  # t changed shape in place (unsqueeze_)
+            value = F.reshape(value, changed.shape)
+        result = F.setitem(base, index, value)
+        if old.shape != shape:
+            result = F.reshape(result, old.shape)
+        parent._take_value(result)
+        t = parent
+    refresh(t, record=True, changed=changed)
+
+
+def orphan(t) -> None:
+    """``t.data = new``: its views keep the old array and are no longer views of ``t`` (PyTorch's too)."""
+    refs = getattr(t, "_views", None)
+    if refs:
+        for ref in refs:
+            view = ref()
+            if view is not None:
+                view._view = None
+    t._views = None
+
+
+def holds_view(t, value, index) -> bool:
+    """Whether ``value`` is ``t``'s own view ``t[index]``, showing its current array (``x[i] op= v``:
+    Python's assignment after the view already wrote its new value into ``x``)."""
+    view = getattr(value, "_view", None)
+    if view is None or view[0] is not t or view[2] != t._data.shape:
+        return False
+    from .ops.functions import index_arrays
+
+    if not same_index(view[1], index_arrays(index)):
+        return False
+    root = t._data if t._data.base is None else t._data.base
+    return value._data.base is root
+
+
+def same_index(a, b) -> bool:
+    """Whether two basic indices (ints, slices, Ellipsis, None, tuples of them) certainly pick the same elements."""
+    if a is b:
+        return True
+    if type(a) is tuple and type(b) is tuple:
+        return len(a) == len(b) and all(same_index(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and type(a) in (int, slice) and a == b
+
+
+class ModifiedNoGradView:
+    """The ``_base`` of a view made under ``no_grad`` whose base then changed in place in a recorded
+    graph: using the view in an op (which reads ``_base``) raises PyTorch's error, since what its
+    gradient should be is ambiguous."""
+
+    __slots__ = ()
+
+    def __call__(self):
+        raise RuntimeError(
+            "A view was created in no_grad mode and its base or another view of its base has been modified "
+            "inplace with grad mode enabled. Given that this use case is ambiguous and error-prone, it is "
+            "forbidden. You can clarify your code by moving both the view and the inplace either both inside "
+            "the no_grad block (if you don't want the inplace to be tracked) or both outside (if you want the "
+            "inplace to be tracked)."
+        )
+
+
+MODIFIED_NO_GRAD_VIEW = ModifiedNoGradView()
