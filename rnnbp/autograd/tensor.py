@@ -1281,9 +1281,12 @@ class Tensor:
             return  # ``x[i] op= v``: the view x[i] already wrote its new value into x
         recording = grad_mode._enabled and (self._requires_grad or (isinstance(value, Tensor) and value._requires_grad))
         if recording:
-            alias = Tensor._make(self._data, self._node, self._out_index)
+            # When no op, view or alias holds this array (nothing can have saved it), the write goes
+            # into it: a loop filling ``out[t] = h`` costs O(T), not a copy of ``out`` per step.
+            sole = views.sole_owner(self)
+            alias = Tensor._make(views.placeholder(self._data) if sole else self._data, self._node, self._out_index)
             alias._requires_grad = self._requires_grad
-            self._assign(_ops.setitem(alias, index, value), "setitem")
+            self._assign(_ops.setitem(alias, index, value, into=self._data if sole else None), "setitem")
             return
         array = value._data if isinstance(value, Tensor) else value
         try:

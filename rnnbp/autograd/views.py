@@ -23,6 +23,7 @@ loops, not recursion: ``for ...: buf = buf[1:]`` may make thousands.
 """
 from __future__ import annotations
 
+import sys
 import weakref
 
 import numpy as np
@@ -200,6 +201,34 @@ def same_index(a, b) -> bool:
     if type(a) is tuple and type(b) is tuple:
         return len(a) == len(b) and all(same_index(x, y) for x, y in zip(a, b))
     return type(a) is type(b) and type(a) in (int, slice) and a == b
+
+
+def _references(array) -> int:
+    return sys.getrefcount(array)
+
+
+class _Holder:
+    __slots__ = ("_data",)
+
+
+_probe = _Holder()
+_probe._data = np.empty(1)
+_SOLE = _references(_probe._data)  # the count of an array one slot holds, seen as sole_owner sees it
+del _probe
+
+
+def sole_owner(t) -> bool:
+    """Whether ``t`` alone holds its array (no op saved it, no view, alias or NumPy view of it lives, it
+    is no view itself): then an in-place write into it is one nobody else can see. Counted against an
+    array held the same way, so that the count means the same on every Python version."""
+    array = t._data
+    return array.base is None and array.flags.writeable and _references(t._data) == _SOLE + 1
+
+
+def placeholder(array: np.ndarray) -> np.ndarray:
+    """An array of ``array``'s shape and dtype that holds no memory (what the graph keeps of a value it
+    needs only the shape of: ``SetItem``'s ``x`` written in place)."""
+    return np.broadcast_to(np.empty((), array.dtype), array.shape)
 
 
 class ModifiedNoGradView:

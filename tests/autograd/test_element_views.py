@@ -335,3 +335,52 @@ def test_many_live_views_keep_indexing_cheap():
     for i in range(5000):
         x[i % 100]
     assert len(x._views) < 2 * len(kept) + 20  # the dead ones are dropped as the list grows
+
+
+def _fill_and_reuse(x, w):
+    """out[t] = h in a loop (written into out's own array), with a view of out alive midway (the
+    writes after it must copy out and re-point the view, which then shows the last write)."""
+    out = x.new_zeros(3, 4)
+    h = x * 0
+    for t in range(3):
+        h = (x * w + h).tanh()
+        out[t] = h
+        if t == 1:
+            first = out[0]
+    out[0, 1:3] = w * 2
+    return (out * out).sum() + (first * first * first).sum()
+
+
+def test_filling_a_tensor_in_a_loop_writes_into_it_and_stays_exact():
+    from rnnbp.autograd import gradcheck
+
+    x = rnnbp.tensor([0.1, 0.2, 0.3, 0.4], dtype=rnnbp.float64, requires_grad=True)
+    w = rnnbp.tensor(0.7, dtype=rnnbp.float64, requires_grad=True)
+    assert gradcheck(_fill_and_reuse, [x, w])
+    address = lambda t: t._data.__array_interface__["data"][0]  # noqa: E731
+    out = rnnbp.zeros(50, 4, dtype=rnnbp.float64)
+    h = x * 1
+    addresses = set()
+    for t in range(50):
+        h = h * w
+        out[t] = h
+        addresses.add(address(out))
+    assert len(addresses) == 1  # nothing held out's array: every step wrote into it, no copy per step
+    row = out[0]  # a view holds the array now
+    before = address(out)
+    out[0] = w
+    assert address(out) != before  # so this write went to a copy, and the view was re-pointed at it
+    np.testing.assert_array_equal(row.detach().numpy(), np.full(4, 0.7))
+
+
+def test_filling_a_tensor_like_pytorch():
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (rnnbp, torch):
+        x = lib.tensor([0.1, 0.2, 0.3, 0.4], dtype=lib.float64, requires_grad=True)
+        w = lib.tensor(0.7, dtype=lib.float64, requires_grad=True)
+        loss = _fill_and_reuse(x, w)
+        loss.backward()
+        results.append([loss.item(), x.grad.numpy(), w.grad.numpy()])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)

@@ -882,12 +882,13 @@ def all(x, dim=None, keepdim: bool = False) -> Tensor:
     return constant_result(np.all(data, axis=dim, keepdims=keepdim), "all")
 
 
-def setitem(x: Tensor, index, value) -> Tensor:
-    """x with ``x[index] = value``, as a new tensor in the graph (see ``Tensor.__setitem__``)."""
+def setitem(x: Tensor, index, value, into: np.ndarray | None = None) -> Tensor:
+    """x with ``x[index] = value``, as a new tensor in the graph (see ``Tensor.__setitem__``); ``into``:
+    write into this array (``x``'s, which no one else holds) instead of a copy of ``x``."""
     if isinstance(value, Tensor):
         value = cast(value, x.dtype) if value.dtype != x.dtype else value
     else:
         value = np.asarray(value._data if isinstance(value, Tensor) else value)
         if value.dtype != x.dtype:
             value = value.astype(x.dtype)
-    return SetItem.apply(x, value, index=index_arrays(index))
+    return SetItem.apply(x, value, index=index_arrays(index), into=into)

@@ -139,12 +139,13 @@ class SetItem(Function):
     The gradient of ``x`` is the incoming one with the overwritten elements zeroed; ``value``
     gets the gradient of the elements it wrote, summed back over broadcasting (for repeated
     integer indices the last write wins in the forward, and every copy is credited, as
-    PyTorch's ``index_put_`` does).
+    PyTorch's ``index_put_`` does). Neither needs ``x``'s values, so when no one else holds
+    ``x``'s array the write goes into it (``into``: that array; ``Tensor.__setitem__`` decides).
     """
 
     @staticmethod
-    def forward(ctx, x, value, index):
-        out = x.copy()
+    def forward(ctx, x, value, index, into=None):
+        out = x.copy() if into is None else into
         try:
             out[index] = value
         except (IndexError, ValueError) as exc:
@@ -163,7 +164,9 @@ class SetItem(Function):
             gx = np.array(grad)  # a copy, and an array for a 0-d x (NumPy's indexing may give scalars)
             gx[ctx.index] = 0
         if need_value:
-            gv = unbroadcast(np.asarray(grad[ctx.index]), ctx.value_shape)
+            # a copy: a view would keep all of ``grad`` alive for as long as the value's gradient waits
+            # (a loop of out[t] = h held T gradients of out's size)
+            gv = unbroadcast(np.array(grad[ctx.index]), ctx.value_shape)
         return gx, gv
 
 
