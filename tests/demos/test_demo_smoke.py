@@ -1,5 +1,6 @@
 """Each demo and benchmark runs end to end on a tiny budget (full runs are not tests)."""
 import numpy as np
+import pytest
 
 import rnnbp
 
@@ -46,3 +47,17 @@ def test_tree_speed_benchmark_runs_and_its_steps_agree(capsys):
         assert all(t > 0 for t in kind["times"].values())
         assert kind["disagreement"] < 1e-4  # float32: level-batched, composed, tree by tree, node by node
     assert "node by node" in capsys.readouterr().out
+
+
+def test_indexed_fill_benchmark_runs(capsys):
+    bench = load_demo("benchmarks/indexed_fill.py")
+    result = bench.main(["--steps", "30", "--batch", "2", "--hidden", "5"])
+    assert result["forward"] > 0 and result["grad"].shape == (5, 5) and "peak RSS" in capsys.readouterr().out
+
+
+def test_indexed_fill_benchmark_agrees_with_pytorch():
+    pytest.importorskip("torch")
+    bench = load_demo("benchmarks/indexed_fill.py")
+    ours = bench.main(["--steps", "30", "--batch", "2", "--hidden", "5"])
+    theirs = bench.main(["--steps", "30", "--batch", "2", "--hidden", "5", "--torch"])
+    np.testing.assert_allclose(ours["grad"], theirs["grad"], rtol=1e-10)
