@@ -211,20 +211,28 @@ class _Holder:
     __slots__ = ("_data",)
 
 
-_probe = _Holder()
-_probe._data = np.empty(1)
-_SOLE = _references(_probe._data)  # the count of an array one slot holds, seen as sole_owner sees it
-del _probe
+_PROBE = _Holder()
+_PROBE._data = np.empty(1)  # an array one slot holds, and nothing else
+
+
+def _observed() -> bool:
+    """Whether a tracer, profiler or monitoring tool runs: one may hold snapshots of frames' locals
+    (``f_locals``), which makes reference counts say nothing about who holds an array."""
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)
+    return monitoring is not None and any(monitoring.get_tool(tool) is not None for tool in range(6))
 
 
 def sole_owner(t) -> bool:
     """Whether ``t`` alone holds its array (no op saved it, no view, alias or NumPy view of it lives, it
-    is no view itself): then an in-place write into it is one nobody else can see. Counted against an
-    array held the same way, so that the count means the same on every Python version."""
+    is no view itself): then an in-place write into it is one nobody else can see. Its references are
+    counted against those of an array one slot holds, counted the same way at the same moment (the
+    count differs between Python versions), and never while a tracer could hold extra ones."""
     array = t._data
-    return array.base is None and array.flags.writeable and _references(t._data) == _SOLE + 1
-
-
+    if array.base is not None or not array.flags.writeable or _observed():
+        return False
+    return _references(t._data) == _references(_PROBE._data) + 1  # + 1: ``array`` here
 def placeholder(array: np.ndarray) -> np.ndarray:
     """An array of ``array``'s shape and dtype that holds no memory (what the graph keeps of a value it
     needs only the shape of: ``SetItem``'s ``x`` written in place)."""

@@ -384,3 +384,30 @@ def test_filling_a_tensor_like_pytorch():
         results.append([loss.item(), x.grad.numpy(), w.grad.numpy()])
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_a_tracer_holding_frame_locals_never_lets_a_write_reach_a_saved_array():
+    import sys
+
+    def tracer(frame, event, arg):
+        frame.f_locals  # as debuggers and argument-logging profilers do: snapshots hold references
+        return tracer
+
+    def program():
+        x = rnnbp.tensor([0.5, 1.0, -0.3], dtype=rnnbp.float64, requires_grad=True)
+        y = rnnbp.softmax(x, 0)  # Softmax keeps y's array for its backward
+        y[0] = rnnbp.tensor(3.0, dtype=rnnbp.float64, requires_grad=True)
+        (y * rnnbp.tensor([1.0, 2.0, 3.0], dtype=rnnbp.float64)).sum().backward()
+        return x.grad.numpy()
+
+    expected = program()
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        traced = program()
+    finally:
+        sys.settrace(previous)
+    p = np.exp([0.5, 1.0, -0.3]) / np.exp([0.5, 1.0, -0.3]).sum()
+    g = np.array([0.0, 2.0, 3.0])  # y[0] was overwritten: only y[1], y[2] reach x
+    np.testing.assert_allclose(expected, p * (g - (g * p).sum()), rtol=1e-12)
+    np.testing.assert_allclose(traced, expected, rtol=1e-12)
