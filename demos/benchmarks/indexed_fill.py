@@ -1,8 +1,9 @@
 """Benchmark: a hand-written recurrence that fills a preallocated output, ``out[t] = h``, as many
 PyTorch programs do (seq2seq decoders, custom cells), forward and backward, with the peak memory.
 
-    python demos/benchmarks/indexed_fill.py            # rnnbp
-    python demos/benchmarks/indexed_fill.py --torch    # the same program in PyTorch
+    python demos/benchmarks/indexed_fill.py                 # rnnbp
+    python demos/benchmarks/indexed_fill.py --torch         # the same program in PyTorch
+    python demos/benchmarks/indexed_fill.py --accumulate    # out[t] += h instead
 
 Each run is its own process (the peak resident memory is the process's). Inside a recorded graph
 rnnbp writes ``out[t] = h`` into ``out``'s own array when nothing else holds it (``autograd.views
@@ -21,6 +22,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=1600)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--accumulate", action="store_true", help="out[t] += h (a view changed in place) instead of out[t] = h")
     args = parser.parse_args(argv)
     if args.torch:
         import torch as lib
@@ -36,14 +38,17 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     for t in range(T):
         h = lib.tanh(x[t] @ w + h)
-        out[t] = h
+        if args.accumulate:
+            out[t] += h
+        else:
+            out[t] = h
     loss = (out * out).sum()
     forward = time.perf_counter() - start
     start = time.perf_counter()
     loss.backward()
     backward = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{'torch' if args.torch else 'rnnbp'}: T={T} B={B} H={H} float64  forward {forward:.3f} s  "
+    print(f"{'torch' if args.torch else 'rnnbp'}{' +=' if args.accumulate else ''}: T={T} B={B} H={H} float64  forward {forward:.3f} s  "
           f"backward {backward:.3f} s  peak RSS {peak:.0f} MB  sum of dL/dW {float(w.grad.sum()):.6f}")
     return {"forward": forward, "backward": backward, "peak_mb": peak, "grad": np.asarray(w.grad.detach().numpy())}
 

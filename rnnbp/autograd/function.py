@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import grad_mode
+from . import grad_mode, views
 
 
 class Function:
@@ -64,6 +64,7 @@ class Function:
         parents = []
         versions = []
         constants = []
+        aliases = None
         record = False
         for x in inputs:
             if isinstance(x, Tensor):
@@ -78,6 +79,7 @@ class Function:
                         if root is not None and root._node is None:
                             constants.append((root, root._version))
                         x = Tensor._make(x._data, x._node, x._out_index)
+                        aliases = [x] if aliases is None else aliases + [x]
                     parents.append(x)
                     versions.append(x._version)
                     record = True
@@ -109,6 +111,9 @@ class Function:
                 for t in outs:
                     t._nondiff_op = nondiff
             return outs if type(out) is tuple else outs[0]
+        if aliases is not None:
+            for alias in aliases:  # the edge needs the view's shape only; what the op needs of it, it saved
+                alias._data = views.placeholder(alias._data)
         ctx.parents = tuple(parents)
         ctx.versions = tuple(versions)
         ctx.constants = tuple(constants)

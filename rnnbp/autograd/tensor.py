@@ -1180,7 +1180,10 @@ class Tensor:
         self._check_inplace(op)
         alias = Tensor._make(self._data, self._node, self._out_index)
         alias._requires_grad = self._requires_grad
-        return self._assign(fn(alias, *args, **kwargs), op)
+        result = fn(alias, *args, **kwargs)
+        if result is not alias:  # the graph needs the alias's shape only (an op that needs the values saved them)
+            alias._data = views.placeholder(alias._data)
+        return self._assign(result, op)
 
     def add_(self, other, alpha=1) -> "Tensor":
         """self += alpha * other, in place."""
@@ -1286,7 +1289,9 @@ class Tensor:
             sole = views.sole_owner(self)
             alias = Tensor._make(views.placeholder(self._data) if sole else self._data, self._node, self._out_index)
             alias._requires_grad = self._requires_grad
-            self._assign(_ops.setitem(alias, index, value, into=self._data if sole else None), "setitem")
+            result = _ops.setitem(alias, index, value, into=self._data if sole else None)
+            alias._data = views.placeholder(self._data)  # SetItem needs x's shape only
+            self._assign(result, "setitem")
             return
         array = value._data if isinstance(value, Tensor) else value
         try:

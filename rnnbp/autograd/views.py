@@ -151,9 +151,11 @@ def write_back(t, op: str) -> None:
     changed = None
     while (view := getattr(t, "_view", None)) is not None:
         parent, index, shape, _ = view
+        # nothing else holds the parent's array (the ops that read the view kept no values): write into it
+        sole = parent._data.shape == shape and sole_owner(parent)
         old = parent._data
         changed = index_view(old if old.shape == shape else old.reshape(shape), index)  # what is written
-        base = Tensor._make(old, parent._node, parent._out_index)
+        base = Tensor._make(placeholder(old) if sole else old, parent._node, parent._out_index)
         base._requires_grad = parent._requires_grad
         if old.shape != shape:
             base = F.reshape(base, shape)
@@ -161,7 +163,7 @@ def write_back(t, op: str) -> None:
         value = Tensor._make(t._data, t._node, t._out_index)
         if value._data.shape != changed.shape:  # t changed shape in place (unsqueeze_)
             value = F.reshape(value, changed.shape)
-        result = F.setitem(base, index, value)
+        result = F.setitem(base, index, value, into=old if sole else None)
         if old.shape != shape:
             result = F.reshape(result, old.shape)
         parent._take_value(result)
@@ -233,10 +235,22 @@ def sole_owner(t) -> bool:
     if array.base is not None or not array.flags.writeable or _observed():
         return False
     return _references(t._data) == _references(_PROBE._data) + 1  # + 1: ``array`` here
+
+
+_placeholders: dict = {}
+
+
 def placeholder(array: np.ndarray) -> np.ndarray:
-    """An array of ``array``'s shape and dtype that holds no memory (what the graph keeps of a value it
-    needs only the shape of: ``SetItem``'s ``x`` written in place)."""
-    return np.broadcast_to(np.empty((), array.dtype), array.shape)
+    """A read-only array of ``array``'s shape and dtype that holds no memory, shared: what the graph keeps
+    of a value it needs the shape of only (an alias in a node's parents, once the op has run), so that
+    the alias does not keep the array from its owner (``sole_owner``)."""
+    key = (array.shape, array.dtype)
+    held = _placeholders.get(key)
+    if held is None:
+        if len(_placeholders) >= 4096:
+            _placeholders.clear()
+        held = _placeholders[key] = np.broadcast_to(np.empty((), array.dtype), array.shape)
+    return held
 
 
 class ModifiedNoGradView:

@@ -58,6 +58,7 @@ def test_indexed_fill_benchmark_runs(capsys):
 def test_indexed_fill_benchmark_agrees_with_pytorch():
     pytest.importorskip("torch")
     bench = load_demo("benchmarks/indexed_fill.py")
-    ours = bench.main(["--steps", "30", "--batch", "2", "--hidden", "5"])
-    theirs = bench.main(["--steps", "30", "--batch", "2", "--hidden", "5", "--torch"])
-    np.testing.assert_allclose(ours["grad"], theirs["grad"], rtol=1e-10)
+    for extra in ([], ["--accumulate"]):
+        ours = bench.main(["--steps", "30", "--batch", "2", "--hidden", "5"] + extra)
+        theirs = bench.main(["--steps", "30", "--batch", "2", "--hidden", "5", "--torch"] + extra)
+        np.testing.assert_allclose(ours["grad"], theirs["grad"], rtol=1e-10)

@@ -564,6 +564,8 @@ def getitem(x, index) -> Tensor:
         # op's gradient must not follow. (GetItem saves no values, so nothing needs a version check.)
         source = Tensor._make(x._data, x._node, x._out_index)
     out = GetItem.apply(source, index=index)
+    if source is not x:
+        source._data = views.placeholder(x._data)  # the node needs x's shape only, not a hold on its array
     array, owner = out._data, x._data
     if array.base is not None and array.base is (owner if owner.base is None else owner.base):  # a view
         views.register(x, out, index)
