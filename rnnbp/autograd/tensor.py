@@ -1181,7 +1181,9 @@ class Tensor:
         alias = Tensor._make(self._data, self._node, self._out_index)
         alias._requires_grad = self._requires_grad
         result = fn(alias, *args, **kwargs)
-        if result is not alias:  # the graph needs the alias's shape only (an op that needs the values saved them)
+        if alias._requires_grad and result is not alias:
+            # an edge of the graph needs the alias's shape only (an op that needs the values saved them);
+            # a constant's values may still be read (a traced cell's recording keeps them)
             alias._data = views.placeholder(alias._data)
         return self._assign(result, op)
 
@@ -1286,11 +1288,14 @@ class Tensor:
         if recording:
             # When no op, view or alias holds this array (nothing can have saved it), the write goes
             # into it: a loop filling ``out[t] = h`` costs O(T), not a copy of ``out`` per step.
-            sole = views.sole_owner(self)
+            # (Only into a tensor of the graph: a constant's values may still be read, as a traced
+            # cell's recording keeps the constants it meets.)
+            sole = self._node is not None and views.sole_owner(self)
             alias = Tensor._make(views.placeholder(self._data) if sole else self._data, self._node, self._out_index)
             alias._requires_grad = self._requires_grad
             result = _ops.setitem(alias, index, value, into=self._data if sole else None)
-            alias._data = views.placeholder(self._data)  # SetItem needs x's shape only
+            if alias._requires_grad:
+                alias._data = views.placeholder(self._data)  # SetItem needs x's shape only
             self._assign(result, "setitem")
             return
         array = value._data if isinstance(value, Tensor) else value

@@ -152,7 +152,7 @@ def write_back(t, op: str) -> None:
     while (view := getattr(t, "_view", None)) is not None:
         parent, index, shape, _ = view
         # nothing else holds the parent's array (the ops that read the view kept no values): write into it
-        sole = parent._data.shape == shape and sole_owner(parent)
+        sole = parent._node is not None and parent._data.shape == shape and sole_owner(parent)
         old = parent._data
         changed = index_view(old if old.shape == shape else old.reshape(shape), index)  # what is written
         base = Tensor._make(placeholder(old) if sole else old, parent._node, parent._out_index)

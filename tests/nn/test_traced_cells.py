@@ -306,7 +306,24 @@ class BatchShapedCell(nn.Module):
         return h_new, c
 
 
-@pytest.mark.parametrize("cell", [DetachedGateLSTM, WeightNormRNN, BatchShapedCell])
+class InPlaceCell(nn.Module):
+    """In-place changes of constants and of views inside the step (a constant's values are recorded:
+    a write into its array after the op read it would change the recording's constant)."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.lin = nn.Linear(input_size, hidden_size)
+
+    def forward(self, x, h):
+        z = rnnbp.ones_like(h)
+        g = self.lin(x).sigmoid()
+        z *= g
+        z[:, 1:] = g[:, 1:] * h[:, :-1]
+        z[:, 0] += h[:, 0]
+        return (z + h).tanh()
+
+
+@pytest.mark.parametrize("cell", [DetachedGateLSTM, WeightNormRNN, BatchShapedCell, InPlaceCell])
 def test_traced_equals_tape_for_cells_with_more_in_them(cell, mode):
     rec, tape = _pair(cell, num_layers=2, bidirectional=True, backend=mode)
     x, states = _inputs(rec, with_state=True)
