@@ -15,7 +15,11 @@ intact for the ops that saved it). So:
   root, as ``parent[index] = view`` (:func:`write_back`), and the root then re-points its views;
 * a view of a leaf that requires grad may not change in the graph (:func:`viewed_leaf`), and a view
   made under ``no_grad`` whose base then changes in the graph may no longer be used (PyTorch's rule:
-  :class:`ModifiedNoGradView`).
+  :class:`ModifiedNoGradView`);
+* when nothing else holds a graph tensor's array (:func:`sole_owner`), ``x[i] = v`` and a view's
+  write-back go into that array instead of a copy of it (a loop filling ``out[t] = h`` is O(T), as in
+  PyTorch); the aliases that nodes keep as gradient parents hold a :func:`placeholder` of their shape
+  once the op has run, so that they do not count as holders.
 
 ``index`` is a basic index as ``ops.index_arrays`` returns it; ``parent_shape`` lets a parent change
 shape in place (``unsqueeze_``) and keep its views. Everything here walks chains of views with
