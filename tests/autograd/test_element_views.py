@@ -231,18 +231,23 @@ def test_views_of_views_of_leaves_and_no_grad_views_are_refused_in_the_graph():
     np.testing.assert_array_equal(x.detach().numpy(), [1.0, 2.0, 3.0])  # left as it was found
 
 
-def test_view_programs_like_pytorch():
+def _assert_like_pytorch(program, x_values, w_value):
+    """``program(x, w)``'s loss and the gradients of x and w, rnnbp against PyTorch, in float64."""
     torch = pytest.importorskip("torch")
+    results = []
+    for lib in (rnnbp, torch):
+        x = lib.tensor(x_values, dtype=lib.float64, requires_grad=True)
+        w = lib.tensor(w_value, dtype=lib.float64, requires_grad=True)
+        loss = program(x, w)
+        loss.backward()
+        results.append([loss.item(), x.grad.numpy(), w.grad.numpy()])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, err_msg=program.__name__)
+
+
+def test_view_programs_like_pytorch():
     for program in VIEW_PROGRAMS:
-        results = []
-        for lib in (rnnbp, torch):
-            x = lib.tensor([1.0, 2.0, 3.0, 4.0], dtype=lib.float64, requires_grad=True)
-            w = lib.tensor(3.0, dtype=lib.float64, requires_grad=True)
-            loss = program(x, w)
-            loss.backward()
-            results.append([loss.item(), x.grad.numpy(), w.grad.numpy()])
-        for ours, theirs in zip(*results):
-            np.testing.assert_allclose(ours, theirs, rtol=1e-12, err_msg=program.__name__)
+        _assert_like_pytorch(program, [1.0, 2.0, 3.0, 4.0], 3.0)
 
 
 # From a review of the above: changes outside the graph keep the views' gradients, a base may change
@@ -373,16 +378,7 @@ def test_filling_a_tensor_in_a_loop_writes_into_it_and_stays_exact():
 
 
 def test_filling_a_tensor_like_pytorch():
-    torch = pytest.importorskip("torch")
-    results = []
-    for lib in (rnnbp, torch):
-        x = lib.tensor([0.1, 0.2, 0.3, 0.4], dtype=lib.float64, requires_grad=True)
-        w = lib.tensor(0.7, dtype=lib.float64, requires_grad=True)
-        loss = _fill_and_reuse(x, w)
-        loss.backward()
-        results.append([loss.item(), x.grad.numpy(), w.grad.numpy()])
-    for ours, theirs in zip(*results):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    _assert_like_pytorch(_fill_and_reuse, [0.1, 0.2, 0.3, 0.4], 0.7)
 
 
 def test_a_tracer_holding_frame_locals_never_lets_a_write_reach_a_saved_array():
