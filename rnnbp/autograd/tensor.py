@@ -1274,7 +1274,9 @@ class Tensor:
         """
         if self._node is not None and grad_mode._enabled:
             alias = Tensor._make(self._data, self._node, self._out_index)
-            return self._assign(_ops.setitem(alias, Ellipsis, values), op)
+            result = _ops.setitem(alias, Ellipsis, values)
+            alias._data = views.placeholder(alias._data)  # SetItem's edge needs the shape only
+            return self._assign(result, op)
         self._own_array()[...] = values
         self._bump_version()
         return self
