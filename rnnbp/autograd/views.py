@@ -92,9 +92,10 @@ def viewed_leaf(t) -> bool:
 
 def own_array(t) -> np.ndarray:
     """The array to write into directly for ``t``: the root of its views makes a private copy first if
-    an op of the graph may have saved its array, and re-points its views (``t`` among them) at it."""
+    an op of the graph may have saved its array (unless nothing else holds it), and re-points its views
+    (``t`` among them) at it."""
     root = root_of(t)
-    if root._node is not None:
+    if root._node is not None and not (root is t and sole_owner(t)):
         root._data = root._data.copy()
         refresh(root, record=False)
     return t._data

@@ -427,3 +427,23 @@ def test_accumulating_into_rows_and_reading_the_previous_row_write_in_place():
         row = t if t == 0 else (row + t) * 0.5
         expected += row if t % 2 else 0.0
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
+
+
+def test_writes_outside_the_graph_go_into_an_array_nothing_else_holds():
+    x = rnnbp.ones(300, 4, dtype=rnnbp.float64, requires_grad=True)
+    y = x * 2  # nothing keeps y's array (Mul by a constant saves no values)
+    array = weakref.ref(y._data)
+    with rnnbp.no_grad():
+        for t in range(300):  # masking rows of a graph tensor
+            y[t, 1] = 0.5
+    assert y._data is array()  # written in place: no copy per row
+    np.testing.assert_array_equal(y.detach().numpy()[:, 1], 0.5)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((300, 4), 2.0))  # the graph is as it was
+    x.grad = None
+    z = x.tanh()  # Tanh keeps z's array for its backward: a write must go to a copy
+    with rnnbp.no_grad():
+        z[0, 0] = 5.0
+    assert z.detach().numpy()[0, 0] == 5.0
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full((300, 4), 1 - np.tanh(1.0) ** 2), rtol=1e-12)
