@@ -79,7 +79,7 @@ class Function:
                         if root is not None and root._node is None:
                             constants.append((root, root._version))
                         x = Tensor._make(x._data, x._node, x._out_index)
-                        aliases = [x] if aliases is None else aliases + [x]
+                        aliases = (aliases or []) + [x]
                     parents.append(x)
                     versions.append(x._version)
                     record = True
@@ -112,8 +112,8 @@ class Function:
                     t._nondiff_op = nondiff
             return outs if type(out) is tuple else outs[0]
         if aliases is not None:
-            for alias in aliases:  # the edge needs the view's shape only; what the op needs of it, it saved
-                alias._data = views.placeholder(alias._data)
+            for alias in aliases:
+                views.release(alias)
         ctx.parents = tuple(parents)
         ctx.versions = tuple(versions)
         ctx.constants = tuple(constants)

@@ -1160,7 +1160,7 @@ class Tensor:
             result = _ops.cast(result, self._data.dtype)
         self._take_value(result)
         if is_view:
-            views.write_back(self, op)  # up to the root, which re-points its views (this one among them)
+            views.write_back(self)  # up to the root, which re-points its views (this one among them)
         else:
             views.refresh(self, record=True)
         return self
@@ -1181,10 +1181,8 @@ class Tensor:
         alias = Tensor._make(self._data, self._node, self._out_index)
         alias._requires_grad = self._requires_grad
         result = fn(alias, *args, **kwargs)
-        if alias._requires_grad and result is not alias:
-            # an edge of the graph needs the alias's shape only (an op that needs the values saved them);
-            # a constant's values may still be read (a traced cell's recording keeps them)
-            alias._data = views.placeholder(alias._data)
+        if result is not alias:
+            views.release(alias)
         return self._assign(result, op)
 
     def add_(self, other, alpha=1) -> "Tensor":
@@ -1275,7 +1273,7 @@ class Tensor:
         if self._node is not None and grad_mode._enabled:
             alias = Tensor._make(self._data, self._node, self._out_index)
             result = _ops.setitem(alias, Ellipsis, values)
-            alias._data = views.placeholder(alias._data)  # SetItem's edge needs the shape only
+            views.release(alias)
             return self._assign(result, op)
         self._own_array()[...] = values
         self._bump_version()
@@ -1296,8 +1294,7 @@ class Tensor:
             alias = Tensor._make(views.placeholder(self._data) if sole else self._data, self._node, self._out_index)
             alias._requires_grad = self._requires_grad
             result = _ops.setitem(alias, index, value, into=self._data if sole else None)
-            if alias._requires_grad:
-                alias._data = views.placeholder(self._data)  # SetItem needs x's shape only
+            views.release(alias)
             self._assign(result, "setitem")
             return
         array = value._data if isinstance(value, Tensor) else value

@@ -19,7 +19,7 @@ intact for the ops that saved it). So:
 * when nothing else holds a graph tensor's array (:func:`sole_owner`), ``x[i] = v`` and a view's
   write-back go into that array instead of a copy of it (a loop filling ``out[t] = h`` is O(T), as in
   PyTorch); the aliases that nodes keep as gradient parents hold a :func:`placeholder` of their shape
-  once the op has run, so that they do not count as holders.
+  once the op has run (:func:`release`), so that they do not count as holders.
 
 ``index`` is a basic index as ``ops.index_arrays`` returns it; ``parent_shape`` lets a parent change
 shape in place (``unsqueeze_``) and keep its views. Everything here walks chains of views with
@@ -147,7 +147,7 @@ def refresh(t, record: bool, changed: np.ndarray | None = None) -> None:
         refs[:] = live
 
 
-def write_back(t, op: str) -> None:
+def write_back(t) -> None:
     """After the view ``t`` took a new value in the graph: ``parent[index] = t`` (recorded) for each
     parent up to the root, then the root re-points its views (``t`` among them) at its new value."""
     from .ops import functions as F
@@ -169,6 +169,7 @@ def write_back(t, op: str) -> None:
         if value._data.shape != changed.shape:  # t changed shape in place (unsqueeze_)
             value = F.reshape(value, changed.shape)
         result = F.setitem(base, index, value, into=old if sole else None)
+        release(base)
         if old.shape != shape:
             result = F.reshape(result, old.shape)
         parent._take_value(result)
@@ -243,6 +244,15 @@ def sole_owner(t) -> bool:
 
 
 _placeholders: dict = {}
+
+
+def release(alias) -> None:
+    """After the op that read ``alias`` (an internal copy of a tensor's handle) has run: if the alias is an
+    edge of the graph, keep only a placeholder of its shape (the engine reads its shape and dtype; what
+    the op needs of its values, it saved), so that the alias holds no array from its owner. A constant
+    keeps its values: a traced cell's recording reads the constants it met."""
+    if alias._requires_grad:
+        alias._data = placeholder(alias._data)
 
 
 def placeholder(array: np.ndarray) -> np.ndarray:

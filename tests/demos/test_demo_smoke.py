@@ -53,6 +53,7 @@ def test_indexed_fill_benchmark_runs(capsys):
     bench = load_demo("benchmarks/indexed_fill.py")
     result = bench.main(["--steps", "30", "--batch", "2", "--hidden", "5"])
     assert result["forward"] > 0 and result["grad"].shape == (5, 5) and "peak RSS" in capsys.readouterr().out
+    assert bench.main(["--masking", "--steps", "20"])["seconds"] > 0
 
 
 def test_indexed_fill_benchmark_agrees_with_pytorch():

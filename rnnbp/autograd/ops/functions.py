@@ -565,7 +565,7 @@ def getitem(x, index) -> Tensor:
         source = Tensor._make(x._data, x._node, x._out_index)
     out = GetItem.apply(source, index=index)
     if source is not x:
-        source._data = views.placeholder(x._data)  # the node needs x's shape only, not a hold on its array
+        views.release(source)
     array, owner = out._data, x._data
     if array.base is not None and array.base is (owner if owner.base is None else owner.base):  # a view
         views.register(x, out, index)
