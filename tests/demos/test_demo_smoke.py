@@ -49,6 +49,14 @@ def test_tree_speed_benchmark_runs_and_its_steps_agree(capsys):
     assert "node by node" in capsys.readouterr().out
 
 
+def test_row_threads_benchmark_runs_and_its_halves_agree(capsys):
+    bench = load_demo("benchmarks/row_threads.py")  # main asserts the two halves' states equal the batch's
+    result = bench.main(["--repeats", "2"])
+    assert set(result) == {"one thread", "two threads", "after a product"}
+    assert all(len(times) == 2 and min(times) > 0 for times in result.values())
+    assert "after a product" in capsys.readouterr().out
+
+
 def test_indexed_fill_benchmark_runs(capsys):
     bench = load_demo("benchmarks/indexed_fill.py")
     result = bench.main(["--steps", "30", "--batch", "2", "--hidden", "5"])
