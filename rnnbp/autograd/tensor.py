@@ -503,7 +503,11 @@ class Tensor:
 
     def contiguous(self, memory_format=None) -> "Tensor":
         """Self if C-contiguous, else a contiguous copy (in the graph)."""
-        return self if self._data.flags.c_contiguous else _ops.clone(self)
+        if self._data.flags.c_contiguous:
+            return self
+        from .ops.shape import Clone
+
+        return Clone.apply(self, order="C")
 
     # ------------------------------------------------------------------ arithmetic
     def add(self, other, alpha=1) -> "Tensor":
@@ -1168,7 +1172,13 @@ class Tensor:
     def _take_value(self, result: "Tensor") -> None:
         """Take ``result``'s place in the graph (an in-place change recorded there)."""
         old_node, old_index = self._node, self._out_index
-        self._data, self._node, self._out_index = result._data, result._node, result._out_index
+        data = result._data
+        if self._views and data.strides != self._data.strides and data.shape == self._data.shape:
+            # the tensor keeps its layout (PyTorch's keeps its memory), so that its reshaped views stay views
+            kept = np.empty_like(self._data)
+            kept[...] = data
+            data = kept
+        self._data, self._node, self._out_index = data, result._node, result._out_index
         self._requires_grad = True
         if old_node is not None and getattr(old_node, "tensor_hooks", None):
             from .hooks import follow_in_place
@@ -1232,7 +1242,9 @@ class Tensor:
         self._check_inplace("copy_")
         if isinstance(src, Tensor) and src._requires_grad and grad_mode._enabled:
             src = _ops.cast(src, self._data.dtype) if src._data.dtype.kind == "f" else src
-            return self._assign(_ops.expand(src, self._data.shape) if src.shape != self.shape else _ops.clone(src), "copy_")
+            # expand's result is a read-only broadcast: cloned, so that the tensor holds an array of its own
+            return self._assign(_ops.clone(_ops.expand(src, self._data.shape) if src.shape != self.shape else src),
+                                "copy_")
         array = src._data if isinstance(src, Tensor) else np.asarray(src)
         try:
             np.broadcast_to(array, self._data.shape)

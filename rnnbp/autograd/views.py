@@ -47,6 +47,43 @@ class ViewRefs(list):
         self.limit = _PRUNE_FROM
 
 
+class Arrangement:
+    """The ``index`` of a view of all of its parent's elements arranged anew: reshaped to ``shape``
+    (reshape, view, flatten, squeeze, unsqueeze) or with its axes in the order ``dims`` (permute,
+    transpose, t, T). A change of such a view replaces its whole parent (``undo``)."""
+
+    __slots__ = ("shape", "dims")
+
+    def __init__(self, shape: tuple, dims: tuple | None):
+        self.shape, self.dims = shape, dims  # shape: the view's; dims: None for a reshape
+
+    def array(self, parent: np.ndarray) -> np.ndarray:
+        """The view's array from its parent's (a view of it, unless a reshape of this layout must copy)."""
+        return parent.reshape(self.shape) if self.dims is None else parent.transpose(self.dims)
+
+    def record(self, source):
+        """The view's value from its parent's value ``source``, recorded in the graph."""
+        from .ops.shape import Permute, Reshape
+
+        return Reshape.apply(source, shape=self.shape) if self.dims is None else Permute.apply(source, dims=self.dims)
+
+    def then(self, other: "Arrangement") -> "Arrangement | None":
+        """This arrangement followed by ``other`` as one, when both reshape or both permute; else None."""
+        if self.dims is None and other.dims is None:
+            return Arrangement(other.shape, None)
+        if self.dims is not None and other.dims is not None:
+            return Arrangement(other.shape, tuple(self.dims[d] for d in other.dims))
+        return None
+
+    def undo(self, value, parent_shape: tuple):
+        """The parent's value from the view's ``value``, recorded in the graph, C-ordered if the parent's was."""
+        from .ops.shape import Permute, Reshape
+
+        if self.dims is None:
+            return Reshape.apply(value, shape=parent_shape)
+        return Permute.apply(value, dims=tuple(int(d) for d in np.argsort(self.dims)))
+
+
 def register(base, view, index) -> None:
     """Make ``view`` (``base[index]``, sharing its memory) a view of ``base``."""
     root = getattr(base, "_base", None)
@@ -62,8 +99,23 @@ def register(base, view, index) -> None:
         refs.limit = max(_PRUNE_FROM, 2 * len(refs))
 
 
+def register_arranged(base, view, arrangement: Arrangement) -> None:
+    """``register`` for a reshaped or permuted view: a view of such a view of the same kind is registered
+    on the first tensor of the chain, so that ``y = y.view(...)`` in a loop stays one link deep."""
+    link = getattr(base, "_view", None)
+    if (link is not None and type(link[1]) is Arrangement and link[3] == (not grad_mode._enabled)
+            and link[0]._data.shape == link[2]):
+        composed = link[1].then(arrangement)
+        if composed is not None:
+            base, arrangement = link[0], composed
+    register(base, view, arrangement)
+
+
 def index_view(array: np.ndarray, index, shape: tuple | None = None) -> np.ndarray:
     """``array[index]`` as a view (a 0-d one for an integer per dim), seen as ``shape`` if given."""
+    if type(index) is Arrangement:
+        out = index.array(array)
+        return out if shape is None or out.shape == shape else out.reshape(shape)
     out = array[index]
     if not isinstance(out, np.ndarray):
         out = array[(index if type(index) is tuple else (index,)) + (Ellipsis,)]
@@ -96,7 +148,7 @@ def own_array(t) -> np.ndarray:
     (``t`` among them) at it."""
     root = root_of(t)
     if root._node is not None and not (root is t and sole_owner(t)):
-        root._data = root._data.copy()
+        root._data = root._data.copy(order="K")  # the layout kept: its reshaped views stay views
         refresh(root, record=False)
     return t._data
 
@@ -125,9 +177,11 @@ def refresh(t, record: bool, changed: np.ndarray | None = None) -> None:
             view = ref()
             if view is None:
                 continue
-            live.append(ref)
             _, index, shape, made_without_grad = view._view
-            touched = record_nodes and (changed is None or np.may_share_memory(view._data, changed))
+            # touched: the change may reach it, or it still shows an array its base no longer has (the
+            # view written to, whose own views must follow its new value)
+            touched = record_nodes and (changed is None or np.may_share_memory(view._data, changed)
+                                        or not np.may_share_memory(view._data, base._data))
             if not touched:
                 view._data = index_view(base._data if base._data.shape == shape else base._data.reshape(shape),
                                         index, view._data.shape)
@@ -137,12 +191,18 @@ def refresh(t, record: bool, changed: np.ndarray | None = None) -> None:
             else:
                 if source is None:
                     source = Tensor._make(base._data, base._node, base._out_index)
-                fresh = GetItem.apply(source if source._data.shape == shape else Reshape.apply(source, shape=shape),
-                                      index=index)
+                parent = source if source._data.shape == shape else Reshape.apply(source, shape=shape)
+                fresh = index.record(parent) if type(index) is Arrangement else GetItem.apply(parent, index=index)
                 if fresh._data.shape != view._data.shape:
                     fresh = Reshape.apply(fresh, shape=view._data.shape)
                 view._data, view._node, view._out_index = fresh._data, fresh._node, fresh._out_index
                 view._requires_grad = True
+            if type(index) is Arrangement and not np.may_share_memory(view._data, base._data):
+                # the base's new array has a layout this reshape must copy: the view keeps its values
+                # and is no longer one (as a reshape that copies gives none)
+                view._view = view._base = None
+            else:
+                live.append(ref)
             pending.append((view, touched, None))
         refs[:] = live
 
@@ -156,6 +216,16 @@ def write_back(t) -> None:
     changed = None
     while (view := getattr(t, "_view", None)) is not None:
         parent, index, shape, _ = view
+        if type(index) is Arrangement:  # all of the parent's elements: its new value is the view's, rearranged
+            value = Tensor._make(t._data, t._node, t._out_index)
+            if value._data.shape != index.shape:  # t changed shape in place (unsqueeze_)
+                value = F.reshape(value, index.shape)
+            result = index.undo(value, shape)
+            if parent._data.shape != shape:
+                result = F.reshape(result, parent._data.shape)
+            parent._take_value(result)
+            changed, t = None, parent
+            continue
         # nothing else holds the parent's array (the ops that read the view kept no values): write into it
         sole = parent._node is not None and parent._data.shape == shape and sole_owner(parent)
         old = parent._data

@@ -477,3 +477,193 @@ def test_a_hand_written_rnn_filling_rows_of_a_buffer_matches_pytorchs_clone_vers
     torch = pytest.importorskip("torch")
     for a, b in zip(_hand_written_rnn(rnnbp, False), _hand_written_rnn(torch, True)):
         np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+# Reshaping and permuting give views too (reshape, view, flatten, squeeze, unsqueeze; permute, transpose,
+# t, T), as in PyTorch: an in-place change of one reaches its base and the base's reaches it. Each
+# program is gradchecked in float64 and compared with PyTorch.
+def _reshaped_view_changed(x, w):
+    y = x * 2
+    y.view(2, 2).mul_(w)
+    return (y * y).sum()
+
+
+def _base_changed_after_a_reshape(x, w):
+    y = x * 2
+    v = y.view(2, 2)
+    y.add_(w)
+    return (v * v * x.view(2, 2)).sum()
+
+
+def _row_of_a_transposed_view_changed(x, w):
+    y = (x * 2).reshape(2, 2)
+    y.t()[0].mul_(w)  # an index view of a permuted view of a reshaped view
+    return (y * y * x.view(2, 2)).sum()
+
+
+def _unsqueezed_and_squeezed(x, w):
+    y = x * 2
+    v = y.unsqueeze(0).squeeze(0)
+    v[1:].mul_(w)
+    return (y * y).sum()
+
+
+def _permuted_three_dims(x, w):
+    y = (x * 2).view(1, 2, 2)
+    p = y.permute(2, 0, 1)
+    p.add_(w)
+    y.permute(2, 1, 0).mul_(w)
+    return (y * y).sum() + (p * x.view(2, 1, 2)).sum()
+
+
+def _flatten_of_a_transpose_is_a_copy(x, w):
+    y = (x * 2).view(2, 2)
+    f = y.t().flatten()  # not contiguous: a copy, in PyTorch too, so y does not change
+    f.mul_(w)
+    return (y * y).sum() + (f * x).sum()
+
+
+ARRANGED_PROGRAMS = [_reshaped_view_changed, _base_changed_after_a_reshape, _row_of_a_transposed_view_changed,
+                     _unsqueezed_and_squeezed, _permuted_three_dims, _flatten_of_a_transpose_is_a_copy]
+
+
+@pytest.mark.parametrize("program", ARRANGED_PROGRAMS, ids=lambda f: f.__name__.strip("_"))
+def test_in_place_programs_on_reshaped_and_permuted_views_gradcheck(program):
+    from rnnbp.autograd import gradcheck
+
+    x = rnnbp.tensor([1.0, 2.0, 3.0, 4.0], dtype=rnnbp.float64, requires_grad=True)
+    w = rnnbp.tensor(3.0, dtype=rnnbp.float64, requires_grad=True)
+    assert gradcheck(program, [x, w])
+
+
+def test_reshaped_and_permuted_view_programs_like_pytorch():
+    for program in ARRANGED_PROGRAMS:
+        _assert_like_pytorch(program, [1.0, 2.0, 3.0, 4.0], 3.0)
+
+
+def test_a_reshaped_view_and_its_base_see_each_others_changes():
+    x = rnnbp.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=rnnbp.float64, requires_grad=True)
+    y = x * 1
+    flat, cols = y.view(6), y.t()
+    flat.add_(1)  # in the graph
+    np.testing.assert_array_equal(y.detach().numpy(), [[2.0, 3.0, 4.0], [5.0, 6.0, 7.0]])
+    np.testing.assert_array_equal(cols.detach().numpy(), [[2.0, 5.0], [3.0, 6.0], [4.0, 7.0]])
+    with rnnbp.no_grad():
+        cols[0].fill_(0.0)  # outside it, through a view of a view
+    np.testing.assert_array_equal(flat.detach().numpy(), [0.0, 3.0, 4.0, 0.0, 6.0, 7.0])
+    (y * y).sum().backward()  # the product reads y as written; y = x + 1 in the graph
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 6.0, 8.0], [0.0, 12.0, 14.0]])
+    with pytest.raises(RuntimeError, match="a view of a leaf Tensor that requires grad"):
+        x.view(6).add_(1)
+    with pytest.raises(RuntimeError, match="a view of a leaf Tensor that requires grad"):
+        x.t().mul_(2)
+    np.testing.assert_array_equal(x.detach().numpy(), [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])  # left as found
+
+
+def test_a_reshaped_view_whose_base_takes_another_layout_keeps_its_values():
+    x = rnnbp.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=rnnbp.float64, requires_grad=True)
+    y = x * 1
+    flat = y.view(4)
+    y.t().mul_(10)  # y's new value comes through the transpose; y stays C-ordered, flat stays its view
+    np.testing.assert_array_equal(flat.detach().numpy(), [10.0, 20.0, 30.0, 40.0])
+    with rnnbp.no_grad():
+        flat[0] = -1.0
+    assert y.detach().numpy()[0, 0] == -1.0
+
+
+def _pieces_changed(x, w, pieces):
+    y = (x * 2).view(2, 2)
+    first, second = pieces(y)
+    second.mul_(w)
+    first[0].add_(w)
+    y.add_(1)  # and back into the pieces
+    return (y * y).sum() + (first * second).sum()
+
+
+def test_chunk_and_split_give_views_as_slicing_does():
+    # PyTorch refuses in-place changes of split's pieces in the graph; rnnbp's are views, as x[:, a:b] and
+    # unbind's are, and the program computes what it does with slices.
+    from rnnbp.autograd import gradcheck
+
+    ways = [lambda y: y.chunk(2, 1), lambda y: y.split([1, 1], dim=-1), lambda y: (y[:, :1], y[:, 1:])]
+    results = []
+    for pieces in ways:
+        x = rnnbp.tensor([1.0, 2.0, 3.0, 4.0], dtype=rnnbp.float64, requires_grad=True)
+        w = rnnbp.tensor(3.0, dtype=rnnbp.float64, requires_grad=True)
+        assert gradcheck(lambda x, w: _pieces_changed(x, w, pieces), [x, w])
+        loss = _pieces_changed(x, w, pieces)
+        loss.backward()
+        results.append([loss.item(), x.grad.numpy(), w.grad.numpy()])
+    for result in results[:2]:  # chunk, split: as slices
+        for ours, expected in zip(result, results[2]):
+            np.testing.assert_allclose(ours, expected, rtol=1e-12)
+
+
+# From a review of the reshaped and permuted views: each program's values and gradients against PyTorch's.
+def _outputs_like_pytorch(program):
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (rnnbp, torch):
+        results.append([np.asarray(t.detach().numpy()) if hasattr(t, "detach") else t for t in program(lib)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, err_msg=program.__name__)
+
+
+def _leaves(lib):
+    x = lib.tensor(np.arange(1.0, 13.0).reshape(3, 4), dtype=lib.float64, requires_grad=True)
+    return x, lib.tensor(2.0, dtype=lib.float64, requires_grad=True)
+
+
+def _view_of_an_index_view_follows_its_change(lib):
+    x, w = _leaves(lib)
+    row = (x * 1)[0]
+    wide = row.unsqueeze(0)
+    row.mul_(w)  # wide must follow row's new value in the graph, not only show it
+    loss = (wide * lib.tensor([[1.0, 10.0, 100.0, 1000.0]], dtype=lib.float64)).sum()
+    loss.backward()
+    return [wide, loss, x.grad, w.grad]
+
+
+def _base_with_a_transposed_layout_changed(lib):
+    x, w = _leaves(lib)
+    root = x.t() * 1  # column-major in NumPy and in PyTorch
+    flat = root.t().view(12)
+    root.add_(lib.tensor(np.arange(12.0).reshape(4, 3), dtype=lib.float64))  # a C-ordered operand
+    root[1, 1] = w
+    flat.mul_(w)  # still a view of root
+    with lib.no_grad():
+        root[0, 0] = 100.0
+    loss = (root * root).sum() + flat.sum()
+    loss.backward()
+    return [root, flat, loss, x.grad, w.grad]
+
+
+def _broadcast_copy_then_a_reshaped_slice(lib):
+    x, w = _leaves(lib)
+    y = x * 1
+    y.copy_(w * 1)
+    piece = y[:, :2].reshape(6)  # not contiguous: a copy, so y keeps its values
+    piece.add_(5)
+    clone = x.t().clone()
+    clone.flatten().mul_(10)  # a clone keeps the transposed layout: flatten copies, clone keeps its values
+    loss = (y * y).sum() + (clone * piece.sum()).sum()
+    loss.backward()
+    return [y, piece, clone, loss, x.grad, w.grad]
+
+
+@pytest.mark.parametrize("program", [_view_of_an_index_view_follows_its_change, _base_with_a_transposed_layout_changed,
+                                     _broadcast_copy_then_a_reshaped_slice], ids=lambda f: f.__name__.strip("_"))
+def test_reviewed_view_programs_like_pytorch(program):
+    _outputs_like_pytorch(program)
+
+
+def test_a_chain_of_reshapes_or_transposes_stays_one_link_deep():
+    for step in (lambda y: y.view(64).view(8, 8), lambda y: y.t()):
+        x = rnnbp.randn(8, 8, dtype=rnnbp.float64, requires_grad=True)
+        root = y = x * 1
+        for _ in range(300):  # each write goes back one link, not up a chain of 300
+            y = step(y)
+            y.mul_(0.5)
+        assert y._view[0] is root
+        (y * rnnbp.arange(64.0, dtype=rnnbp.float64).view(8, 8)).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), np.arange(64.0).reshape(8, 8) * 0.5 ** 300, rtol=1e-12)

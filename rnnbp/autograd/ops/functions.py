@@ -447,7 +447,28 @@ def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
 # ---------------------------------------------------------------- shape ops
 def reshape(x, *shape) -> Tensor:
     """The same elements in ``shape`` (one size may be -1); a view where NumPy can make one."""
-    return Reshape.apply(x, shape=shape_args(shape))
+    return _arranged(x, Reshape, shape=shape_args(shape))
+
+
+def _arranged(x, op, **kwargs) -> Tensor:
+    """``op.apply(x, **kwargs)`` for ``Reshape`` or ``Permute``: a view of all of ``x``'s elements where
+    NumPy makes one, kept as PyTorch's are (an in-place change of either reaches the other; see
+    ``autograd.views.Arrangement``), else a copy."""
+    if not isinstance(x, Tensor):
+        return op.apply(x, **kwargs)
+    source = x
+    if x._node is not None:  # the edge goes to x's value now (as in ``getitem``)
+        source = Tensor._make(x._data, x._node, x._out_index)
+    out = op.apply(source, **kwargs)
+    if source is not x:
+        views.release(source)
+    array, owner = out._data, x._data
+    if array.base is not None and array.base is (owner if owner.base is None else owner.base):  # a view
+        dims = kwargs.get("dims")
+        arrangement = views.Arrangement(array.shape, None if dims is None else tuple(d % builtins.max(owner.ndim, 1)
+                                                                                     for d in dims))
+        views.register_arranged(x, out, arrangement)
+    return out
 
 
 view = reshape
@@ -469,7 +490,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 def permute(x, *dims) -> Tensor:
     """Reorder the dims: output dim i is input dim ``dims[i]``."""
-    return Permute.apply(x, dims=shape_args(dims))
+    return _arranged(x, Permute, dims=shape_args(dims))
 
 
 def flip(x, *dims, **kwargs) -> Tensor:
@@ -497,12 +518,12 @@ def transpose(x, dim0: int, dim1: int) -> Tensor:
     dims = list(range(x.ndim))
     if x.ndim:
         dims[d0], dims[d1] = dims[d1], dims[d0]
-    return Permute.apply(x, dims=tuple(dims))
+    return _arranged(x, Permute, dims=tuple(dims))
 
 
 def _T(x) -> Tensor:
     """All dims reversed (``Tensor.T``)."""
-    return Permute.apply(x, dims=tuple(reversed(range(x.ndim))))
+    return _arranged(x, Permute, dims=tuple(reversed(range(x.ndim))))
 
 
 def squeeze(x, dim=None) -> Tensor:
@@ -512,7 +533,7 @@ def squeeze(x, dim=None) -> Tensor:
     else:
         dims = normalize_dims(dim, x.ndim, "squeeze")
         shape = tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1))
-    return Reshape.apply(x, shape=shape)
+    return _arranged(x, Reshape, shape=shape)
 
 
 def unsqueeze(x, dim: int) -> Tensor:
@@ -522,7 +543,7 @@ def unsqueeze(x, dim: int) -> Tensor:
         raise IndexError(f"unsqueeze: dim {dim} is out of range for a result with {ndim} dimensions")
     shape = list(x.shape)
     shape.insert(dim % ndim, 1)
-    return Reshape.apply(x, shape=tuple(shape))
+    return _arranged(x, Reshape, shape=tuple(shape))
 
 
 def expand(x, *sizes) -> Tensor:
@@ -605,8 +626,24 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
         sizes = [builtins.min(step, n - i) for i in range(0, n, step)]
     else:
         sizes = [int(s) for s in split_size_or_sections]
-    out = Split.apply(x, sizes=tuple(sizes), dim=dim)
-    return out if isinstance(out, tuple) else (out,)
+    if not isinstance(x, Tensor):
+        out = Split.apply(x, sizes=tuple(sizes), dim=dim)
+        return out if isinstance(out, tuple) else (out,)
+    source = x
+    if x._node is not None:  # the edge goes to x's value now (as in ``getitem``)
+        source = Tensor._make(x._data, x._node, x._out_index)
+    out = Split.apply(source, sizes=tuple(sizes), dim=dim)
+    out = out if isinstance(out, tuple) else (out,)
+    if source is not x:
+        views.release(source)
+    # each piece is a view of x, as x[..., start:stop] would be (an in-place change of it reaches x)
+    owner = x._data if x._data.base is None else x._data.base
+    lead, start = (slice(None),) * (dim % x.ndim), 0
+    for piece, size in zip(out, sizes):
+        if piece._data.base is owner:
+            views.register(x, piece, lead + (slice(start, start + size),))
+        start += size
+    return out
 
 
 def chunk(x, chunks: int, dim: int = 0) -> tuple:

@@ -240,8 +240,8 @@ class Clone(Function):
     """A copy of ``x`` with its own memory; the gradient passes through unchanged."""
 
     @staticmethod
-    def forward(ctx, x):
-        return x.copy()
+    def forward(ctx, x, order="K"):
+        return x.copy(order=order)  # "K": the layout kept, as PyTorch's clone (preserve_format) keeps it
 
     @staticmethod
     def backward(ctx, grad):
