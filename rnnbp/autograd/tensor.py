@@ -1112,7 +1112,8 @@ class Tensor:
                 "do it under rnnbp.no_grad() or on .data"
             )
         view = getattr(self, "_view", None)
-        if view is not None and view[3] and grad_mode._enabled and views.root_of(self)._requires_grad:
+        if view is not None and grad_mode._enabled and views.made_without_grad(self) and \
+                views.root_of(self)._requires_grad:
             raise RuntimeError(
                 f"{op}: A view was created in no_grad mode and is being modified inplace with grad mode enabled. "
                 "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code "

@@ -131,6 +131,16 @@ def root_of(t):
     return t
 
 
+def made_without_grad(t) -> bool:
+    """Whether ``t`` is a view made under ``no_grad``, or a view of (a view of ...) one."""
+    view = getattr(t, "_view", None)
+    while view is not None:
+        if view[3]:
+            return True
+        view = getattr(view[0], "_view", None)
+    return False
+
+
 def viewed_leaf(t) -> bool:
     """Whether ``t`` is a view (of a view ...) of a leaf that requires grad."""
     view = getattr(t, "_view", None)

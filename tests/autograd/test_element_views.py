@@ -667,3 +667,15 @@ def test_a_chain_of_reshapes_or_transposes_stays_one_link_deep():
         assert y._view[0] is root
         (y * rnnbp.arange(64.0, dtype=rnnbp.float64).view(8, 8)).sum().backward()
         np.testing.assert_allclose(x.grad.numpy(), np.arange(64.0).reshape(8, 8) * 0.5 ** 300, rtol=1e-12)
+
+
+def test_a_view_of_a_view_made_under_no_grad_may_not_change_in_the_graph():
+    # PyTorch: "... is a view of a view which was created in no grad mode ..."; rnnbp wrote into x silently
+    for make in (lambda y: y[1:], lambda y: y.permute(1, 0)):
+        x = rnnbp.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=rnnbp.float64, requires_grad=True)
+        y = x * 1
+        with rnnbp.no_grad():
+            v = make(y)
+        with pytest.raises(RuntimeError, match="A view was created in no_grad mode"):
+            v[0].add_(3.0)
+        np.testing.assert_array_equal(y.detach().numpy(), [[1.0, 2.0], [3.0, 4.0]])  # left as found
