@@ -39,6 +39,7 @@ def clamp_max(input, max):
 from .autograd.dtypes import (  # noqa: A004  (PyTorch's names: rnnbp.float, rnnbp.int, rnnbp.bool)
     finfo, bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long, short, uint8,
 )
+from .autograd.memory_format import channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format
 from .autograd.ops import (
     amax, argmax, argmin, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, cat, chunk, clamp, clip,
     clone, concatenate, cos, div, exp, flatten, flip, fmod, logical_and, logical_not, logical_or, logical_xor,

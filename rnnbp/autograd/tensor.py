@@ -334,8 +334,16 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
 
-    def is_contiguous(self) -> bool:
-        return self._data.flags.c_contiguous
+    def is_contiguous(self, memory_format=None) -> bool:
+        """Whether the elements lie in memory in ``memory_format``'s order (default: row-major) without gaps."""
+        from .memory_format import contiguous_format, copy_order
+
+        order = copy_order(memory_format, self._data.ndim, "is_contiguous", default=contiguous_format)
+        if order == "C":
+            return self._data.flags.c_contiguous
+        if order == "K":
+            raise RuntimeError("is_contiguous: preserve memory format is unsupported by the is_contiguous operator")
+        return self._data.transpose(order).flags.c_contiguous
 
     def is_inference(self) -> bool:
         """Whether this tensor was made inside ``inference_mode`` (or is a ``detach()``/``.data`` of one)."""
@@ -498,16 +506,19 @@ class Tensor:
         return self._data.dtype if dtype is None else as_dtype(dtype)
 
     def clone(self, memory_format=None) -> "Tensor":
-        """A copy with its own memory, still in the graph."""
-        return _ops.clone(self)
+        """A copy with its own memory, still in the graph, in ``memory_format`` (default: this tensor's layout)."""
+        return _ops.clone(self, memory_format)
 
     def contiguous(self, memory_format=None) -> "Tensor":
-        """Self if C-contiguous, else a contiguous copy (in the graph)."""
-        if self._data.flags.c_contiguous:
-            return self
-        from .ops.shape import Clone
+        """Self if already laid out in ``memory_format`` (default: row-major), else a copy so laid out (in the graph)."""
+        from .memory_format import contiguous_format, copy_order
 
-        return Clone.apply(self, order="C")
+        order = copy_order(memory_format, self._data.ndim, "contiguous", default=contiguous_format)
+        if order == "K":
+            raise RuntimeError("contiguous: preserve memory format is unsupported by the contiguous operator")
+        if self.is_contiguous(memory_format):
+            return self
+        return _ops.clone(self, contiguous_format if order == "C" else memory_format)
 
     # ------------------------------------------------------------------ arithmetic
     def add(self, other, alpha=1) -> "Tensor":

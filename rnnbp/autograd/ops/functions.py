@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import grad_mode, views
+from ..memory_format import copy_order
 from .. import random as _random
 from ..dtypes import as_dtype
 from ..tensor import DEFAULT_DTYPE, Tensor, ValuesIndices
@@ -729,9 +730,10 @@ def dropout(x, p: float = 0.5, training: bool = True, generator: np.random.Gener
 
 
 # ------------------------------------------------- copies, selection, sorting
-def clone(x) -> Tensor:
-    """A copy with its own memory that stays in the graph (``Tensor.clone``)."""
-    return Clone.apply(x)
+def clone(x, memory_format=None) -> Tensor:
+    """A copy with its own memory that stays in the graph (``Tensor.clone``), in ``memory_format``
+    (default: ``preserve_format``, the layout of ``x``)."""
+    return Clone.apply(x, order=copy_order(memory_format, np.ndim(x), "clone"))
 
 
 def repeat(x, *repeats) -> Tensor:

@@ -241,7 +241,11 @@ class Clone(Function):
 
     @staticmethod
     def forward(ctx, x, order="K"):
-        return x.copy(order=order)  # "K": the layout kept, as PyTorch's clone (preserve_format) keeps it
+        """order: "K" keeps x's layout (PyTorch's preserve_format, its clone's default), "C" row-major,
+        or the dims in memory order (channels_last: (0, 2, 3, 1))."""
+        if isinstance(order, str):
+            return x.copy(order=order)
+        return np.ascontiguousarray(x.transpose(order)).transpose(np.argsort(order))
 
     @staticmethod
     def backward(ctx, grad):
