@@ -39,6 +39,7 @@ def clamp_max(input, max):
 from .autograd.dtypes import (  # noqa: A004  (PyTorch's names: rnnbp.float, rnnbp.int, rnnbp.bool)
     finfo, bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long, short, uint8,
 )
+from .autograd.dtypes import default_dtype as get_default_dtype, set_default_dtype
 from .autograd.memory_format import channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format
 from .autograd.ops import (
     amax, argmax, argmin, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, cat, chunk, clamp, clip,
@@ -62,20 +63,6 @@ from . import distributions  # noqa: E402  (torch.distributions)
 __version__ = "0.1.0"
 
 mm = bmm = matmul
-
-
-def get_default_dtype():
-    """float32, rnnbp's default floating dtype."""
-    return float32
-
-
-def set_default_dtype(dtype) -> None:
-    """Accepts float32 only: rnnbp's default floating dtype is fixed (cast with ``.double()`` instead)."""
-    if autograd.dtypes.as_dtype(dtype) != float32:
-        raise NotImplementedError(
-            f"set_default_dtype({dtype}): rnnbp's default dtype is always float32; "
-            "make float64 models and inputs with .double() or dtype=rnnbp.float64"
-        )
 
 
 def iinfo(type):

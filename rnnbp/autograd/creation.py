@@ -12,11 +12,15 @@ from . import random as _random
 from .device import as_device
 from .dtypes import as_dtype
 from .function import Function
-from .tensor import DEFAULT_DTYPE, Tensor
+from .tensor import Tensor
+from .dtypes import default_dtype
 
 
-def _dtype(dtype, default=DEFAULT_DTYPE) -> np.dtype:
-    return default if dtype is None else as_dtype(dtype)
+def _dtype(dtype, default=None) -> np.dtype:
+    """``dtype`` as given, else ``default``, else the default floating dtype."""
+    if dtype is not None:
+        return as_dtype(dtype)
+    return default_dtype() if default is None else default
 
 
 def _size(size) -> tuple:
@@ -87,7 +91,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
         elif isinstance(fill_value, (int, np.integer)):
             dtype = np.int64
         else:
-            dtype = DEFAULT_DTYPE
+            dtype = default_dtype()
     return _leaf(np.full(tuple(size), fill_value, dtype=as_dtype(dtype)), requires_grad, device)
 
 
@@ -111,7 +115,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     """Values from ``start`` to ``end`` (exclusive) by ``step``: int64 for integer arguments, else float32."""
     data = np.arange(start, end, step) if end is not None else np.arange(0, start, step)
     if dtype is None:
-        dtype = np.int64 if data.dtype.kind in "iu" else DEFAULT_DTYPE
+        dtype = np.int64 if data.dtype.kind in "iu" else default_dtype()
     return _leaf(data.astype(as_dtype(dtype)), requires_grad, device)
 
 
@@ -210,7 +214,7 @@ def bernoulli(input, generator=None) -> Tensor:
     """1 with probability ``input`` (elementwise), else 0, in ``input``'s dtype."""
     p = input._data if isinstance(input, Tensor) else np.asarray(input)
     rng = _random.get_generator(generator)
-    return Tensor((rng.random(p.shape) < p).astype(p.dtype if p.dtype.kind == "f" else DEFAULT_DTYPE))
+    return Tensor((rng.random(p.shape) < p).astype(p.dtype if p.dtype.kind == "f" else default_dtype()))
 
 
 class _NormalSample(Function):

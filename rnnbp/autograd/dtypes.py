@@ -54,6 +54,24 @@ def as_dtype(spec) -> np.dtype:
     return dtype
 
 
+_default = [float32]  # the default floating dtype; set_default_dtype changes it for the process
+
+
+def default_dtype() -> np.dtype:
+    """The dtype of floating tensors made without a dtype (``torch.get_default_dtype()``): float32 unless
+    ``set_default_dtype`` chose another."""
+    return _default[0]
+
+
+def set_default_dtype(spec) -> None:
+    """Make ``spec`` (float16, float32 or float64) the dtype of floating tensors and parameters made
+    from now on without a dtype (``torch.set_default_dtype``)."""
+    dtype = as_dtype(spec)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, got {dtype}")
+    _default[0] = dtype
+
+
 def is_floating_point(dtype: np.dtype) -> builtins.bool:
     """Whether ``dtype`` is a floating type (``torch.dtype.is_floating_point``)."""
     return dtype.kind == "f"

@@ -27,9 +27,8 @@ import numpy as np
 from . import engine, grad_mode, printing, views
 from . import random as _random
 from .device import CPU, DEVICE_TYPES, as_device, refuse_cuda
-from .dtypes import TYPE_NAMES, as_dtype
+from .dtypes import TYPE_NAMES, as_dtype, default_dtype
 
-DEFAULT_DTYPE = np.dtype(np.float32)
 
 _NUMBER_TYPES = (int, float, bool, np.generic)
 
@@ -68,7 +67,7 @@ def _as_array(data, dtype=None) -> np.ndarray:
         else:
             array = np.asarray(data)
             if array.dtype == np.float64 and not isinstance(data, np.generic):
-                array = array.astype(DEFAULT_DTYPE)
+                array = array.astype(default_dtype())
     except (ValueError, TypeError) as exc:
         raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
     if array.dtype.kind not in "biuf":
@@ -380,7 +379,7 @@ class Tensor:
     def __repr__(self) -> str:
         body = printing.array_text(np.asarray(self._data), prefix="tensor(")
         extras = []
-        if self._data.dtype not in (DEFAULT_DTYPE, np.int64, np.bool_):  # the dtypes PyTorch leaves unsaid
+        if self._data.dtype not in (default_dtype(), np.int64, np.bool_):  # the dtypes PyTorch leaves unsaid
             extras.append(f"dtype={self._data.dtype}")
         if self._node is not None:
             extras.append(f"grad_fn={self._node!r}")
@@ -1254,6 +1253,11 @@ class Tensor:
         self._check_inplace("copy_")
         if isinstance(src, Tensor) and src._requires_grad and grad_mode._enabled:
             src = _ops.cast(src, self._data.dtype) if src._data.dtype.kind == "f" else src
+            if self._node is not None:  # recorded as self[...] = src: the old values get a zero gradient, as in PyTorch
+                alias = Tensor._make(self._data, self._node, self._out_index)
+                result = _ops.setitem(alias, Ellipsis, src)
+                views.release(alias)
+                return self._assign(result, "copy_")
             # expand's result is a read-only broadcast: cloned, so that the tensor holds an array of its own
             return self._assign(_ops.clone(_ops.expand(src, self._data.shape) if src.shape != self.shape else src),
                                 "copy_")

@@ -9,7 +9,8 @@ import numpy as np
 
 from ..autograd import ops
 from ..autograd.grad_mode import enable_grad
-from ..autograd.tensor import DEFAULT_DTYPE, Size, Tensor
+from ..autograd.tensor import Size, Tensor
+from ..autograd.dtypes import default_dtype
 
 __all__ = ["broadcast_all", "logits_to_probs", "clamp_probs", "probs_to_logits", "lazy_property", "euler_constant"]
 
@@ -39,7 +40,7 @@ def broadcast_all(*values) -> tuple:
     if bad:
         raise ValueError(f"Input arguments must all be instances of Number or Tensor, got {', '.join(bad)} "
                          "(wrap arrays and lists with torch.tensor(...))")
-    dtype = next((v.dtype for v in values if isinstance(v, Tensor)), DEFAULT_DTYPE)
+    dtype = next((v.dtype for v in values if isinstance(v, Tensor)), default_dtype())
     tensors = [v if isinstance(v, Tensor) else Tensor(np.asarray(v, dtype=dtype)) for v in values]
     try:
         shape = np.broadcast_shapes(*(t.shape for t in tensors))

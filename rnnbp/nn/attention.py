@@ -13,7 +13,8 @@ import numpy as np
 from ..autograd.device import as_device
 from ..autograd.dtypes import as_dtype
 from ..autograd.ops import cat
-from ..autograd.tensor import DEFAULT_DTYPE, Tensor
+from ..autograd.tensor import Tensor
+from ..autograd.dtypes import default_dtype
 from ..validation import check_int, check_probability
 from . import init
 from .functional import _attend, _mask_bias, linear
@@ -68,7 +69,7 @@ class MultiheadAttention(Module):
         self.dropout = check_probability(name, "dropout", dropout)
         self.batch_first, self.add_zero_attn = bool(batch_first), bool(add_zero_attn)
         as_device(device)
-        dtype = as_dtype(dtype) if dtype is not None else DEFAULT_DTYPE
+        dtype = as_dtype(dtype) if dtype is not None else default_dtype()
         E = embed_dim
         if self._qkv_same_embed_dim:
             self.in_proj_weight = Parameter(np.empty((3 * E, E), dtype=dtype))

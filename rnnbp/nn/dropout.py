@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from ..autograd.dtypes import default_dtype
 from ..autograd import random as _random
 from ..autograd.ops import dropout
 from ..autograd.tensor import Tensor
@@ -29,7 +30,7 @@ def _channel_dropout(x, p: float, generator, batched: bool = True):
     channels, scaled alike."""
     lead = 2 if batched else 1
     mask_shape = tuple(x.shape[:lead]) + (1,) * (x.ndim - lead)
-    dtype = x._data.dtype if x._data.dtype.kind == "f" else np.dtype(np.float32)
+    dtype = x._data.dtype if x._data.dtype.kind == "f" else default_dtype()
     if p == 1.0:
         mask = np.zeros(mask_shape, dtype=dtype)
     else:

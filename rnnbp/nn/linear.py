@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..autograd.tensor import DEFAULT_DTYPE
+from ..autograd.dtypes import default_dtype
 from ..validation import check_int
 from . import functional as F
 from . import init
@@ -34,7 +34,7 @@ class Linear(Module):
         in_features = check_int("Linear", "in_features", in_features)
         out_features = check_int("Linear", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
-        dtype = np.dtype(dtype or DEFAULT_DTYPE)
+        dtype = np.dtype(dtype or default_dtype())
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         if bias:
             self.bias = Parameter(np.empty(out_features, dtype=dtype))

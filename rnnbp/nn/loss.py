@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from ..autograd.ops import likelihood as _LL, loss as _L
+from ..autograd.dtypes import default_dtype
 from ..autograd.tensor import Tensor
 from .functional import kl_div as _kl_div
 from .module import Module
@@ -32,14 +33,14 @@ def _legacy_reduction(name: str, size_average, reduce, reduction: str) -> str:
 
 
 def _buffer_array(name: str, arg: str, value, per_class: bool = False):
-    """A weight argument as an array for ``register_buffer`` (lists of floats become float32)."""
+    """A weight argument as an array for ``register_buffer`` (integers become the default floating dtype)."""
     if value is None:
         return None
     arr = Tensor(value._data if isinstance(value, Tensor) else value)._data
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name}: {arg} must be a numeric array, got dtype {arr.dtype}")
     if arr.dtype.kind != "f":
-        arr = arr.astype(np.float32)
+        arr = arr.astype(default_dtype())
     if per_class and arr.ndim != 1:
         raise ValueError(f"{name}: {arg} must be 1-D with one value per class, got shape {arr.shape}")
     return arr

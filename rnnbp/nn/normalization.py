@@ -6,7 +6,8 @@ import numpy as np
 
 from ..autograd.device import as_device
 from ..autograd.dtypes import as_dtype
-from ..autograd.tensor import DEFAULT_DTYPE, Tensor
+from ..autograd.tensor import Tensor
+from ..autograd.dtypes import default_dtype
 from ..validation import check_int
 from . import functional as F
 from . import init
@@ -31,7 +32,7 @@ class LayerNorm(Module):
             normalized_shape = (int(normalized_shape),)
         self.normalized_shape, self.eps = tuple(normalized_shape), eps
         self.elementwise_affine = elementwise_affine
-        dtype = np.dtype(dtype or DEFAULT_DTYPE)
+        dtype = np.dtype(dtype or default_dtype())
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
             if bias:
@@ -71,7 +72,7 @@ class RMSNorm(Module):
             raise ValueError(f"RMSNorm: eps must be >= 0 or None, got {eps}")
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype=np.dtype(dtype or DEFAULT_DTYPE)))
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=np.dtype(dtype or default_dtype())))
         else:
             self.register_parameter("weight", None)
 
@@ -187,7 +188,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{op}: momentum must be a number in [0, 1] or None (cumulative average), "
                              f"got {momentum!r}")
         as_device(device)
-        dtype = as_dtype(dtype) if dtype is not None else DEFAULT_DTYPE
+        dtype = as_dtype(dtype) if dtype is not None else default_dtype()
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         if self.affine:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd.dtypes import default_dtype
 from ..autograd.tensor import Tensor
 
 
@@ -17,7 +18,7 @@ class Parameter(Tensor):
     def __init__(self, data, requires_grad: bool = True):
         super().__init__(data._data if isinstance(data, Tensor) else data)
         if self._data.dtype.kind != "f":
-            self._data = self._data.astype(np.float32)
+            self._data = self._data.astype(default_dtype())
         self.requires_grad_(requires_grad)
 
     def __repr__(self) -> str:

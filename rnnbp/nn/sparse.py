@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.device import as_device
-from ..autograd.tensor import DEFAULT_DTYPE, Tensor
+from ..autograd.tensor import Tensor
+from ..autograd.dtypes import default_dtype
 from ..validation import check_int
 from . import functional as F
 from . import init
@@ -49,7 +50,7 @@ class Embedding(Module):
                                  f"({num_embeddings}, {embedding_dim})")
             self.weight = Parameter(weight, requires_grad=not _freeze)
             return
-        self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dtype=np.dtype(dtype or DEFAULT_DTYPE)))
+        self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dtype=np.dtype(dtype or default_dtype())))
         init.normal_(self.weight, generator=generator)
         if padding_idx is not None:
             self.weight._data[padding_idx] = 0

@@ -21,7 +21,8 @@ import numpy as np
 
 from ..autograd.device import as_device
 from ..autograd.dtypes import as_dtype
-from ..autograd.tensor import DEFAULT_DTYPE, Tensor
+from ..autograd.tensor import Tensor
+from ..autograd.dtypes import default_dtype
 from ..validation import check_int, check_probability
 from . import functional as F
 from . import init
@@ -58,7 +59,7 @@ def _relu_or_gelu(activation) -> int:
 
 def _factory(device, dtype):
     as_device(device)
-    return as_dtype(dtype) if dtype is not None else DEFAULT_DTYPE
+    return as_dtype(dtype) if dtype is not None else default_dtype()
 
 
 class TransformerEncoderLayer(Module):

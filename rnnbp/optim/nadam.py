@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd.dtypes import default_dtype
 from .optimizer import Optimizer, _check_nonnegative, _lerp, _to_python, betas_tuple, check_adam_group, check_cpu_flags
 
 
@@ -58,7 +59,7 @@ def nadam_update(
         maximize : bool, ascend instead.
         mu_product_dtype : NumPy float dtype in which prod_t is formed and kept. float64 is the
             exact rule; NAdam passes float32 because PyTorch keeps prod_t in a 0-d tensor of its
-            default dtype (float32), rounding it at every step.
+            default dtype (float32 unless set_default_dtype chose another), rounding it at every step.
         out : optional array to write the new parameter into; other inputs are left unmodified.
 
     Returns:
@@ -138,7 +139,7 @@ class NAdam(Optimizer):
             lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], momentum_decay=group["momentum_decay"],
             decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"],
-            mu_product_dtype=np.float32, out=param._data,
+            mu_product_dtype=default_dtype(), out=param._data,
         )
 
     def load_state_dict(self, state_dict):

@@ -616,6 +616,16 @@ def test_copy_from_a_tensor_requiring_grad_is_recorded_and_casts():
     assert not plain.requires_grad and plain.numpy().tolist() == [1.0, 2.0]
 
 
+def test_copy_into_a_graph_tensor_gives_its_old_values_a_zero_gradient():
+    a = rnnbp.tensor(np.arange(6.0).reshape(3, 2), dtype=rnnbp.float64, requires_grad=True)
+    b = rnnbp.tensor([3.0, 4.0], dtype=rnnbp.float64, requires_grad=True)
+    x = a.clone()
+    x.copy_(b)  # broadcast over the rows
+    (x * x).sum().backward()
+    assert a.grad is not None and a.grad.numpy().tolist() == [[0.0, 0.0]] * 3  # PyTorch's zeros, not None
+    assert b.grad.numpy().tolist() == [18.0, 24.0]  # 3 rows of 2 b
+
+
 @pytest.mark.parametrize("fill", ["uniform_", "normal_"])
 def test_random_fills_are_reproducible(fill):
     def draw(**kwargs):

@@ -16,7 +16,8 @@ from .. import grad_mode, views
 from ..memory_format import copy_order
 from .. import random as _random
 from ..dtypes import as_dtype
-from ..tensor import DEFAULT_DTYPE, Tensor, ValuesIndices
+from ..tensor import Tensor, ValuesIndices
+from ..dtypes import default_dtype
 from .elementwise import (
     ELU, GELU, Abs, Add, Cast, Clamp, Cos, Div, Exp, LeakyReLU, Log, Log1p, Maximum, Minimum, Mul, Neg, Pow,
     ReLU, Remainder, Sigmoid, SiLU, Sin, Softplus, Sqrt, Sub, Tanh, Where,
@@ -49,7 +50,7 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b, rounding_mode: str | None = None) -> Tensor:
-    """a / b. True division by default: integer or bool operands give ``DEFAULT_DTYPE`` (float32).
+    """a / b. True division by default: integer or bool operands give ``default_dtype()`` (float32).
 
     ``rounding_mode="trunc"`` rounds towards zero, ``"floor"`` down, as ``torch.div``; those keep
     integer dtypes and, being piecewise constant, have no gradient (a constant result).

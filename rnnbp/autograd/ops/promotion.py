@@ -12,15 +12,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..tensor import DEFAULT_DTYPE, Tensor
+from ..tensor import Tensor
+from ..dtypes import default_dtype
 from .elementwise import Cast
 
 # ----------------------------------------------------------------- arguments
 # PyTorch's dtype categories: a higher category always wins, whatever the widths.
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-# The dtype a constant of a higher category than every tensor brings in (torch's defaults,
-# with rnnbp's float32 default).
-_CATEGORY_DEFAULT = {1: np.dtype(np.int64), 2: DEFAULT_DTYPE}
+# The dtype a constant of a higher category than every tensor brings in (torch's defaults: int64, and
+# the default floating dtype, ``default_dtype()``).
+_INTEGER_DEFAULT = np.dtype(np.int64)
 
 
 def _category(dtype: np.dtype) -> int:
@@ -71,7 +72,7 @@ def common(*operands, floating: bool = False) -> tuple:
     unless its category is higher: then everything goes to that category's default dtype, so
     ``int_tensor * 0.5`` is float32 and a NumPy float64 never promotes a float32 tensor (rnnbp
     treats NumPy arrays like Python numbers here, where PyTorch would treat them as tensors).
-    ``floating`` lifts an integer or bool result to ``DEFAULT_DTYPE`` (true division).
+    ``floating`` lifts an integer or bool result to ``default_dtype()`` (true division).
     """
     if not any(isinstance(x, Tensor) for x in operands):  # e.g. add(ndarray, 2.0)
         operands = (Tensor(operands[0]),) + operands[1:]
@@ -85,9 +86,9 @@ def common(*operands, floating: bool = False) -> tuple:
             f"{next(c.dtype for c in consts.values() if c.dtype.kind == 'c')})"
         )
     if const_category > _category(dtype):
-        dtype = _CATEGORY_DEFAULT[const_category]
+        dtype = _INTEGER_DEFAULT if const_category == 1 else default_dtype()
     if floating and _category(dtype) < 2:
-        dtype = DEFAULT_DTYPE
+        dtype = default_dtype()
     out = []
     for i, x in enumerate(operands):
         if i in consts:
@@ -113,10 +114,10 @@ def operands(a, b, floating: bool = False):
 
 
 def float_input(x) -> Tensor:
-    """``x`` as a Tensor, integer or bool cast to ``DEFAULT_DTYPE`` (for exp, log, softmax, ...)."""
+    """``x`` as a Tensor, integer or bool cast to ``default_dtype()`` (for exp, log, softmax, ...)."""
     if not isinstance(x, Tensor):
         x = Tensor(x)
-    return x if x._data.dtype.kind in "fc" else cast(x, DEFAULT_DTYPE)
+    return x if x._data.dtype.kind in "fc" else cast(x, default_dtype())
 
 
 def check_dim(dim, ndim: int, shape: tuple, op: str) -> int:

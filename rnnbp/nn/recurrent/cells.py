@@ -15,7 +15,8 @@ import numpy as np
 
 from ...autograd.device import as_device
 from ...autograd import creation
-from ...autograd.tensor import DEFAULT_DTYPE, Tensor
+from ...autograd.tensor import Tensor
+from ...autograd.dtypes import default_dtype
 from ...validation import check_int
 from .. import functional as F
 from .. import init
@@ -78,7 +79,7 @@ def check_cell_input(name: str, x, input_size: int) -> bool:
 def add_cell_parameters(cell: Module, rows: int, hh_cols: int, bias: bool, dtype=None) -> None:
     """Give ``cell`` PyTorch's cell parameters, uninitialised: weight_ih (rows, cell.input_size),
     weight_hh (rows, hh_cols) and, with ``bias``, bias_ih and bias_hh (rows,); else those two are None."""
-    dtype = np.dtype(dtype or DEFAULT_DTYPE)
+    dtype = np.dtype(dtype or default_dtype())
     cell.weight_ih = Parameter(np.empty((rows, cell.input_size), dtype=dtype))
     cell.weight_hh = Parameter(np.empty((rows, hh_cols), dtype=dtype))
     for name in ("bias_ih", "bias_hh"):

@@ -13,7 +13,8 @@ import math
 import numpy as np
 
 from ...autograd import creation
-from ...autograd.tensor import DEFAULT_DTYPE, Tensor
+from ...autograd.tensor import Tensor
+from ...autograd.dtypes import default_dtype
 from ...validation import check_int, check_number
 from .. import functional as F
 from .. import init
@@ -65,7 +66,7 @@ class LayerNormGRUCell(Module):
         check_number(name, "eps", eps, 0.0, low_open=True)
         self.input_size, self.hidden_size, self.eps = int(input_size), int(hidden_size), float(eps)
         self.state_size = self.hidden_size
-        dtype = np.dtype(dtype or DEFAULT_DTYPE)
+        dtype = np.dtype(dtype or default_dtype())
         H = self.hidden_size
         self.weight_ih = Parameter(np.empty((3 * H, self.input_size), dtype=dtype))
         self.weight_hh = Parameter(np.empty((3 * H, H), dtype=dtype))

@@ -42,7 +42,7 @@ import warnings
 import numpy as np
 
 from ...autograd.device import as_device
-from ...autograd.tensor import DEFAULT_DTYPE
+from ...autograd.dtypes import default_dtype
 from ...validation import check_int, check_probability
 from .. import init
 from .driver import StackedRecurrence
@@ -129,7 +129,7 @@ class RNNBase(StackedRecurrence):
         self.backend = backends.check(backend)
         self._workspace = Workspace()  # the kernels' (T, B, .) buffers, reused across calls
         self.num_directions = 2 if bidirectional else 1
-        dtype = np.dtype(dtype or DEFAULT_DTYPE)
+        dtype = np.dtype(dtype or default_dtype())
         out_size = proj_size or hidden_size
         rows = self.gates * hidden_size
         self._flat_weights_names = []
