@@ -35,7 +35,7 @@ def _leaf(array: np.ndarray, requires_grad: bool, device) -> Tensor:
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new leaf tensor holding a copy of ``data`` (Python floats become float32)."""
+    """A new leaf tensor holding a copy of ``data`` (Python floats become the default dtype, float32 unless set)."""
     as_device(device)
     t = Tensor(data, dtype=dtype)
     t._data = np.array(t._data, copy=True)

@@ -50,7 +50,7 @@ class Size(tuple):
 
 
 def _as_array(data, dtype=None) -> np.ndarray:
-    """Convert user data to an ndarray: ndarrays keep their dtype, Python floats become float32.
+    """Convert user data to an ndarray: ndarrays keep their dtype, Python floats become the default dtype.
 
     rnnbp is real-valued: complex, string and object data are refused here, naming what came in
     (complex products would need conjugated gradients, which no op implements).

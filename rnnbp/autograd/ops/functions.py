@@ -50,7 +50,7 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b, rounding_mode: str | None = None) -> Tensor:
-    """a / b. True division by default: integer or bool operands give ``default_dtype()`` (float32).
+    """a / b. True division by default: integer or bool operands give ``default_dtype()`` (float32 unless set).
 
     ``rounding_mode="trunc"`` rounds towards zero, ``"floor"`` down, as ``torch.div``; those keep
     integer dtypes and, being piecewise constant, have no gradient (a constant result).
