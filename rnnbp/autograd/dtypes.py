@@ -94,7 +94,7 @@ class finfo:  # noqa: N801  (PyTorch's name)
     __slots__ = ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype")
 
     def __init__(self, type=None):  # noqa: A002  (PyTorch's argument name)
-        dtype = float32 if type is None else as_dtype(type)
+        dtype = default_dtype() if type is None else as_dtype(type)
         if dtype.kind != "f":
             raise TypeError(f"finfo: requires a floating point dtype, got {dtype}; use iinfo for integer "
                             "and bool types")

@@ -26,6 +26,8 @@ def test_factories_parameters_and_promotions_follow_the_default(float64_default)
             rnnbp.nn.LSTM(2, 3).weight_hh_l0, rnnbp.nn.GRU(2, 3).bias_ih_l0, rnnbp.nn.LayerNorm(3).weight,
             rnnbp.nn.Embedding(4, 2).weight]
     assert [t.dtype for t in made] == [rnnbp.float64] * len(made)
+    assert rnnbp.finfo().dtype == "float64" and rnnbp.finfo().eps == np.finfo(np.float64).eps
+    assert rnnbp.nn.utils.clip_grad_norm_(rnnbp.nn.Linear(2, 2).parameters(), 1.0).dtype == rnnbp.float64  # no grads
     assert rnnbp.zeros(2, dtype=rnnbp.float32).dtype == rnnbp.float32  # an explicit dtype wins
     assert rnnbp.randint(0, 3, (2,)).dtype == rnnbp.int64
     with pytest.raises(TypeError, match="only floating-point types"):

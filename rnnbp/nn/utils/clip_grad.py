@@ -10,6 +10,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ...autograd.dtypes import default_dtype
 from ...autograd.tensor import Tensor
 from ...validation import ArgumentTypeError
 
@@ -80,7 +81,7 @@ def clip_grad_norm_(
         raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
     grads = _grads(parameters, "clip_grad_norm_")
     if not grads:
-        return Tensor(np.zeros((), dtype=np.float32))
+        return Tensor(np.zeros((), dtype=default_dtype()))
     dtype = np.result_type(*grads)
     scale, ratio = _total_norm(grads, norm_type)
     with np.errstate(over="ignore"):
