@@ -14,7 +14,7 @@ import builtins as _builtins
 from . import autograd
 from .autograd import (
     DeviceError, Generator, Size, Tensor, arange, as_tensor, bernoulli, device, empty, empty_like,
-    enable_grad, eye, from_numpy, full, full_like, is_grad_enabled, is_tensor, linspace, manual_seed,
+    enable_grad, eye, from_numpy, full, full_like, is_grad_enabled, is_tensor, linspace, logspace, manual_seed,
     multinomial, no_grad, normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
     set_grad_enabled, tensor, zeros, zeros_like,
 )
@@ -45,6 +45,7 @@ from .autograd.ops import (
     amax, argmax, argmin, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, cat, chunk, clamp, clip,
     clone, concatenate, cos, div, exp, flatten, flip, fmod, logical_and, logical_not, logical_or, logical_xor,
     log1p, nonzero, remainder, ceil, einsum, prod, concat, diag, dot, floor, hstack, isclose, masked_select, median, movedim,
+    true_divide, lerp, dist,
     outer, repeat_interleave, tile, unflatten, unique, vstack, count_nonzero, diff, kthvalue, quantile, unique_consecutive, bincount, cumsum, index_add, roll, scatter_add,
     gather, index_select, isfinite, isinf, isnan, log, log_softmax, logsumexp, masked_fill, matmul,
     maximum, mean, minimum, mul, narrow, norm, permute, pow, relu, reshape, rsqrt, sigmoid, sign, sin,

@@ -4,7 +4,7 @@ Imports nothing else of rnnbp.
 """
 from . import dtypes, ops
 from .creation import (
-    arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, is_tensor, linspace,
+    arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, is_tensor, linspace, logspace,
     multinomial, normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros,
     zeros_like,
 )
@@ -23,6 +23,6 @@ __all__ = [
     "inference_mode", "is_inference_mode_enabled",
     "ops", "dtypes", "device", "DeviceError", "grad",
     "tensor", "as_tensor", "from_numpy", "is_tensor", "zeros", "ones", "empty", "full", "zeros_like",
-    "ones_like", "empty_like", "full_like", "arange", "linspace", "eye", "randn", "rand", "randn_like",
+    "ones_like", "empty_like", "full_like", "arange", "linspace", "logspace", "eye", "randn", "rand", "randn_like",
     "rand_like", "randint", "randperm", "multinomial", "bernoulli", "normal",
 ]

@@ -126,6 +126,13 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: boo
     return _leaf(np.linspace(start, end, steps).astype(_dtype(dtype)), requires_grad, device)
 
 
+def logspace(start, end, steps: int, base: float = 10.0, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` values from ``base ** start`` to ``base ** end``, evenly spaced in the exponent."""
+    if steps < 0:
+        raise ValueError(f"logspace: number of steps must be non-negative, got {steps}")
+    return _leaf(np.logspace(start, end, steps, base=base).astype(_dtype(dtype)), requires_grad, device)
+
+
 def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return _leaf(np.eye(n, m, dtype=_dtype(dtype)), requires_grad, device)
 

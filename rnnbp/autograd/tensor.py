@@ -1104,6 +1104,17 @@ class Tensor:
     def matmul(self, other):
         return _ops.matmul(self, other)
 
+    def true_divide(self, other):
+        return _ops.true_divide(self, other)
+
+    def lerp(self, end, weight):
+        """``self + weight * (end - self)``."""
+        return _ops.lerp(self, end, weight)
+
+    def dist(self, other, p=2):
+        """The ``p``-norm of ``self - other``."""
+        return _ops.dist(self, other, p)
+
     mm = bmm = matmul
 
     def __getitem__(self, index):

@@ -1,8 +1,12 @@
 """Activation modules: thin wrappers over the functional ops."""
 from __future__ import annotations
 
+import numpy as np
+
+from ..autograd.dtypes import default_dtype
 from . import functional as F
 from .module import Module
+from .parameter import Parameter
 
 
 class ReLU(Module):
@@ -45,6 +49,22 @@ class ELU(Module):
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
+
+
+class PReLU(Module):
+    """x for x > 0, else a * x, with ``a`` learned: one for all channels, or ``num_parameters`` (one per
+    channel, dim 1), starting at ``init``."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.weight = Parameter(np.full(num_parameters, init, dtype=np.dtype(dtype or default_dtype())))
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
 
 
 class LeakyReLU(Module):

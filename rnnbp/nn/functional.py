@@ -10,7 +10,7 @@ from ..autograd import random as _random
 from ..autograd.ops import (  # noqa: F401  (re-exported)
     dropout, elu, gelu, leaky_relu, linear, logsumexp, relu, sigmoid, silu, softplus, tanh,
 )
-from ..autograd.ops import cast as _cast, clamp as _clamp, norm as _norm, where as _where
+from ..autograd.ops import cast as _cast, clamp as _clamp, mul as _mul, norm as _norm, where as _where
 from ..autograd.ops import log_softmax as _log_softmax, softmax as _softmax
 from ..autograd.ops.promotion import check_dim as _check_dim
 from ..autograd.ops.shape import Pad as _Pad
@@ -360,3 +360,15 @@ def _repeat_heads(t, query, name: str, op: str):
 from .dropout import dropout1d, dropout2d  # noqa: E402,F401
 from .normalization import batch_norm  # noqa: E402,F401
 from .ctc import ctc_loss  # noqa: E402,F401  (re-exported)
+
+
+def prelu(input, weight):
+    """x for x > 0, else weight * x, with one weight for all channels or one per channel (dim 1, or dim 0
+    of a 1-D input), as ``torch.nn.functional.prelu``."""
+    if weight.numel() > 1:
+        channel = 0 if input.ndim == 1 else 1
+        if input.ndim == 0 or input.shape[channel] != weight.numel():
+            raise ValueError(f"prelu: {weight.numel()} weights for an input of shape {tuple(input.shape)} "
+                             "(one per channel, dim 1)")
+        weight = weight.reshape((-1,) + (1,) * (input.ndim - channel - 1))
+    return _where(input > 0, input, _mul(weight, input))

@@ -63,6 +63,13 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
     return _fill(tensor, val)
 
 
+def eye_(tensor: Tensor) -> Tensor:
+    """The identity in a 2-D tensor (ones on the diagonal, zeros elsewhere; non-square too)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
+    return _fill(tensor, np.eye(*tensor.shape))
+
+
 def zeros_(tensor: Tensor) -> Tensor:
     return constant_(tensor, 0.0)
 

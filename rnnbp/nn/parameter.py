@@ -15,7 +15,9 @@ class Parameter(Tensor):
         requires_grad: default True.
     """
 
-    def __init__(self, data, requires_grad: bool = True):
+    def __init__(self, data=None, requires_grad: bool = True):
+        if data is None:  # PyTorch's Parameter(): an empty one
+            data = np.empty(0, default_dtype())
         super().__init__(data._data if isinstance(data, Tensor) else data)
         if self._data.dtype.kind != "f":
             self._data = self._data.astype(default_dtype())

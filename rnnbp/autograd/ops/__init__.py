@@ -22,6 +22,6 @@ from .cumulative import cummax, cummin, cumprod, logcumsumexp  # noqa: F401
 from .distance import cdist  # noqa: F401
 from .composed import (  # noqa: F401  (re-exported)
     concat, count_nonzero, diag, diff, dot, kthvalue, quantile, unique_consecutive, hstack, isclose, masked_select, median, movedim, outer, repeat_interleave, tile, unflatten,
-    unique, vstack,
+    unique, vstack, true_divide, lerp, dist,
 )
 from .promotion import cast  # noqa: F401

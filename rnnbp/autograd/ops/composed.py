@@ -10,7 +10,8 @@ import builtins
 import numpy as np
 
 from ..tensor import Tensor, ValuesIndices
-from .functions import cat, getitem, index_select, mul, permute, reshape, setitem, sort, stack, sum, unsqueeze, where
+from .functions import (add, cat, div, getitem, index_select, mul, norm, permute, reshape, setitem, sort, stack, sub, sum,
+                        unsqueeze, where)
 from .promotion import check_dim, constant_result, shape_args
 
 
@@ -281,3 +282,18 @@ def count_nonzero(x, dim=None) -> Tensor:
     """How many elements (along ``dim``, an int or a tuple) are nonzero; a constant int64 tensor."""
     data = x._data if isinstance(x, Tensor) else np.asarray(x)
     return constant_result(np.asarray(np.count_nonzero(data, axis=dim), dtype=np.int64), "count_nonzero")
+
+
+def true_divide(a, b) -> Tensor:
+    """``torch.true_divide``: another name of ``div`` (true division)."""
+    return div(a, b)
+
+
+def lerp(input, end, weight) -> Tensor:
+    """``input + weight * (end - input)``, as ``torch.lerp`` (``weight`` a number or a tensor)."""
+    return add(input, mul(weight, sub(end, input)))
+
+
+def dist(input, other, p=2) -> Tensor:
+    """The ``p``-norm of ``input - other`` over all elements, as ``torch.dist``."""
+    return norm(sub(input, other), p)
