@@ -1,4 +1,5 @@
-"""Views: what basic indexing (``x[i]``, ``x[1:, 0]``, views of views) gives, kept as PyTorch's are.
+"""Views: what basic indexing (``x[i]``, ``x[1:, 0]``, views of views), reshaping and permuting
+(``x.view(6)``, ``x.t()``: :class:`Arrangement`) and split's pieces give, kept as PyTorch's are.
 
 A view always shows its base's values, and an in-place change of it reaches the base. NumPy
 gives the shared memory; what needs care is the graph, where rnnbp's in-place ops do not write
@@ -21,7 +22,9 @@ intact for the ops that saved it). So:
   PyTorch); the aliases that nodes keep as gradient parents hold a :func:`placeholder` of their shape
   once the op has run (:func:`release`), so that they do not count as holders.
 
-``index`` is a basic index as ``ops.index_arrays`` returns it; ``parent_shape`` lets a parent change
+``index`` is a basic index as ``ops.index_arrays`` returns it, or an :class:`Arrangement` (all of the
+parent's elements reshaped or permuted: a change of such a view replaces its whole parent, and chains
+of reshapes, or of permutations, are registered one link deep); ``parent_shape`` lets a parent change
 shape in place (``unsqueeze_``) and keep its views. Everything here walks chains of views with
 loops, not recursion: ``for ...: buf = buf[1:]`` may make thousands.
 """
@@ -76,7 +79,8 @@ class Arrangement:
         return None
 
     def undo(self, value, parent_shape: tuple):
-        """The parent's value from the view's ``value``, recorded in the graph, C-ordered if the parent's was."""
+        """The parent's value from the view's ``value``, recorded in the graph (``Tensor._take_value`` keeps
+        the parent's layout)."""
         from .ops.shape import Permute, Reshape
 
         if self.dims is None:

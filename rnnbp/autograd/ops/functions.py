@@ -467,9 +467,9 @@ def _arranged(x, op, **kwargs) -> Tensor:
     array, owner = out._data, x._data
     if array.base is not None and array.base is (owner if owner.base is None else owner.base):  # a view
         dims = kwargs.get("dims")
-        arrangement = views.Arrangement(array.shape, None if dims is None else tuple(d % builtins.max(owner.ndim, 1)
-                                                                                     for d in dims))
-        views.register_arranged(x, out, arrangement)
+        if dims is not None:
+            dims = tuple(d % builtins.max(owner.ndim, 1) for d in dims)
+        views.register_arranged(x, out, views.Arrangement(array.shape, dims))
     return out
 
 
