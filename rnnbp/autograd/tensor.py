@@ -1195,7 +1195,7 @@ class Tensor:
         """Take ``result``'s place in the graph (an in-place change recorded there)."""
         old_node, old_index = self._node, self._out_index
         data = result._data
-        if self._views and data.strides != self._data.strides and data.shape == self._data.shape:
+        if getattr(self, "_views", None) and data.strides != self._data.strides and data.shape == self._data.shape:
             # the tensor keeps its layout (PyTorch's keeps its memory), so that its reshaped views stay views
             kept = np.empty_like(self._data)
             kept[...] = data
@@ -1264,11 +1264,8 @@ class Tensor:
         self._check_inplace("copy_")
         if isinstance(src, Tensor) and src._requires_grad and grad_mode._enabled:
             src = _ops.cast(src, self._data.dtype) if src._data.dtype.kind == "f" else src
-            if self._node is not None:  # recorded as self[...] = src: the old values get a zero gradient, as in PyTorch
-                alias = Tensor._make(self._data, self._node, self._out_index)
-                result = _ops.setitem(alias, Ellipsis, src)
-                views.release(alias)
-                return self._assign(result, "copy_")
+            if self._node is not None:  # self[...] = src: the old values get a zero gradient, as in PyTorch
+                return self._overwrite("copy_", src)
             # expand's result is a read-only broadcast: cloned, so that the tensor holds an array of its own
             return self._assign(_ops.clone(_ops.expand(src, self._data.shape) if src.shape != self.shape else src),
                                 "copy_")
@@ -1303,8 +1300,8 @@ class Tensor:
         self._check_inplace("normal_")
         return self._overwrite("normal_", _random.get_generator(generator).normal(mean, std, self._data.shape))
 
-    def _overwrite(self, op: str, values: np.ndarray) -> "Tensor":
-        """Write ``values`` (broadcast) over every element and bump the version.
+    def _overwrite(self, op: str, values) -> "Tensor":
+        """Write ``values`` (an array, or a Tensor in the graph: broadcast) over every element and bump the version.
 
         Inside a recorded graph this is recorded (as ``self[...] = values``), so the tensor stays
         in the graph with a zero gradient for its old values, as in PyTorch.

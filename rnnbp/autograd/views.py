@@ -88,6 +88,12 @@ class Arrangement:
         return Permute.apply(value, dims=tuple(int(d) for d in np.argsort(self.dims)))
 
 
+def shares_memory(out, x) -> bool:
+    """Whether ``out``'s array is a NumPy view into the memory of ``x``'s array (what an op made of it)."""
+    array, owner = out._data, x._data
+    return array.base is not None and array.base is (owner if owner.base is None else owner.base)
+
+
 def register(base, view, index) -> None:
     """Make ``view`` (``base[index]``, sharing its memory) a view of ``base``."""
     root = getattr(base, "_base", None)

@@ -458,18 +458,12 @@ def _arranged(x, op, **kwargs) -> Tensor:
     ``autograd.views.Arrangement``), else a copy."""
     if not isinstance(x, Tensor):
         return op.apply(x, **kwargs)
-    source = x
-    if x._node is not None:  # the edge goes to x's value now (as in ``getitem``)
-        source = Tensor._make(x._data, x._node, x._out_index)
-    out = op.apply(source, **kwargs)
-    if source is not x:
-        views.release(source)
-    array, owner = out._data, x._data
-    if array.base is not None and array.base is (owner if owner.base is None else owner.base):  # a view
+    out = _on_value(x, lambda source: op.apply(source, **kwargs))
+    if views.shares_memory(out, x):
         dims = kwargs.get("dims")
         if dims is not None:
-            dims = tuple(d % builtins.max(owner.ndim, 1) for d in dims)
-        views.register_arranged(x, out, views.Arrangement(array.shape, dims))
+            dims = tuple(d % builtins.max(x.ndim, 1) for d in dims)
+        views.register_arranged(x, out, views.Arrangement(out._data.shape, dims))
     return out
 
 
@@ -580,18 +574,22 @@ def getitem(x, index) -> Tensor:
     index = index_arrays(index)
     if not isinstance(x, Tensor):
         return GetItem.apply(x, index=index)
-    source = x
-    if x._node is not None:
-        # The node's edge goes to x's value now, not to the tensor x: an in-place change of x made later
-        # (often through this very view: y[0] += 1) gives x a new place in the graph, which this
-        # op's gradient must not follow. (GetItem saves no values, so nothing needs a version check.)
-        source = Tensor._make(x._data, x._node, x._out_index)
-    out = GetItem.apply(source, index=index)
-    if source is not x:
-        views.release(source)
-    array, owner = out._data, x._data
-    if array.base is not None and array.base is (owner if owner.base is None else owner.base):  # a view
+    out = _on_value(x, lambda source: GetItem.apply(source, index=index))
+    if views.shares_memory(out, x):
         views.register(x, out, index)
+    return out
+
+
+def _on_value(x: Tensor, op):
+    """``op(source)``, where ``source`` is ``x`` or, if ``x`` is in the graph, an alias of its value now, for
+    the ops that make views (which save no values): an in-place change of ``x`` made later (often
+    through the very view: ``y[0] += 1``) gives ``x`` a new place in the graph, which the view's
+    gradient must not follow."""
+    if x._node is None:
+        return op(x)
+    source = Tensor._make(x._data, x._node, x._out_index)
+    out = op(source)
+    views.release(source)
     return out
 
 
@@ -631,18 +629,12 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
     if not isinstance(x, Tensor):
         out = Split.apply(x, sizes=tuple(sizes), dim=dim)
         return out if isinstance(out, tuple) else (out,)
-    source = x
-    if x._node is not None:  # the edge goes to x's value now (as in ``getitem``)
-        source = Tensor._make(x._data, x._node, x._out_index)
-    out = Split.apply(source, sizes=tuple(sizes), dim=dim)
+    out = _on_value(x, lambda source: Split.apply(source, sizes=tuple(sizes), dim=dim))
     out = out if isinstance(out, tuple) else (out,)
-    if source is not x:
-        views.release(source)
     # each piece is a view of x, as x[..., start:stop] would be (an in-place change of it reaches x)
-    owner = x._data if x._data.base is None else x._data.base
     lead, start = (slice(None),) * (dim % x.ndim), 0
     for piece, size in zip(out, sizes):
-        if piece._data.base is owner:
+        if views.shares_memory(piece, x):
             views.register(x, piece, lead + (slice(start, start + size),))
         start += size
     return out
